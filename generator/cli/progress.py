@@ -1,0 +1,33 @@
+"""CLI stage: rich progress bars (with ETA) that library code reports into through a callback."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from generator.progress import ProgressCallback
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(title: str) -> Iterator[ProgressCallback]:
+    """Yield a ``(completed, total, description)`` callback that drives one rich progress bar."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(title, total=None)
+
+        def report(completed: int, total: int, description: str = "") -> None:
+            bar.update(task, completed=completed, total=total, description=f"{title} {description}".strip())
+
+        yield report
