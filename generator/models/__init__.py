@@ -1,1 +1,6 @@
-"""models stage."""
+"""Models stage: adapters that make every denoiser look the same to the experiments."""
+
+from generator.models.base import Capabilities, Embeddings, ModelAdapter, PromptEmbeddings, TokenPiece
+from generator.models.registry import MODELS, load_model
+
+__all__ = ["Capabilities", "Embeddings", "ModelAdapter", "PromptEmbeddings", "TokenPiece", "MODELS", "load_model"]

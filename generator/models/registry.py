@@ -1,0 +1,95 @@
+"""Models stage: model ids, what each supports, and ``load_model`` (built-in ids, local paths, HF cache)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from generator.errors import UserError
+from generator.models.base import ModelAdapter
+from generator.models.common import resolve_device, resolve_dtype
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model id the registry knows by name; ``loader`` is 'module:function(device, dtype) -> adapter'."""
+
+    id: str
+    summary: str
+    supports: str
+    loader: str
+
+
+MODELS: dict[str, ModelEntry] = {
+    entry.id: entry
+    for entry in [
+        ModelEntry(
+            "embedded:shapes",
+            "built-in text-to-image model of coloured shapes, 32x32 pixel space, trained by this project",
+            "text, cross-attention (DAAM), pixel space (anagrams, hybrids)",
+            "generator.models.shapes:load",
+        ),
+        ModelEntry(
+            "embedded:digits",
+            "built-in class-conditional MNIST model (prompts are digits '0'..'9'), 28x28, trained by this project",
+            "class labels, pixel space",
+            "generator.models.digits:load",
+        ),
+        ModelEntry(
+            "testing:tiny-sd",
+            "random-weight Stable Diffusion 1.x architecture, built locally (for tests)",
+            "text, cross-attention (DAAM), latent space",
+            "generator.models.testing_adapters:load_tiny_sd",
+        ),
+        ModelEntry(
+            "testing:tiny-sdxl",
+            "random-weight Stable Diffusion XL architecture, built locally (for tests)",
+            "text, cross-attention (DAAM), latent space",
+            "generator.models.testing_adapters:load_tiny_sdxl",
+        ),
+    ]
+}
+
+HOW_TO_PROVIDE = (
+    "pass a local folder with model_index.json (e.g. --model /models/stable-diffusion-v1-5), or put the model in "
+    "the Hugging Face cache (HF_HOME) beforehand; set DIFFATLAS_ALLOW_DOWNLOAD=1 to let diffusers download it on "
+    "a machine with network access"
+)
+
+
+def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto") -> ModelAdapter:
+    """The adapter for a registry id, a local diffusers folder, or a hub id already in the local cache."""
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    if id_or_path in MODELS:
+        module_name, function_name = MODELS[id_or_path].loader.split(":")
+        loader = getattr(importlib.import_module(module_name), function_name)
+        return loader(torch_device, torch_dtype)
+    if ":" in id_or_path and not Path(id_or_path).exists():
+        known = ", ".join(MODELS)
+        raise UserError(f"unknown model id {id_or_path!r}; known ids: {known}, or a diffusers folder / hub id")
+    return _load_diffusers(id_or_path, torch_device, torch_dtype)
+
+
+def _load_diffusers(id_or_path: str, device: torch.device, dtype: torch.dtype) -> ModelAdapter:
+    """A Stable Diffusion 1.x/2.x/XL pipeline from a folder or the local HF cache (no download by default)."""
+    from diffusers import DiffusionPipeline
+
+    from generator.models.stable_diffusion import StableDiffusionAdapter
+
+    allow_download = os.environ.get("DIFFATLAS_ALLOW_DOWNLOAD") == "1"
+    try:
+        pipeline = DiffusionPipeline.from_pretrained(
+            id_or_path, torch_dtype=dtype, local_files_only=not allow_download, safety_checker=None
+        )
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load model {id_or_path!r} ({first_line[:160]}); {HOW_TO_PROVIDE}") from None
+    if not hasattr(pipeline, "unet") or not hasattr(pipeline, "vae"):
+        raise UserError(f"{id_or_path!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL are supported")
+    pipeline.set_progress_bar_config(disable=True)
+    return StableDiffusionAdapter(pipeline.to(device), id_or_path)
