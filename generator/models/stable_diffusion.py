@@ -61,7 +61,8 @@ class StableDiffusionAdapter(SamplingAdapter):
         if self.is_xl:
             cond, uncond, pooled, uncond_pooled = self.pipeline.encode_prompt(
                 prompt=prompts, device=self.device, num_images_per_prompt=1,
-                do_classifier_free_guidance=True, negative_prompt=negatives,
+                do_classifier_free_guidance=True,
+                negative_prompt=negatives if negative else None,  # None: SDXL's zero embedding for "no prompt"
             )
             return PromptEmbeddings(
                 Embeddings(cond, {"text_embeds": pooled}),
