@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,16 +11,22 @@ import torch
 from generator.errors import UserError
 from generator.models.base import ModelAdapter
 from generator.models.common import resolve_device, resolve_dtype
+from generator.models.limits import ModelLimits, diffusers_folder_limits, local_folder
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model id the registry knows by name; ``loader`` is 'module:function(device, dtype) -> adapter'."""
+    """A model id the registry knows by name.
+
+    ``loader`` is 'module:function(device, dtype) -> ModelAdapter'; ``limits`` is 'module:function() ->
+    ModelLimits', which must not load weights.
+    """
 
     id: str
     summary: str
     supports: str
     loader: str
+    limits: str
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -32,24 +37,28 @@ MODELS: dict[str, ModelEntry] = {
             "built-in text-to-image model of coloured shapes, 32x32 pixel space, trained by this project",
             "text, cross-attention (DAAM), pixel space (anagrams, hybrids)",
             "generator.models.shapes:load",
+            "generator.models.shapes:limits",
         ),
         ModelEntry(
             "embedded:digits",
             "built-in class-conditional MNIST model (prompts are digits '0'..'9'), 28x28, trained by this project",
             "class labels, pixel space",
             "generator.models.digits:load",
+            "generator.models.digits:limits",
         ),
         ModelEntry(
             "testing:tiny-sd",
             "random-weight Stable Diffusion 1.x architecture, built locally (for tests)",
             "text, cross-attention (DAAM), latent space",
             "generator.models.testing_adapters:load_tiny_sd",
+            "generator.models.testing_adapters:tiny_limits",
         ),
         ModelEntry(
             "testing:tiny-sdxl",
             "random-weight Stable Diffusion XL architecture, built locally (for tests)",
             "text, cross-attention (DAAM), latent space",
             "generator.models.testing_adapters:load_tiny_sdxl",
+            "generator.models.testing_adapters:tiny_limits",
         ),
     ]
 }
@@ -61,35 +70,48 @@ HOW_TO_PROVIDE = (
 )
 
 
+def _resolve(reference: str) -> object:
+    """The function named by 'module:function'."""
+    module_name, function_name = reference.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def model_limits(id_or_path: str) -> ModelLimits:
+    """What the model accepts, read from configs and tokenizer only (for validating prompt files first)."""
+    if id_or_path in MODELS:
+        return _resolve(MODELS[id_or_path].limits)()
+    _check_known(id_or_path)
+    return diffusers_folder_limits(local_folder(id_or_path))
+
+
+def _check_known(id_or_path: str) -> None:
+    if ":" in id_or_path and not Path(id_or_path).exists():
+        known = ", ".join(MODELS)
+        raise UserError(f"unknown model id {id_or_path!r}; known ids: {known}, or a diffusers folder / hub id")
+
+
 def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto") -> ModelAdapter:
     """The adapter for a registry id, a local diffusers folder, or a hub id already in the local cache."""
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     if id_or_path in MODELS:
-        module_name, function_name = MODELS[id_or_path].loader.split(":")
-        loader = getattr(importlib.import_module(module_name), function_name)
-        return loader(torch_device, torch_dtype)
-    if ":" in id_or_path and not Path(id_or_path).exists():
-        known = ", ".join(MODELS)
-        raise UserError(f"unknown model id {id_or_path!r}; known ids: {known}, or a diffusers folder / hub id")
-    return _load_diffusers(id_or_path, torch_device, torch_dtype)
+        return _resolve(MODELS[id_or_path].loader)(torch_device, torch_dtype)
+    _check_known(id_or_path)
+    return _load_diffusers(str(local_folder(id_or_path)), torch_device, torch_dtype, id_or_path)
 
 
-def _load_diffusers(id_or_path: str, device: torch.device, dtype: torch.dtype) -> ModelAdapter:
+def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model_id: str) -> ModelAdapter:
     """A Stable Diffusion 1.x/2.x/XL pipeline from a folder or the local HF cache (no download by default)."""
     from diffusers import DiffusionPipeline
 
     from generator.models.stable_diffusion import StableDiffusionAdapter
 
-    allow_download = os.environ.get("DIFFATLAS_ALLOW_DOWNLOAD") == "1"
     try:
-        pipeline = DiffusionPipeline.from_pretrained(
-            id_or_path, torch_dtype=dtype, local_files_only=not allow_download, safety_checker=None
-        )
+        pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=True, safety_checker=None)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot load model {id_or_path!r} ({first_line[:160]}); {HOW_TO_PROVIDE}") from None
+        raise UserError(f"cannot load model {model_id!r} ({first_line[:160]}); {HOW_TO_PROVIDE}") from None
     if not hasattr(pipeline, "unet") or not hasattr(pipeline, "vae"):
-        raise UserError(f"{id_or_path!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL are supported")
+        raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL are supported")
     pipeline.set_progress_bar_config(disable=True)
-    return StableDiffusionAdapter(pipeline.to(device), id_or_path)
+    return StableDiffusionAdapter(pipeline.to(device), model_id)

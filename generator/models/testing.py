@@ -22,7 +22,7 @@ SD_SCHEDULE = {
 }
 
 
-def _tokenizer() -> object:
+def load_tokenizer() -> object:
     from transformers import CLIPTokenizer
 
     return CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR))
@@ -67,7 +67,7 @@ def build_tiny_sd(device: torch.device, dtype: torch.dtype) -> object:
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     torch.manual_seed(0)
-    tokenizer = _tokenizer()
+    tokenizer = load_tokenizer()
     text_encoder = _text_encoder(tokenizer)
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -100,7 +100,7 @@ def build_tiny_sdxl(device: torch.device, dtype: torch.dtype) -> object:
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
     torch.manual_seed(0)
-    tokenizer = _tokenizer()
+    tokenizer = load_tokenizer()
     text_encoder, text_encoder_2 = _text_encoder(tokenizer), _text_encoder(tokenizer, projection=True)
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -125,7 +125,7 @@ def build_tiny_sdxl(device: torch.device, dtype: torch.dtype) -> object:
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
         tokenizer=tokenizer,
-        tokenizer_2=_tokenizer(),
+        tokenizer_2=load_tokenizer(),
         unet=unet,
         scheduler=EulerDiscreteScheduler(**schedule),
     )

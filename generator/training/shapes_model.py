@@ -35,7 +35,7 @@ class ShapesModelConfig:
     text_heads: int = 4
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_layers_per_block: int = 1
-    attention_head_dim: int = 32
+    attention_heads: int = 2  # per transformer block (diffusers calls this `attention_head_dim`, a known misnomer)
     cross_attention_blocks: tuple[bool, ...] = (False, True, True)  # cross-attention at 16x16 and 8x8 (+ mid)
     num_train_timesteps: int = 1000
 
@@ -50,7 +50,7 @@ class ShapesModelConfig:
 
 
 TINY_CONFIG = ShapesModelConfig(
-    text_hidden=32, text_layers=1, text_heads=2, unet_channels=(16, 32), attention_head_dim=8,
+    text_hidden=32, text_layers=1, text_heads=2, unet_channels=(16, 32), attention_heads=2,
     cross_attention_blocks=(False, True),
 )
 
@@ -122,7 +122,7 @@ def build_unet(config: ShapesModelConfig):  # -> diffusers.UNet2DConditionModel
         block_out_channels=config.unet_channels,
         layers_per_block=config.unet_layers_per_block,
         cross_attention_dim=config.text_hidden,
-        attention_head_dim=config.attention_head_dim,
+        attention_head_dim=config.attention_heads,  # diffusers reads this as the number of heads
         norm_num_groups=min(32, config.unet_channels[0] // 2),
     )
 

@@ -1,0 +1,173 @@
+"""CLI stage: ``diffatlas train digits`` and ``diffatlas eval digits`` (the MNIST chapter's models).
+
+Parsing and progress bars only; the work is done by ``generator.training``. torch is imported inside
+the commands so ``diffatlas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from generator.cli.app import eval_app, train_app
+from generator.cli.progress import console, progress_bar
+from generator.errors import UserError
+
+STAGE_HELP = "denoiser (single-step, sigma 0.5), time (time-conditioned DDPM), class (class-conditioned DDPM + CFG), classifier (the judge)"
+
+
+def _parse_epochs(text: str | None) -> tuple[int, ...] | None:
+    """'1,5,10' -> (1, 5, 10)."""
+    if text is None:
+        return None
+    try:
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise UserError(f"--snapshots must be comma-separated epoch numbers, got {text!r}") from None
+
+
+def _device(name: str) -> str:
+    """Check the requested device exists; 'auto' picks CUDA when available."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name} was requested but CUDA is not available on this machine; use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda") and name != "mps":
+        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N")
+    return name
+
+
+def hardware_description(device: str) -> str:
+    """One line naming the machine a model was trained on (recorded in shipped configs)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+
+
+@train_app.command("digits")
+def train_digits_command(
+    stage: str = typer.Option("class", help=STAGE_HELP),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (course: 5 for denoiser, 20 for time/class)."),
+    batch: Optional[int] = typer.Option(None, help="Batch size (course: 256 denoiser, 128 time/class)."),
+    hidden: Optional[int] = typer.Option(None, help="UNet hidden width D (course: 128 denoiser, 64 time/class)."),
+    snapshots: Optional[str] = typer.Option(None, help="Epochs that save weight snapshots, e.g. 1,5,10,15,20."),
+    subset: Optional[int] = typer.Option(None, help="Train on the first N images only (quick runs)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    data: Path = typer.Option(Path("data/mnist"), help="Folder with the four MNIST IDX files (.gz or not), e.g. "
+                              "torchvision's MNIST/raw or keras' cache."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default build/train/digits/STAGE)."),
+    resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
+    seed: int = typer.Option(0, help="Seed for initialisation, shuffling and noise."),
+    ship_to: Optional[Path] = typer.Option(None, help="After training, copy fp16 weights + config here "
+                                           "(maintainers: generator/weights/digits/STAGE)."),
+) -> None:
+    """Train a digits model on MNIST from scratch (CS180 part B)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from generator.training.digits_train import stage_defaults, train_digits
+    from generator.training.mnist import load_mnist
+
+    device_name = _device(device)
+    out_dir = out or Path("build/train/digits") / stage
+    train = load_mnist(data, "train")
+    command = "diffatlas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if stage == "classifier":
+        _train_classifier(train, load_mnist(data, "test"), out_dir, epochs, batch, seed, ship_to, command, device_name)
+        return
+    try:
+        config = stage_defaults(stage)
+    except ValueError as error:
+        raise UserError(f"--stage must be denoiser, time, class or classifier, not {stage!r}") from error
+    overrides = {"epochs": epochs, "batch_size": batch, "hidden": hidden, "snapshot_epochs": _parse_epochs(snapshots),
+                 "train_subset": subset, "seed": seed}
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
+    with progress_bar(f"train {stage}") as report:
+        state = train_digits(config, images, labels, out_dir, resume=resume, device=device_name, progress=report)
+    console.print(f"{stage}: {state.epoch} epochs, final epoch loss {state.epoch_losses[-1]:.5f}, "
+                  f"{state.seconds:.0f} s; written to {out_dir}")
+    if ship_to is not None:
+        from generator.training.digits_weights import ship_digits_run
+
+        ship_digits_run(out_dir, ship_to, {"command": command, "hardware": hardware_description(device_name)})
+        console.print(f"shipped fp16 weights to {ship_to}")
+
+
+def _train_classifier(train, test, out_dir: Path, epochs: int | None, batch: int | None, seed: int,  # noqa: ANN001
+                      ship_to: Path | None, command: str, device: str) -> None:
+    """Train, measure and save the judge classifier."""
+    import torch
+
+    from generator.training.digits_classifier import ClassifierConfig, accuracy, train_classifier
+    from generator.training.digits_train import save_weights, write_json
+
+    config = ClassifierConfig(seed=seed)
+    config = replace(config, **{k: v for k, v in {"epochs": epochs, "batch_size": batch}.items() if v is not None})
+    with progress_bar("train classifier") as report:
+        model = train_classifier(config, torch.from_numpy(train.images), torch.from_numpy(train.labels), report)
+    test_accuracy = accuracy(model, torch.from_numpy(test.images), torch.from_numpy(test.labels))
+    meta = {"architecture": "DigitClassifier", "train": config.to_json(), "test_accuracy": round(test_accuracy, 4),
+            "params": sum(p.numel() for p in model.parameters()), "command": command,
+            "hardware": hardware_description(device), "torch": torch.__version__}
+    for folder, dtype in ((out_dir, None), (ship_to, torch.float16)):
+        if folder is None:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        save_weights(folder / "model.safetensors", model, dtype=dtype)
+        write_json(folder / "config.json", meta)
+    console.print(f"classifier test accuracy {test_accuracy:.4f}; written to {out_dir}")
+
+
+@eval_app.command("digits")
+def eval_digits_command(
+    n: int = typer.Option(500, help="Samples per model (classes balanced for the class model)."),
+    gamma: float = typer.Option(5.0, help="Classifier-free guidance scale of the class model."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    weights: Optional[Path] = typer.Option(None, help="Folder with class/, time/ and classifier/ "
+                                           "(default: the shipped generator/weights/digits)."),
+    stage: str = typer.Option("both", help="class, time or both."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    out: Path = typer.Option(Path("build/eval/digits.json"), help="Where to write the JSON result."),
+) -> None:
+    """Sample the digits models and score them with the project's classifier."""
+    from generator.training.digits_classifier import load_classifier
+    from generator.training.digits_eval import evaluate_digits, write_eval_json
+    from generator.training.digits_weights import load_digits_unet, shipped_weights_dir
+
+    if stage not in ("class", "time", "both"):
+        raise UserError(f"--stage must be class, time or both, not {stage!r}")
+    if n < 1:
+        raise UserError("--n must be at least 1")
+    root = weights or shipped_weights_dir()
+    device_name = _device(device)
+    classifier_path = root / "classifier" / "model.safetensors"
+    if not classifier_path.is_file():
+        raise UserError(f"classifier weights {classifier_path} not found; train them with "
+                        "`diffatlas train digits --stage classifier --ship-to DIR`")
+    classifier = load_classifier(classifier_path)
+    class_model = class_config = time_model = time_config = None
+    if stage in ("class", "both"):
+        class_model, class_config = load_digits_unet(root / "class")
+    if stage in ("time", "both"):
+        time_model, time_config = load_digits_unet(root / "time")
+    with progress_bar("eval digits") as report:
+        result = evaluate_digits(class_model, class_config, time_model, time_config, classifier, n=n, gamma=gamma,
+                                 seed=seed, device=device_name, progress=report)
+    write_eval_json(out, result)
+    console.print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_class_accuracy"}
+                              if isinstance(v, dict) else v for k, v in result.items()}, sort_keys=True))
+    console.print(f"written to {out}")

@@ -1,0 +1,225 @@
+"""Specs stage: the prompt-set file format, loaded from YAML and validated in one place.
+
+Every mistake becomes a ``SpecError`` naming the file and line, raised before any model loads. Fields are
+declared once in ``SETTINGS`` (what a prompt may override) and ``PROMPT_FIELDS``; later experiments add
+their keys there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from generator.errors import UserError
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class SpecError(UserError):
+    """A prompt file mistake, reported as 'FILE:LINE: message'."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Generation settings: the file's ``defaults``, overridable per prompt."""
+
+    steps: int = 25
+    guidance: float = 7.5
+    seed: int = 0
+    width: int | None = None  # None: the model's default size
+    height: int | None = None
+    scheduler: str | None = None  # None: the model's default scheduler
+    preview_size: int = 128  # frame size in the scrubber sprite sheets (longer side, pixels)
+    daam: bool = True
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """One prompt to bake, with its settings resolved (defaults, then its own overrides)."""
+
+    id: str
+    text: str
+    settings: Settings
+    line: int = 0
+
+    def spec_hash(self, model: str) -> str:
+        """Hash of everything that determines this prompt's assets (the bake cache key)."""
+        payload = {"id": self.id, "text": self.text, "model": model, "settings": self.settings.__dict__}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """A validated prompt file."""
+
+    path: Path
+    model: str
+    defaults: Settings
+    prompts: tuple[PromptSpec, ...] = field(default_factory=tuple)
+
+    def only(self, ids: list[str]) -> PromptSet:
+        """The same set restricted to ``ids`` (all of which must exist)."""
+        known = {p.id for p in self.prompts}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise UserError(f"{self.path}: no prompt with id {', '.join(missing)} (known: {', '.join(sorted(known))})")
+        return replace(self, prompts=tuple(p for p in self.prompts if p.id in ids))
+
+
+def _positive(value: Any) -> str | None:
+    return None if value >= 1 else "must be >= 1"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def _preview(value: Any) -> str | None:
+    return None if 16 <= value <= 1024 else "must be between 16 and 1024"
+
+
+# field -> (accepted types, range check)
+SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]] = {
+    "steps": ((int,), _positive),
+    "guidance": ((int, float), _non_negative),
+    "seed": ((int,), _non_negative),
+    "width": ((int,), _positive),
+    "height": ((int,), _positive),
+    "scheduler": ((str,), None),
+    "preview_size": ((int,), _preview),
+    "daam": ((bool,), None),
+}
+TOP_LEVEL = {"model", "defaults", "prompts", "title", "description"}
+PROMPT_FIELDS = {"id", "text"} | set(SETTINGS)
+
+
+class _Located:
+    """YAML values with the line each came from (1-based)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines: dict[tuple, int] = {}
+
+    def error(self, key: tuple, message: str) -> SpecError:
+        return SpecError(f"{self.path}:{self.lines.get(key, 1)}: {message}")
+
+    def to_python(self, node: yaml.Node, key: tuple = ()) -> Any:
+        self.lines[key] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result = {}
+            for key_node, value_node in node.value:
+                name = self.to_python(key_node, key + ("<key>",))
+                self.lines[key + (name,)] = key_node.start_mark.line + 1
+                if name in result:
+                    raise self.error(key + (name,), f"duplicate key {name!r}")
+                result[name] = self.to_python(value_node, key + (name,))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.to_python(item, key + (i,)) for i, item in enumerate(node.value)]
+        return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """A scalar with YAML 1.1 safe-loader typing (ints, floats, bools, null, strings)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def load_prompt_set(path: str | Path, model_override: str | None = None) -> PromptSet:
+    """Read and validate a prompt file; ``model_override`` (the CLI's --model) replaces its ``model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}:1: no such prompt file")
+    located = _Located(path)
+    try:
+        document = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        raise SpecError(f"{path}:{line}: invalid YAML: {error.problem or error.context}") from None
+    if document is None:
+        raise SpecError(f"{path}:1: the file is empty")
+    data = located.to_python(document)
+    if not isinstance(data, dict):
+        raise located.error((), "the file must be a mapping with keys model, defaults and prompts")
+    _check_keys(located, (), data, TOP_LEVEL, "top-level key")
+
+    model = model_override or data.get("model")
+    if not isinstance(model, str) or not model:
+        raise located.error(("model",), "'model' must name a model id or path (or pass --model)")
+    defaults_data = data.get("defaults", {}) or {}
+    if not isinstance(defaults_data, dict):
+        raise located.error(("defaults",), "'defaults' must be a mapping")
+    _check_keys(located, ("defaults",), defaults_data, set(SETTINGS), "key in defaults")
+    defaults = _settings(located, ("defaults",), Settings(), defaults_data)
+
+    entries = data.get("prompts")
+    if not isinstance(entries, list) or not entries:
+        raise located.error(("prompts",), "'prompts' must be a non-empty list")
+    prompts, seen = [], {}
+    for index, entry in enumerate(entries):
+        key = ("prompts", index)
+        if not isinstance(entry, dict):
+            raise located.error(key, "each prompt must be a mapping with 'id' and 'text'")
+        _check_keys(located, key, entry, PROMPT_FIELDS, "prompt key")
+        prompt_id, text = entry.get("id"), entry.get("text")
+        if not isinstance(prompt_id, str) or not SLUG.match(prompt_id):
+            raise located.error(key + ("id",), f"id {prompt_id!r} must be a slug: lowercase letters, digits, '-' or '_'")
+        if prompt_id in seen:
+            raise located.error(key + ("id",), f"duplicate id {prompt_id!r} (first on line {seen[prompt_id]})")
+        seen[prompt_id] = located.lines[key + ("id",)]
+        if not isinstance(text, str) or not text.strip():
+            raise located.error(key + ("text",) if "text" in entry else key, f"prompt {prompt_id!r} needs a non-empty 'text'")
+        settings = _settings(located, key, defaults, {k: v for k, v in entry.items() if k in SETTINGS})
+        prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key]))
+    return PromptSet(path, model, defaults, tuple(prompts))
+
+
+def _check_keys(located: _Located, key: tuple, data: dict, allowed: set[str], what: str) -> None:
+    for name in data:
+        if name not in allowed:
+            raise located.error(key + (name,), f"unknown {what} {name!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _settings(located: _Located, key: tuple, base: Settings, values: dict) -> Settings:
+    for name, value in values.items():
+        types, check = SETTINGS[name]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            expected = " or ".join(t.__name__ for t in types)
+            raise located.error(key + (name,), f"{name} must be {expected}, got {value!r}")
+        problem = check(value) if check else None
+        if problem:
+            raise located.error(key + (name,), f"{name} {problem} (got {value!r})")
+    valid = {f.name for f in fields(Settings)}
+    return replace(base, **{k: float(v) if k == "guidance" else v for k, v in values.items() if k in valid})
+
+
+def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
+    """Model-dependent checks (size multiple, scheduler name, token limit, class labels), before loading it.
+
+    ``limits`` is a ``generator.models.limits.ModelLimits``.
+    """
+    from generator.models.schedulers import SCHEDULERS
+
+    for prompt in prompt_set.prompts:
+        where = f"{prompt_set.path}:{prompt.line}"
+        s = prompt.settings
+        if s.scheduler is not None and s.scheduler not in SCHEDULERS:
+            raise SpecError(f"{where}: unknown scheduler {s.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        for name, size in (("width", s.width), ("height", s.height)):
+            if size is not None and size % limits.size_multiple:
+                raise SpecError(
+                    f"{where}: {name} {size} is not a multiple of {limits.size_multiple}, which {prompt_set.model} needs"
+                )
+        problem = limits.check_prompt(prompt.text)
+        if problem:
+            raise SpecError(f"{where}: prompt {prompt.id!r}: {problem}")
