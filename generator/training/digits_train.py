@@ -120,6 +120,9 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path`` so readers never see a partial file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     write(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # some writers create 0600 files; shipped weights must be world-readable
     os.replace(tmp, path)
 
 
