@@ -31,9 +31,9 @@ class ShapesModelConfig:
 
     resolution: int = 32
     text_hidden: int = 128
-    text_layers: int = 3
+    text_layers: int = 2
     text_heads: int = 4
-    unet_channels: tuple[int, ...] = (64, 128, 128)
+    unet_channels: tuple[int, ...] = (32, 64, 128)
     unet_layers_per_block: int = 1
     attention_heads: int = 2  # per transformer block (diffusers calls this `attention_head_dim`, a known misnomer)
     cross_attention_blocks: tuple[bool, ...] = (False, True, True)  # cross-attention at 16x16 and 8x8 (+ mid)
@@ -159,10 +159,22 @@ def build_parts(config: ShapesModelConfig, seed: int = 0) -> ShapesParts:
     return ShapesParts(tokenizer, text_encoder, unet, build_scheduler(config))
 
 
+def _quiet_libraries() -> None:
+    """Library code never prints: silence the libraries' own tqdm bars and info logs."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+
+
 def save_parts(parts: ShapesParts, directory: Path, half: bool = True) -> None:
     """Write ``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/`` in save_pretrained format."""
     import copy
 
+    _quiet_libraries()
     directory.mkdir(parents=True, exist_ok=True)
     for name, module in (("unet", parts.unet), ("text_encoder", parts.text_encoder)):
         module = copy.deepcopy(module).to(torch.float16 if half else torch.float32)
@@ -176,6 +188,7 @@ def load_parts(directory: Path, dtype: torch.dtype = torch.float32) -> ShapesPar
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, PreTrainedTokenizerFast
 
+    _quiet_libraries()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(directory / "tokenizer")
     text_encoder = CLIPTextModel.from_pretrained(directory / "text_encoder", dtype=dtype)
     unet = UNet2DConditionModel.from_pretrained(directory / "unet", torch_dtype=dtype)

@@ -1,0 +1,133 @@
+"""CLI stage: ``diffatlas train shapes`` and ``diffatlas eval shapes`` (the built-in text-to-image model).
+
+Parsing and progress bars only; the work is done by ``generator.training.shapes_*``. torch is imported inside
+the commands so ``diffatlas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from generator.cli.app import eval_app, train_app
+from generator.cli.progress import console, progress_bar
+from generator.errors import UserError
+from generator.progress import ProgressCallback
+
+SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "shapes"
+
+
+def _device(name: str) -> str:
+    """Check the requested device exists; 'auto' picks CUDA when available."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name} was requested but CUDA is not available on this machine; use --device cpu")
+    if name != "cpu" and not name.startswith("cuda") and name != "mps":
+        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N")
+    return name
+
+
+@contextmanager
+def _progress(title: str) -> Iterator[ProgressCallback]:
+    """A rich bar on a terminal; one plain line per minute in a log file (background runs)."""
+    if console.is_terminal:
+        with progress_bar(title) as report:
+            yield report
+        return
+    start = time.monotonic()
+    last = [-1e9]
+
+    def report(completed: int, total: int, description: str = "") -> None:
+        now = time.monotonic()
+        if now - last[0] >= 60 or completed == total:
+            last[0] = now
+            print(f"{title} {completed}/{total} {description} [{now - start:.0f}s]", file=sys.stderr, flush=True)
+
+    yield report
+
+
+@train_app.command("shapes")
+def train_shapes_command(
+    steps: int = typer.Option(20000, help="Optimizer steps in total (a resumed run continues up to this)."),
+    batch: int = typer.Option(32, help="Batch size."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    out: Path = typer.Option(Path("build/train/shapes"), help="Run folder: checkpoint.pt, loss.json, config.json."),
+    resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
+    seed: int = typer.Option(0, help="Seed for initialisation, the data stream and noise."),
+    bf16: bool = typer.Option(True, help="bfloat16 autocast for matmuls and convolutions."),
+    ship_to: Optional[Path] = typer.Option(None, help="After training, export the EMA weights here "
+                                           "(maintainers: generator/weights/shapes)."),
+    export_only: bool = typer.Option(False, help="Do not train; export OUT's latest checkpoint to --ship-to."),
+) -> None:
+    """Train the 'shapes' text-to-image model (text encoder + pixel UNet) from scratch."""
+    import torch
+
+    from generator.training.shapes_train import TrainConfig, export, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    command = "diffatlas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if export_only:
+        if ship_to is None:
+            raise UserError("--export-only needs --ship-to")
+        info = export(out, ship_to, command=_train_command_of(out) or command, threads=threads)
+        console.print(f"exported step {info['steps']} (loss {info['final_loss']}) to {ship_to}")
+        return
+    if steps < 1 or batch < 1:
+        raise UserError("--steps and --batch must be positive")
+    config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16)
+    with _progress("train shapes") as report:
+        result = train(config, out, device=_device(device), resume=resume, progress=report)
+    (out / "command.txt").write_text(command + "\n")
+    console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
+    if ship_to is not None:
+        info = export(out, ship_to, command=command, threads=threads)
+        console.print(f"exported step {info['steps']} to {ship_to}")
+
+
+def _train_command_of(out: Path) -> str | None:
+    """The command that trained the run in ``out`` (recorded when it started), if known."""
+    path = out / "command.txt"
+    return path.read_text().strip() if path.exists() else None
+
+
+@eval_app.command("shapes")
+def eval_shapes_command(
+    n: int = typer.Option(200, help="Generated images per prompt group (one-object and two-object prompts)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    weights: Path = typer.Option(SHIPPED, help="Folder with the model (save_pretrained layout)."),
+    steps: int = typer.Option(25, help="DDIM sampling steps."),
+    guidance: float = typer.Option(3.0, help="Classifier-free guidance scale."),
+    seed: int = typer.Option(1234, help="Seed of the held-out captions and the noise."),
+    out: Path = typer.Option(Path("build/eval/shapes.json"), help="Where to write the JSON report."),
+) -> None:
+    """Prompt fidelity of the 'shapes' model, scored by the rule-based checker."""
+    import torch
+
+    from generator.training.shapes_eval import evaluate_fidelity
+
+    if threads:
+        torch.set_num_threads(threads)
+    if not (weights / "unet").exists():
+        raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
+    with _progress("eval shapes") as report:
+        result = evaluate_fidelity(weights, n=n, device=_device(device), steps=steps, guidance=guidance, seed=seed,
+                                   progress=report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True))
+    summary = result["summary"]
+    console.print(
+        f"one-object {summary['one_object']:.1%}, two-object {summary['two_object']:.1%} of attributes right; {out}"
+    )
