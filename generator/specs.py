@@ -62,6 +62,7 @@ class PromptSet:
     model: str
     defaults: Settings
     prompts: tuple[PromptSpec, ...] = field(default_factory=tuple)
+    title: str = ""
 
     def only(self, ids: list[str]) -> PromptSet:
         """The same set restricted to ``ids`` (all of which must exist)."""
@@ -181,7 +182,10 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
             raise located.error(key + ("text",) if "text" in entry else key, f"prompt {prompt_id!r} needs a non-empty 'text'")
         settings = _settings(located, key, defaults, {k: v for k, v in entry.items() if k in SETTINGS})
         prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key]))
-    return PromptSet(path, model, defaults, tuple(prompts))
+    title = data.get("title") or path.stem.replace("-", " ").title()
+    if not isinstance(title, str):
+        raise located.error(("title",), "'title' must be a string")
+    return PromptSet(path, model, defaults, tuple(prompts), title)
 
 
 def _check_keys(located: _Located, key: tuple, data: dict, allowed: set[str], what: str) -> None:

@@ -6,6 +6,7 @@ size the model cannot produce fails in a second with one line, not after minutes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class ModelLimits:
     max_tokens: int | None = None
     tokenizer: Callable[[], object] | None = None  # loads only the tokenizer
     labels: tuple[str, ...] | None = None
+    fingerprint: str = ""  # changes when the weights change (part of the bake cache key)
 
     def check_prompt(self, text: str) -> str | None:
         """Why the model cannot take this prompt, or None."""
@@ -47,8 +49,11 @@ def diffusers_folder_limits(folder: Path) -> ModelLimits:
     size_multiple = 2 ** (len(vae_config["block_out_channels"]) - 1)
     tokenizer_config = folder / "tokenizer" / "tokenizer_config.json"
     max_tokens = json.loads(tokenizer_config.read_text()).get("model_max_length", 77) if tokenizer_config.exists() else 77
+    weights = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".bin", ".json"))
+    fingerprint = ";".join(f"{p.relative_to(folder)}:{p.stat().st_size}" for p in weights)
     return ModelLimits(
         size_multiple=size_multiple,
+        fingerprint=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
         max_tokens=min(int(max_tokens), 77),
         tokenizer=lambda: CLIPTokenizer.from_pretrained(str(folder), subfolder="tokenizer"),
     )

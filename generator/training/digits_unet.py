@@ -243,11 +243,16 @@ class ClassConditionalUNet(_UNetTrunk):
         self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(N,1,28,28) x_t, (N,) t in [0,1], (N,) int labels, (N,) mask (1 keep, 0 drop) -> (N,1,28,28) noise."""
-        t = t.reshape(-1, 1).to(x.dtype)  # (N, 1)
         one_hot = F.one_hot(labels.long(), self.num_classes).to(x.dtype)  # (N, classes)
         if mask is not None:
             one_hot = one_hot * mask.reshape(-1, 1).to(x.dtype)
-        return self._forward(x, self.class_fc1(one_hot), self.time_fc1(t), self.class_fc2(one_hot), self.time_fc2(t))
+        return self.forward_class_vector(x, t, one_hot)
+
+    def forward_class_vector(self, x: torch.Tensor, t: torch.Tensor, class_vector: torch.Tensor) -> torch.Tensor:
+        """Same, with the (N, classes) class vector given directly: one-hot, zeros (unconditional) or a blend."""
+        t = t.reshape(-1, 1).to(x.dtype)  # (N, 1)
+        c = class_vector.to(x.dtype)  # (N, classes)
+        return self._forward(x, self.class_fc1(c), self.time_fc1(t), self.class_fc2(c), self.time_fc2(t))
 
 
 STAGE_MODELS: dict[str, type[_UNetTrunk]] = {

@@ -1,0 +1,88 @@
+"""Bake stage: image encoders (sprite sheets, stills, GIF and MP4 downloads), deterministic byte for byte."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+MAX_SPRITE_SIDE = 16383  # WebP's limit on either side
+
+
+@dataclass(frozen=True)
+class SpriteSheet:
+    """Encoded frames in a row-major grid."""
+
+    data: bytes
+    frame_width: int
+    frame_height: int
+    columns: int
+    count: int
+
+
+def preview_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """Frame size with the longer side ``longest`` (never upscaling past 4x the source), aspect kept."""
+    scale = min(longest / max(width, height), 4.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images (n, h, w, 3) in [0, 1] to uint8."""
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def sprite_sheet(frames: Sequence[Image.Image], frame_size: tuple[int, int], quality: int = 90) -> SpriteSheet:
+    """Pack frames into one WebP grid (one request per strip); small frames are upscaled with nearest
+    neighbour so pixels stay crisp."""
+    width, height = frame_size
+    columns = max(1, min(len(frames), MAX_SPRITE_SIDE // width))
+    rows = -(-len(frames) // columns)
+    sheet = Image.new("RGB", (columns * width, rows * height))
+    for index, frame in enumerate(frames):
+        resample = Image.NEAREST if frame.width <= width else Image.LANCZOS
+        sheet.paste(frame.convert("RGB").resize((width, height), resample), ((index % columns) * width, (index // columns) * height))
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="WEBP", quality=quality, method=4)
+    return SpriteSheet(buffer.getvalue(), width, height, columns, len(frames))
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Lossless PNG."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: Sequence[Image.Image], size: tuple[int, int], frame_ms: int = 120, hold_ms: int = 1200) -> bytes:
+    """Looping GIF of the frames (the last one held longer), for slides."""
+    resized = [f.convert("RGB").resize(size, Image.NEAREST) for f in frames]
+    durations = [frame_ms] * (len(resized) - 1) + [hold_ms]
+    buffer = io.BytesIO()
+    resized[0].save(buffer, format="GIF", save_all=True, append_images=resized[1:], duration=durations, loop=0)
+    return buffer.getvalue()
+
+
+def mp4_bytes(frames: Sequence[Image.Image], size: tuple[int, int], fps: int = 8) -> bytes:
+    """H.264 MP4 (yuv420p, even sides, bit-exact flags so equal frames give equal bytes), for slides."""
+    import imageio.v2 as imageio
+
+    width, height = size[0] + size[0] % 2, size[1] + size[1] % 2
+    handle, temporary = tempfile.mkstemp(suffix=".mp4")
+    os.close(handle)
+    try:
+        writer = imageio.get_writer(
+            temporary, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p",
+            output_params=["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", "-threads", "1"],
+        )
+        with writer:
+            for frame in list(frames) + [frames[-1]] * fps:  # hold the final image for a second
+                writer.append_data(np.asarray(frame.convert("RGB").resize((width, height), Image.NEAREST)))
+        return Path(temporary).read_bytes()
+    finally:
+        Path(temporary).unlink(missing_ok=True)

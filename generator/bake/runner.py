@@ -1,0 +1,118 @@
+"""Bake stage: run every experiment of a prompt set once and store assets plus one manifest per prompt.
+
+A prompt whose cache key (spec, model fingerprint, generator version) matches its manifest, with every asset
+present, is skipped. Per-prompt manifests are merged into ``index.json`` (so bakes can be sharded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from generator.bake.manifest import build_manifest, manifest_assets, merge_index, versions
+from generator.bake.store import AssetStore, write_json
+from generator.progress import ProgressCallback, no_progress
+from generator.specs import PromptSet, PromptSpec, check_against_model
+
+
+@dataclass(frozen=True)
+class BakeOutcome:
+    """What happened to one prompt."""
+
+    prompt_id: str
+    status: Literal["baked", "cached"]
+    manifest: Path
+
+
+def cache_key(prompt: PromptSpec, model: str, fingerprint: str) -> str:
+    """Everything that decides a prompt's assets: its spec, the model's weights and our code's version."""
+    from generator import __version__
+
+    payload = [prompt.spec_hash(model), fingerprint, __version__]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+def _is_cached(manifest_path: Path, key: str, generated: Path) -> bool:
+    if not manifest_path.exists():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        return False
+    if manifest.get("provenance", {}).get("cache_key") != key:
+        return False
+    return all((generated / asset).exists() for asset in manifest_assets(manifest))
+
+
+def bake(
+    prompt_set: PromptSet,
+    out_dir: Path,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    force: bool = False,
+    progress: ProgressCallback = no_progress,
+    on_event: Callable[[str], None] = lambda message: None,
+) -> list[BakeOutcome]:
+    """Bake every prompt of the set into ``out_dir`` (validated against the model before it loads)."""
+    from generator.models.registry import model_limits
+
+    limits = model_limits(prompt_set.model)
+    check_against_model(prompt_set, limits)
+    store = AssetStore(out_dir)
+    removed = store.clean_temporaries()
+    if removed:
+        on_event(f"removed {removed} temporary file(s) left by an interrupted bake")
+
+    outcomes, adapter = [], None
+    for prompt in prompt_set.prompts:
+        manifest_path = out_dir / "prompts" / f"{prompt.id}.json"
+        key = cache_key(prompt, prompt_set.model, limits.fingerprint)
+        if not force and _is_cached(manifest_path, key, out_dir):
+            on_event(f"{prompt.id}: unchanged, cached (use --force to redo)")
+            outcomes.append(BakeOutcome(prompt.id, "cached", manifest_path))
+            continue
+        if adapter is None:
+            from generator.models.registry import load_model
+
+            on_event(f"loading {prompt_set.model}")
+            adapter = load_model(prompt_set.model, device=device, dtype=dtype)
+        manifest = bake_prompt(adapter, prompt, store, key, progress)
+        write_json(manifest_path, manifest)
+        on_event(f"{prompt.id}: baked")
+        outcomes.append(BakeOutcome(prompt.id, "baked", manifest_path))
+    write_json(out_dir / "index.json", merge_index(out_dir, prompt_set))
+    return outcomes
+
+
+def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str, progress: ProgressCallback) -> dict:
+    """Run the experiments of one prompt and return its manifest (assets already stored)."""
+    from generator.bake.trajectory import bake_trajectory
+    from generator.experiments.trajectory import TrajectoryRequest, run_trajectories
+
+    settings = prompt.settings
+    width, height = settings.width or adapter.default_width, settings.height or adapter.default_height
+    adapter.check_size(width, height)
+    request = TrajectoryRequest(
+        prompts=(prompt.text,),
+        steps=settings.steps,
+        guidance=settings.guidance,
+        seed=settings.seed,
+        width=width,
+        height=height,
+        scheduler=settings.scheduler or adapter.default_scheduler,
+    )
+    steps_done = 0
+
+    def on_step(step: object) -> None:
+        nonlocal steps_done
+        steps_done += 1
+        progress(steps_done, request.steps, prompt.id)
+
+    progress(0, request.steps, prompt.id)
+    (trajectory,) = run_trajectories(adapter, request, on_step=on_step)
+    sections = bake_trajectory(trajectory, store, settings.preview_size)
+    return build_manifest(adapter, prompt, request, key, sections, versions())

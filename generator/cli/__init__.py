@@ -1,0 +1,30 @@
+"""CLI stage: the `diffatlas` command. Library errors meant for users become one line and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+from generator.cli.app import app
+from generator.errors import UserError
+
+# Importing the command modules registers their commands on ``app``.
+from generator.cli import commands as _commands  # noqa: E402,F401
+
+for _optional in ("generator.cli.digits", "generator.cli.shapes", "generator.cli.daam"):
+    try:
+        __import__(_optional)
+    except ModuleNotFoundError as _missing:
+        if _missing.name != _optional:
+            raise
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,137 @@
+"""CLI stage: bake, render, build, serve, models and --version (parse, call the library, draw progress)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from generator import __version__
+from generator.cli.app import app
+from generator.cli.progress import console, progress_bar
+from generator.errors import UserError
+
+GENERATED = Path("site/generated")
+DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/testing.yaml"))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"diffatlas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Bake diffusion-model experiments into an explorable, embeddable static site."""
+
+
+def _quiet_libraries() -> None:
+    """Keep third-party warnings out of the progress display (our own errors still show)."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    logging.getLogger("diffusers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _bake(prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool) -> object:
+    from generator.bake.runner import bake
+    from generator.specs import load_prompt_set
+
+    prompt_set = load_prompt_set(prompt_file, model_override=model)
+    if only:
+        prompt_set = prompt_set.only(only)
+    _quiet_libraries()
+    console.print(f"[bold]bake[/] {prompt_file} with {prompt_set.model} ({len(prompt_set.prompts)} prompt(s)) -> {out}")
+    with progress_bar("denoising") as progress:
+        outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=progress, on_event=console.print)
+    baked = sum(o.status == "baked" for o in outcomes)
+    console.print(f"{baked} baked, {len(outcomes) - baked} cached")
+    return prompt_set
+
+
+@app.command("bake")
+def bake_command(
+    prompts: Path = typer.Argument(..., help="Prompt file (YAML), e.g. prompts/shapes.yaml."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model id or folder; overrides the file's 'model'."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    dtype: str = typer.Option("auto", help="auto (fp16 on GPUs, fp32 on CPU), fp32, fp16 or bf16."),
+    out: Path = typer.Option(GENERATED, help="Folder for assets and manifests."),
+    only: list[str] = typer.Option([], "--only", help="Bake only this prompt id (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
+) -> None:
+    """Run every experiment of a prompt file once and write assets plus manifests."""
+    _bake(prompts, model, device, dtype, out, only, force)
+
+
+@app.command("render")
+def render_command(
+    manifest: Path = typer.Option(GENERATED / "index.json", help="The index.json written by bake."),
+    out: Path = typer.Option(Path("site"), help="MkDocs docs folder to write pages into."),
+) -> None:
+    """Render pages and embeds from baked manifests (no model, no torch)."""
+    from generator.render import render_site
+
+    if not manifest.is_file():
+        raise UserError(f"{manifest} does not exist; run 'diffatlas bake PROMPTS.yaml' first")
+    result = render_site(manifest.parent, out)
+    console.print(f"rendered {result}")
+
+
+@app.command("build")
+def build_command(
+    prompts: list[Path] = typer.Argument(None, help="Prompt files (default: prompts/shapes.yaml)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model id or folder for every file."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    dtype: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
+) -> None:
+    """Bake, render and build the static site into build/site (mkdocs build --strict)."""
+    from generator.bake.manifest import merge_index
+    from generator.bake.store import write_json
+
+    files = prompts or [next((p for p in DEFAULT_PROMPTS if p.exists()), DEFAULT_PROMPTS[-1])]
+    prompt_sets = [_bake(f, model, device, dtype, GENERATED, [], force) for f in files]
+    write_json(GENERATED / "index.json", merge_index(GENERATED, prompt_sets))
+    render_command(GENERATED / "index.json", Path("site"))
+    _mkdocs("build", "--strict")
+    console.print("site ready: build/site/index.html")
+
+
+@app.command("serve")
+def serve_command(address: str = typer.Option("127.0.0.1:8000", help="Where to serve the live preview.")) -> None:
+    """Live preview of the site (mkdocs serve) from what was last rendered."""
+    _mkdocs("serve", "--dev-addr", address)
+
+
+def _mkdocs(*arguments: str) -> None:
+    if not Path("mkdocs.yml").exists():
+        raise UserError("no mkdocs.yml here; run diffatlas from the project's root folder")
+    completed = subprocess.run([sys.executable, "-m", "mkdocs", *arguments], check=False)
+    if completed.returncode:
+        raise UserError(f"mkdocs {arguments[0]} failed (exit {completed.returncode}); see its output above")
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the built-in model ids and what each supports."""
+    from rich.table import Table
+
+    from generator.models.registry import MODELS
+
+    table = Table("id", "what it is", "supports")
+    for entry in MODELS.values():
+        table.add_row(entry.id, entry.summary, entry.supports)
+    table.add_row("PATH or hub id", "Stable Diffusion 1.x/2.x/XL folder or local HF cache entry", "text, DAAM, latent")
+    console.print(table)

@@ -1,0 +1,92 @@
+"""Experiments stage: the standard trajectory, x_t and predicted x0 at every step, decoded in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from generator.models.base import ModelAdapter, PromptEmbeddings
+from generator.sampling import StepRecord, initial_noise, sample
+
+DECODE_BATCH = 8
+
+
+@dataclass(frozen=True)
+class TrajectoryRequest:
+    """What to sample: one prompt (or several, batched), with fully resolved settings."""
+
+    prompts: tuple[str, ...]
+    steps: int
+    guidance: float
+    seed: int
+    width: int
+    height: int
+    scheduler: str
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One image's denoising. Frame i < steps is the state entering step i; frame ``steps`` is the result."""
+
+    timesteps: tuple[float, ...]
+    alpha_bars: tuple[float, ...]
+    noisy: torch.Tensor  # (steps + 1, 3, H, W) decoded x_t in [0, 1]
+    predicted: torch.Tensor  # (steps + 1, 3, H, W) decoded predicted x0 in [0, 1]
+    predicted_latents: torch.Tensor  # (steps + 1, c, h, w) predicted x0 before decoding (for projections)
+    noisy_latents: torch.Tensor  # (steps + 1, c, h, w)
+
+    @property
+    def final(self) -> torch.Tensor:
+        """(3, H, W) the finished image."""
+        return self.predicted[-1]
+
+
+def decode_in_batches(adapter: ModelAdapter, latents: torch.Tensor, batch: int = DECODE_BATCH) -> torch.Tensor:
+    """Decode many latents a few at a time (bounded memory), to (n, 3, H, W) floats on the CPU."""
+    return torch.cat([adapter.decode(latents[i : i + batch].to(adapter.device, adapter.dtype)) for i in range(0, len(latents), batch)])
+
+
+def run_trajectories(
+    adapter: ModelAdapter,
+    request: TrajectoryRequest,
+    *,
+    embeddings: PromptEmbeddings | None = None,
+    noise: torch.Tensor | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> list[Trajectory]:
+    """Sample every prompt of the request together from the seed's noise, recording all steps."""
+    scheduler = adapter.make_scheduler(request.scheduler)
+    scheduler.set_timesteps(request.steps, device=adapter.device)
+    generator = torch.Generator(adapter.device).manual_seed(request.seed)
+    if noise is None:
+        noise = initial_noise(adapter, len(request.prompts), request.width, request.height, generator)
+    records: list[StepRecord] = []
+
+    def record(step: StepRecord) -> None:
+        records.append(StepRecord(step.index, step.timestep, step.x_t.cpu(), step.predicted_x0.cpu(),
+                                  step.noise_estimate.cpu(), step.alpha_bar))
+        if on_step is not None:
+            on_step(step)
+
+    with torch.inference_mode():
+        embeddings = embeddings or adapter.encode_prompts(request.prompts)
+        final = sample(adapter, embeddings, scheduler, noise * scheduler.init_noise_sigma,
+                       guidance=request.guidance, generator=generator, on_step=record).float().cpu()
+        trajectories = []
+        for image_index in range(len(request.prompts)):
+            noisy = torch.stack([r.x_t[image_index] for r in records] + [final[image_index]])
+            predicted = torch.stack([r.predicted_x0[image_index] for r in records] + [final[image_index]])
+            decoded = decode_in_batches(adapter, torch.cat([noisy, predicted]))
+            trajectories.append(
+                Trajectory(
+                    timesteps=tuple(r.timestep for r in records),
+                    alpha_bars=tuple(r.alpha_bar for r in records),
+                    noisy=decoded[: len(noisy)],
+                    predicted=decoded[len(noisy):],
+                    predicted_latents=predicted,
+                    noisy_latents=noisy,
+                )
+            )
+    return trajectories

@@ -1,0 +1,134 @@
+"""Models stage: the built-in 'digits' model (class-conditioned MNIST DDPM) behind the ModelAdapter protocol.
+
+Prompts are digits: "7" (or "seven"). The model works in pixel space on 28x28 grayscale images in [0, 1]
+(the course's data range, not [-1, 1]); ``decode`` repeats the channel to RGB. Its training schedule is
+DDPM's linear betas 1e-4..0.02 over T = 300 steps. diffusers indexes training timesteps 0..T-1 while our
+training code uses the paper's 1..T (``generator.training.ddpm``), so diffusers' timestep k is the
+network's t = (k + 1) / T.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from generator.errors import UserError
+from generator.models.base import Capabilities, Embeddings, PromptEmbeddings, TokenPiece
+from generator.models.common import SamplingAdapter, weight_hash
+from generator.models.schedulers import make_scheduler
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+IMAGE_SIZE = 28
+
+
+def parse_digit(prompt: str) -> int:
+    """'7', ' 7 ', 'seven' or 'Seven' -> 7; anything else is a user error naming the accepted prompts."""
+    text = prompt.strip().lower()
+    if len(text) == 1 and text.isdigit():
+        return int(text)
+    if text in DIGIT_WORDS:
+        return DIGIT_WORDS.index(text)
+    raise UserError(f"the digits model takes a digit as its prompt ('0'..'9' or 'zero'..'nine'), got {prompt!r}")
+
+
+class DigitsAdapter(SamplingAdapter):
+    """A :class:`ClassConditionalUNet` with its DDPM schedule, seen through the ModelAdapter protocol."""
+
+    def __init__(self, unet: torch.nn.Module, config: dict[str, Any], *, model_id: str = "embedded:digits",
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, epoch: int | None = None):
+        self.id = model_id
+        self.config = config
+        self.epoch = epoch
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.denoiser = unet.to(self.device, dtype).eval()
+        self.num_classes = int(getattr(unet, "num_classes", 10))
+        schedule = config.get("schedule", {})
+        self.num_train_timesteps = int(schedule.get("num_timesteps", 300))
+        self.scheduler_config = {
+            "num_train_timesteps": self.num_train_timesteps,
+            "beta_start": float(schedule.get("beta_start", 1e-4)),
+            "beta_end": float(schedule.get("beta_end", 0.02)),
+            "beta_schedule": "linear",
+            "prediction_type": "epsilon",
+            "clip_sample": True,  # x0 estimates clipped to [-1, 1]; the data lie in [0, 1]
+            "clip_sample_range": 1.0,
+            "variance_type": "fixed_small",  # DDPM's beta-tilde, as our own sampler's default
+            "timestep_spacing": "leading",
+            "steps_offset": 0,
+        }
+        self.prediction_type = "epsilon"
+        self.capabilities = Capabilities(
+            conditioning="class", pixel_space=True, cross_attention=False, size_multiple=IMAGE_SIZE, max_tokens=None
+        )
+        self.default_width = self.default_height = IMAGE_SIZE
+        self.default_steps = self.num_train_timesteps
+        self.default_guidance = 5.0
+        self.default_scheduler = "ddpm"
+        self.weight_hash = weight_hash([self.denoiser])
+
+    def make_scheduler(self, name: str | None = None) -> object:
+        """A fresh diffusers scheduler with the training schedule (DDPM ancestral sampling by default)."""
+        return make_scheduler(name or self.default_scheduler, self.scheduler_config)
+
+    def latent_shape(self, width: int, height: int) -> tuple[int, int, int]:
+        """(1, 28, 28): the model only makes 28x28 grayscale digits."""
+        if (width, height) != (IMAGE_SIZE, IMAGE_SIZE):
+            raise UserError(f"{self.id} makes {IMAGE_SIZE}x{IMAGE_SIZE} images only, got {width}x{height}")
+        return (1, IMAGE_SIZE, IMAGE_SIZE)
+
+    def tokenize(self, prompt: str) -> list[TokenPiece]:
+        """One piece: the class label."""
+        label = parse_digit(prompt)
+        return [TokenPiece(index=0, token_id=label, text=prompt.strip(), special="", word_index=0)]
+
+    def class_vectors(self, prompts: Sequence[str]) -> torch.Tensor:
+        """(batch, 10) one-hot vectors of the prompts' digits."""
+        labels = torch.tensor([parse_digit(p) for p in prompts], dtype=torch.long)
+        return torch.nn.functional.one_hot(labels, self.num_classes).to(self.device, self.dtype)
+
+    def encode_prompts(self, prompts: Sequence[str], negative: str = "") -> PromptEmbeddings:
+        """One-hot classes; the unconditional branch is the all-zero vector the model saw under label dropout."""
+        if negative:
+            raise UserError(f"{self.id} has no negative prompts (its unconditional branch is 'no class')")
+        prompts = list(prompts)
+        cond = self.class_vectors(prompts)  # (batch, 10)
+        return PromptEmbeddings(Embeddings(cond), Embeddings(torch.zeros_like(cond)), tuple(prompts))
+
+    @torch.no_grad()
+    def denoise(self, model_input: torch.Tensor, timestep: torch.Tensor, embeddings: Embeddings) -> torch.Tensor:
+        """Predicted noise; diffusers' 0-based timestep k is the network's normalised t = (k + 1) / T."""
+        batch = model_input.shape[0]
+        t = (torch.as_tensor(timestep, device=self.device).to(self.dtype).reshape(-1) + 1) / self.num_train_timesteps
+        t = t.expand(batch) if t.numel() == 1 else t
+        return self.denoiser.forward_class_vector(model_input.to(self.dtype), t, embeddings.hidden)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, 28, 28) pixels -> (batch, 3, 28, 28) float32 in [0, 1] on the CPU."""
+        return latents.float().clamp(0, 1).repeat(1, 3, 1, 1).cpu()
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(batch, 3, 28, 28) in [0, 1] -> (batch, 1, 28, 28) grayscale (channel mean)."""
+        return images.mean(dim=1, keepdim=True).to(self.device, self.dtype)
+
+
+def load_digits_adapter(model_dir: str | Path | None = None, epoch: int | None = None,
+                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> DigitsAdapter:
+    """The shipped class-conditioned model (or a snapshot ``epoch`` of it, for the per-epoch animations)."""
+    from generator.training.digits_weights import load_digits_unet, shipped_weights_dir
+
+    folder = Path(model_dir) if model_dir is not None else shipped_weights_dir() / "class"
+    unet, config = load_digits_unet(folder, epoch)
+    if config.get("stage") != "class":
+        raise UserError(f"{folder} holds a {config.get('stage')!r} model; embedded:digits needs the class model")
+    model_id = "embedded:digits" if epoch is None else f"embedded:digits@epoch{epoch}"
+    return DigitsAdapter(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch)
+
+
+def load(device: torch.device, dtype: torch.dtype) -> DigitsAdapter:
+    """Registry loader for 'embedded:digits' (fp32 on the CPU: the model is tiny and fp16 CPU kernels are slow)."""
+    if device.type == "cpu":
+        dtype = torch.float32
+    return load_digits_adapter(device=device, dtype=dtype)
