@@ -1,0 +1,121 @@
+"""A tiny fake bake output (index.json, manifests, real small WebP/PNG/GIF files) for render tests.
+
+Every frame has its own flat colour (see NOISY / PREDICTED) so a test can tell frames apart by
+sampling a pixel. Shared by tests/render and tests/browser (the latter loads it by path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+NOISY = [(230, 30, 30), (30, 200, 30), (30, 30, 230), (230, 230, 30), (230, 30, 230)]
+PREDICTED = [(30, 230, 230), (140, 20, 20), (20, 140, 20), (20, 20, 140), (140, 140, 20)]
+
+# id, text, title, steps, columns, frame size, timesteps, with downloads
+PROMPTS = [
+    ("red-cat", "a smiling, red cat chewing gum", "Red cat", 4, 3, (16, 16), [999, 749, 499, 249], True),
+    ("two-dogs", "two *dogs* playing in the [park] <b>&</b>", None, 2, 2, (12, 8), [951.5, 451.25], False),
+]
+
+
+def _save(generated: Path, data: bytes, ext: str) -> str:
+    rel = f"assets/{hashlib.sha256(data).hexdigest()[:16]}.{ext}"
+    (generated / rel).write_bytes(data)
+    return rel
+
+
+def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _sheet(colors: list[tuple[int, int, int]], count: int, columns: int, size: tuple[int, int]) -> Image.Image:
+    fw, fh = size
+    rows = -(-count // columns)
+    sheet = Image.new("RGB", (columns * fw, rows * fh), (0, 0, 0))
+    for i in range(count):
+        sheet.paste(colors[i], (i % columns * fw, i // columns * fh, i % columns * fw + fw, i // columns * fh + fh))
+    return sheet
+
+
+def manifest_for(generated: Path, pid, text, title, steps, columns, size, timesteps, downloads) -> dict:
+    count = steps + 1
+    noisy = _save(generated, _encode(_sheet(NOISY, count, columns, size), "WEBP", lossless=True), "webp")
+    pred = _save(generated, _encode(_sheet(PREDICTED, count, columns, size), "WEBP", lossless=True), "webp")
+    final = _save(generated, _encode(Image.new("RGB", (64, 48), PREDICTED[count - 1]), "PNG"), "png")
+    sprite = {"frame_width": size[0], "frame_height": size[1], "columns": columns, "count": count}
+    dl = {}
+    if downloads:
+        frames = [Image.new("RGB", (32, 32), c) for c in NOISY[:count]]
+        dl["gif"] = _save(generated, _encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), "gif")
+        dl["mp4"] = _save(generated, b"not a real mp4, only served as a download " + pid.encode(), "mp4")
+    m = {
+        "schema": 1,
+        "id": pid,
+        "text": text,
+        "model": {"id": "testing:tiny-sd", "weight_hash": "abc123", "prediction_type": "epsilon", "pixel_space": False},
+        "settings": {"steps": steps, "guidance": 7.5, "seed": 42, "width": 64, "height": 48, "scheduler": "ddim"},
+        "provenance": {"spec_hash": "s" * 16, "cache_key": "c" * 16, "versions": {"diffusers": "0.30.0", "torch": "2.4.0"}},
+        "final": {"src": final, "width": 64, "height": 48},
+        "trajectory": {
+            "steps": steps,
+            "timesteps": timesteps,
+            "noisy": {"src": noisy, **sprite},
+            "predicted": {"src": pred, **sprite},
+            "downloads": dl,
+        },
+        "daam": {"future": "sections the renderer does not know are ignored"},
+    }
+    if title:
+        m["title"] = title
+    return m
+
+
+def write_fake_generated(generated: Path) -> list[dict]:
+    """Write a complete fake bake output into `generated`; returns the manifests."""
+    (generated / "assets").mkdir(parents=True, exist_ok=True)
+    (generated / "prompts").mkdir(parents=True, exist_ok=True)
+    manifests, entries = [], []
+    for spec in PROMPTS:
+        m = manifest_for(generated, *spec)
+        (generated / "prompts" / f"{m['id']}.json").write_text(json.dumps(m, sort_keys=True, indent=1))
+        thumb = _save(generated, _encode(Image.new("RGB", (32, 24), PREDICTED[m["trajectory"]["steps"]]), "PNG"), "png")
+        entries.append({"id": m["id"], "text": m["text"], "manifest": f"prompts/{m['id']}.json", "thumbnail": thumb})
+        manifests.append(m)
+    index = {"schema": 1, "title": "Fixture prompts", "model": "testing:tiny-sd", "prompts": entries}
+    (generated / "index.json").write_text(json.dumps(index, sort_keys=True, indent=1))
+    return manifests
+
+
+def copy_site(dest: Path) -> Path:
+    """Copy the repo's hand-written site/ and mkdocs.yml into `dest` (without generated output)."""
+    shutil.copy2(REPO / "mkdocs.yml", dest / "mkdocs.yml")
+    shutil.copytree(REPO / "site", dest / "site", ignore=shutil.ignore_patterns("generated", "embed"))
+    return dest
+
+
+def build_fixture_site(root: Path) -> Path:
+    """Fake bake + render + `python -m mkdocs build --strict` in `root`; returns root/build/site."""
+    from generator.render import render_site
+
+    copy_site(root)
+    write_fake_generated(root / "site" / "generated")
+    render_site(root / "site" / "generated", root / "site")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"],
+        cwd=root, capture_output=True, text=True, timeout=180,
+    )
+    if proc.returncode:
+        raise AssertionError(f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}")
+    return root / "build" / "site"
