@@ -38,8 +38,11 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def sprite_sheet(frames: Sequence[Image.Image], frame_size: tuple[int, int], quality: int = 90) -> SpriteSheet:
-    """Pack frames into one WebP grid (one request per strip); small frames are upscaled with nearest
-    neighbour so pixels stay crisp."""
+    """Pack frames into one WebP grid (one request per strip).
+
+    Small frames are upscaled with nearest neighbour and stored lossless, so pixels stay crisp and colours
+    exact (lossy WebP halves chroma resolution, which smears small coloured shapes); larger frames are lossy.
+    """
     width, height = frame_size
     columns = max(1, min(len(frames), MAX_SPRITE_SIDE // width))
     rows = -(-len(frames) // columns)
@@ -48,7 +51,11 @@ def sprite_sheet(frames: Sequence[Image.Image], frame_size: tuple[int, int], qua
         resample = Image.NEAREST if frame.width <= width else Image.LANCZOS
         sheet.paste(frame.convert("RGB").resize((width, height), resample), ((index % columns) * width, (index // columns) * height))
     buffer = io.BytesIO()
-    sheet.save(buffer, format="WEBP", quality=quality, method=4)
+    upscaled = frames[0].width <= width
+    if upscaled:
+        sheet.save(buffer, format="WEBP", lossless=True, quality=100, method=4)
+    else:
+        sheet.save(buffer, format="WEBP", quality=quality, method=4)
     return SpriteSheet(buffer.getvalue(), width, height, columns, len(frames))
 
 

@@ -56,8 +56,12 @@ def bake(
     force: bool = False,
     progress: ProgressCallback = no_progress,
     on_event: Callable[[str], None] = lambda message: None,
+    adapter: object | None = None,
 ) -> list[BakeOutcome]:
-    """Bake every prompt of the set into ``out_dir`` (validated against the model before it loads)."""
+    """Bake every prompt of the set into ``out_dir`` (validated against the model before it loads).
+
+    ``adapter`` reuses an already loaded model (its id must be the set's model).
+    """
     from generator.models.registry import model_limits
 
     limits = model_limits(prompt_set.model)
@@ -67,7 +71,7 @@ def bake(
     if removed:
         on_event(f"removed {removed} temporary file(s) left by an interrupted bake")
 
-    outcomes, adapter = [], None
+    outcomes = []
     for prompt in prompt_set.prompts:
         manifest_path = out_dir / "prompts" / f"{prompt.id}.json"
         key = cache_key(prompt, prompt_set.model, limits.fingerprint)

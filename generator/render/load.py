@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ class PromptView:
     id: str
     text: str
     title: str
-    thumbnail: str
+    thumbnail: ImageAsset
     final: ImageAsset
     steps: int
     timesteps: tuple[float, ...]
@@ -128,13 +129,18 @@ def _prompt(generated_dir: Path, entry: dict[str, Any], where: str) -> PromptVie
     downloads = {k: v for k, v in sorted(traj["downloads"].items()) if isinstance(v, str)}
     for src in (manifest["final"]["src"], *downloads.values()):
         _asset(generated_dir, src, str(mpath))
-    _asset(generated_dir, entry["thumbnail"], where)
+    thumb_path = _asset(generated_dir, entry["thumbnail"], where)
+    try:
+        with Image.open(thumb_path) as im:
+            thumbnail = ImageAsset(entry["thumbnail"], *im.size)
+    except OSError as exc:
+        raise RenderError(f"{where}: cannot read thumbnail {entry['thumbnail']}: {exc}") from None
     final = manifest["final"]
     return PromptView(
         id=manifest["id"],
         text=manifest["text"],
         title=manifest.get("title") or manifest["text"],
-        thumbnail=entry["thumbnail"],
+        thumbnail=thumbnail,
         final=ImageAsset(final["src"], final["width"], final["height"]),
         steps=traj["steps"],
         timesteps=tuple(traj["timesteps"]),
@@ -169,6 +175,8 @@ def load_index(generated_dir: Path) -> SiteIndex:
             isinstance(entry.get(k), str) for k in ("id", "text", "manifest", "thumbnail")
         ):
             raise RenderError(f"{where}: needs string fields id, text, manifest, thumbnail")
+        if not re.fullmatch(r"assets/[0-9a-f]{16}\.(webp|png|gif)", entry["thumbnail"]):
+            raise RenderError(f"{where}: thumbnail {entry['thumbnail']!r} is not an assets/<16 hex>.<ext> path")
         if entry["id"] in seen:
             raise RenderError(f"{where}: duplicate id {entry['id']!r}")
         if not entry["manifest"].startswith("prompts/") or ".." in entry["manifest"]:

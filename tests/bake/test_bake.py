@@ -63,22 +63,18 @@ def test_manifest_validates_and_counts_frames(baked):
         assert manifest["final"]["width"] == 64 and manifest["final"]["height"] == 48
 
 
-def test_last_frames_are_the_final_image(baked):
-    root, _, outcomes, _ = baked
-    manifest = json.loads(outcomes[0].manifest.read_text())
-    final = Image.open(root / "generated" / manifest["final"]["src"]).convert("RGB").resize((40, 30), Image.LANCZOS)
-    sprite = manifest["trajectory"]["predicted"]
-    sheet = Image.open(root / "generated" / sprite["src"]).convert("RGB")
-    index = sprite["count"] - 1
-    x, y = (index % sprite["columns"]) * 40, (index // sprite["columns"]) * 30
-    last = sheet.crop((x, y, x + 40, y + 30))
-    first = sheet.crop((0, 0, 40, 30))
+def test_sprite_sheet_places_frame_i_at_its_grid_cell():
+    from generator.bake.encoders import MAX_SPRITE_SIDE, sprite_sheet
 
-    def distance(a: Image.Image, b: Image.Image) -> float:
-        return sum(abs(p - q) for p, q in zip(a.tobytes(), b.tobytes())) / len(a.tobytes())
-
-    # the last frame is the final picture up to WebP loss; the first (step 0's guess) is far from it
-    assert distance(last, final) < 0.5 * distance(first, final)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
+    frames = [Image.new("RGB", (8, 6), colour) for colour in colours]
+    sheet = sprite_sheet(frames, (32, 24))  # upscaled: lossless, exact colours
+    image = Image.open(io.BytesIO(sheet.data)).convert("RGB")
+    assert (sheet.columns, sheet.count) == (5, 5) and image.size == (160, 24)
+    for index, colour in enumerate(colours):
+        assert image.getpixel((index * 32 + 16, 12)) == colour
+    wide = sprite_sheet([Image.new("RGB", (8, 8))] * 600, (64, 64))
+    assert wide.columns == MAX_SPRITE_SIDE // 64  # wraps into rows instead of exceeding WebP's limit
 
 
 def test_assets_are_content_addressed(baked):

@@ -1,0 +1,189 @@
+"""Render stage: turn the baked `index.json` + manifests into MkDocs pages and standalone embed pages.
+
+Reads only JSON and image headers (never imports torch). Writes, through the Jinja templates in
+`templates/`:
+
+* `<generated>/gallery.md`: every prompt as a card;
+* `<generated>/pages/<id>.md`: one page per prompt (prompt, trajectory widget, final image,
+  downloads, settings and provenance);
+* `<embed>/<id>-trajectory.html`: each widget alone, for iframes (no MkDocs chrome).
+
+All links are relative to the file that holds them, so the built site also works from file://
+(mkdocs.yml uses `use_directory_urls: false`). Files are rewritten only when their content
+changes, and generated pages of prompts no longer in the index are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from generator.render.load import PromptView, SiteIndex, Sprite, load_index
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSS = "assets/css/atlas.css"  # relative to the site (docs) dir
+SCRIPTS = ("assets/js/atlas-core.js", "assets/js/trajectory.js", "assets/js/embed.js")
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render wrote: every generated file, which of them changed, and what it removed."""
+
+    gallery: Path
+    pages: tuple[Path, ...]
+    embeds: tuple[Path, ...]
+    changed: tuple[Path, ...]
+    removed: tuple[Path, ...]
+
+
+def md_escape(text: str) -> Markup:
+    """Escape text for Markdown inline context (and HTML): it renders literally, never as markup."""
+    return Markup(str(escape(_MD_SPECIAL.sub(r"\\\1", str(text)))))
+
+
+def format_timestep(t: float) -> str:
+    """999.0 -> '999', 951.666 -> '951.7' (how the widgets print t)."""
+    return str(int(t)) if float(t).is_integer() else f"{t:.1f}"
+
+
+def relurl(target: Path, from_dir: Path) -> str:
+    """URL of `target` relative to a page that lives in `from_dir`."""
+    return quote(Path(os.path.relpath(target.resolve(), from_dir.resolve())).as_posix(), safe="/")
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = md_escape
+    env.filters["t"] = format_timestep
+    env.filters["json"] = lambda v: Markup(json.dumps(v, ensure_ascii=False))
+    return env
+
+
+def _sprite_ctx(sprite: Sprite, generated_dir: Path, from_dir: Path) -> dict[str, Any]:
+    return {
+        "url": relurl(generated_dir / sprite.src, from_dir),
+        "frame_width": sprite.frame_width,
+        "frame_height": sprite.frame_height,
+        "columns": sprite.columns,
+        "count": sprite.count,
+        "sheet_columns": sprite.sheet_columns,
+        "sheet_rows": sprite.sheet_rows,
+    }
+
+
+def trajectory_context(
+    p: PromptView, generated_dir: Path, embed_dir: Path, from_dir: Path, page_file: Path
+) -> dict[str, Any]:
+    """What `trajectory.html.j2` needs, with URLs relative to `from_dir` (where the HTML lives)."""
+    return {
+        "id": p.id,
+        "group": f"traj-{p.id}",
+        "title": p.title,
+        "steps": p.steps,
+        "timesteps": ",".join(format_timestep(t) for t in p.timesteps),
+        "first_t": format_timestep(p.timesteps[0]),
+        "noisy": _sprite_ctx(p.noisy, generated_dir, from_dir),
+        "predicted": _sprite_ctx(p.predicted, generated_dir, from_dir),
+        "embed_url": relurl(embed_dir / f"{p.id}-trajectory.html", from_dir),
+        "page_url": relurl(page_file, from_dir),
+    }
+
+
+def _write(path: Path, text: str) -> bool:
+    """Atomically write `text` unless the file already holds it; True when the file changed."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _remove_stale(folder: Path, pattern: str, keep: set[Path]) -> list[Path]:
+    removed = []
+    if folder.is_dir():
+        for path in sorted(folder.glob(pattern)):
+            if path.is_file() and path not in keep:
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = None) -> RenderResult:
+    """Render the gallery, one page per prompt and one embed page per widget.
+
+    `generated_dir` holds `index.json`, `prompts/` and `assets/` (normally `<site_dir>/generated`);
+    `site_dir` is the MkDocs docs dir, which holds `assets/css` and `assets/js`; embeds go to
+    `embed_dir` (default `<site_dir>/embed`). Raises `RenderError` on a bad index or manifest or
+    a missing asset, before writing anything.
+    """
+    generated_dir, site_dir = Path(generated_dir), Path(site_dir)
+    embed_dir = Path(embed_dir) if embed_dir is not None else site_dir / "embed"
+    index: SiteIndex = load_index(generated_dir)  # validates everything first
+    env = environment()
+    pages_dir = generated_dir / "pages"
+    page_tpl, embed_tpl = env.get_template("prompt.md.j2"), env.get_template("embed.html.j2")
+
+    outputs: dict[Path, str] = {}
+    pages, embeds = [], []
+    for n, p in enumerate(index.prompts):
+        page = pages_dir / f"{p.id}.md"
+        built_page = pages_dir / f"{p.id}.html"
+        embed = embed_dir / f"{p.id}-trajectory.html"
+        prev_p = index.prompts[n - 1] if n > 0 else None
+        next_p = index.prompts[n + 1] if n + 1 < len(index.prompts) else None
+        outputs[page] = page_tpl.render(
+            p=p,
+            site=index,
+            traj=trajectory_context(p, generated_dir, embed_dir, pages_dir, built_page),
+            final_url=relurl(generated_dir / p.final.src, pages_dir),
+            downloads={k: relurl(generated_dir / v, pages_dir) for k, v in p.downloads.items()},
+            gallery_url="../gallery.md",
+            prev=prev_p,
+            next=next_p,
+        )
+        outputs[embed] = embed_tpl.render(
+            p=p,
+            site=index,
+            traj=trajectory_context(p, generated_dir, embed_dir, embed_dir, built_page),
+            css_url=relurl(site_dir / CSS, embed_dir),
+            script_urls=[relurl(site_dir / s, embed_dir) for s in SCRIPTS],
+        )
+        pages.append(page)
+        embeds.append(embed)
+    gallery = generated_dir / "gallery.md"
+    outputs[gallery] = env.get_template("gallery.md.j2").render(
+        site=index,
+        cards=[
+            {"p": p, "href": f"pages/{quote(p.id)}.html", "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir)}
+            for p in index.prompts
+        ],
+    )
+
+    changed = [path for path, text in outputs.items() if _write(path, text)]
+    removed = _remove_stale(pages_dir, "*.md", set(pages)) + _remove_stale(embed_dir, "*.html", set(embeds))
+    return RenderResult(gallery, tuple(pages), tuple(embeds), tuple(changed), tuple(removed))
