@@ -1,0 +1,166 @@
+/* diffusion-atlas core: shared state and helpers for every widget (no dependencies, no requests).
+ *
+ * window.Atlas
+ *   ready(fn)                    run fn(document) on every page: through Material's document$
+ *                                (survives instant navigation) or, on plain pages (embeds), on
+ *                                DOMContentLoaded.
+ *   onStep(group, fn) -> off     subscribe to a step group; fn(step, source) is called at once
+ *                                with the current step (source "init") if the group has one.
+ *   setStep(group, step, source) publish a step to every subscriber of the group.
+ *   getStep(group)               current step or undefined.
+ *   sprite(el)                   read a sprite spec from an element's data-* attributes.
+ *   drawSprite(el, spec, i)      show frame i of a sprite sheet in el (background offsets).
+ *   hashGet(key) / hashSet(key, value)   permalink state in the URL hash: #k1=v1&k2=v2.
+ *   clamp(v, lo, hi)
+ *
+ * Group ids: "traj-<prompt id>" is the denoising step of a prompt's trajectory (0..steps). Later
+ * widgets (attention maps over time, jump previews, prompt pairs) join the same group to follow
+ * the same step; the trajectory widget mirrors the group into the URL hash.
+ */
+(function () {
+  "use strict";
+  if (window.Atlas) return;
+
+  var groups = new Map(); // group -> {step, listeners: Set}
+
+  function group(name) {
+    var g = groups.get(name);
+    if (!g) {
+      g = { step: undefined, listeners: new Set() };
+      groups.set(name, g);
+    }
+    return g;
+  }
+
+  function onStep(name, fn) {
+    var g = group(name);
+    g.listeners.add(fn);
+    if (g.step !== undefined) fn(g.step, "init");
+    return function off() { g.listeners.delete(fn); };
+  }
+
+  function setStep(name, step, source) {
+    var g = group(name);
+    step = Math.round(Number(step));
+    if (!isFinite(step) || step === g.step) return;
+    g.step = step;
+    g.listeners.forEach(function (fn) {
+      try { fn(step, source); } catch (err) { console.error(err); } // eslint-disable-line no-console
+    });
+  }
+
+  function getStep(name) {
+    var g = groups.get(name);
+    return g ? g.step : undefined;
+  }
+
+  function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
+
+  function num(el, key, fallback) {
+    var v = parseInt(el.dataset[key], 10);
+    return isFinite(v) ? v : fallback;
+  }
+
+  function sprite(el) {
+    var columns = num(el, "columns", 1);
+    var count = num(el, "count", 1);
+    return {
+      src: el.dataset.src,
+      frameWidth: num(el, "frameWidth", 1),
+      frameHeight: num(el, "frameHeight", 1),
+      columns: columns,
+      count: count,
+      sheetColumns: num(el, "sheetColumns", columns),
+      sheetRows: num(el, "sheetRows", Math.ceil(count / columns))
+    };
+  }
+
+  /* Percent offsets scale with the element, so the frame fills it at any size: with a sheet
+   * sheetColumns times as wide as the element, position p% puts column p/100*(sheetColumns-1)
+   * at the left edge. */
+  function drawSprite(el, spec, i) {
+    i = clamp(Math.round(i), 0, spec.count - 1);
+    var col = i % spec.columns, row = Math.floor(i / spec.columns);
+    var x = spec.sheetColumns > 1 ? (col / (spec.sheetColumns - 1)) * 100 : 0;
+    var y = spec.sheetRows > 1 ? (row / (spec.sheetRows - 1)) * 100 : 0;
+    if (!el.dataset.atlasSheet) {
+      el.style.backgroundImage = "url(\"" + spec.src + "\")";
+      el.style.backgroundSize = spec.sheetColumns * 100 + "% " + spec.sheetRows * 100 + "%";
+      el.dataset.atlasSheet = "1";
+    }
+    el.style.backgroundPosition = round(x) + "% " + round(y) + "%";
+    el.dataset.frame = String(i);
+  }
+
+  function round(v) { return Math.round(v * 1000) / 1000; }
+
+  function hashParams() {
+    var out = new Map();
+    location.hash.replace(/^#/, "").split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq > 0) out.set(decodeURIComponent(part.slice(0, eq)), decodeURIComponent(part.slice(eq + 1)));
+    });
+    return out;
+  }
+
+  function hashGet(key) { return hashParams().get(key); }
+
+  var pendingHash = null, hashTimer = 0;
+  /* Debounced (scrubbing fires many steps a second; browsers throttle replaceState) and via
+   * replaceState, so scrubbing does not flood the back button. */
+  function hashSet(key, value) {
+    pendingHash = pendingHash || new Map();
+    pendingHash.set(key, value);
+    clearTimeout(hashTimer);
+    hashTimer = setTimeout(flushHash, 200);
+  }
+
+  function flushHash() {
+    if (!pendingHash) return;
+    var params = hashParams();
+    pendingHash.forEach(function (v, k) {
+      if (v === null || v === undefined) params.delete(k); else params.set(k, String(v));
+    });
+    pendingHash = null;
+    var parts = [];
+    params.forEach(function (v, k) { parts.push(encodeURIComponent(k) + "=" + encodeURIComponent(v)); });
+    var url = location.pathname + location.search + (parts.length ? "#" + parts.join("&") : "");
+    try { history.replaceState(history.state, "", url); } catch (err) { /* sandboxed iframes */ }
+  }
+
+  var readyFns = [];
+  function ready(fn) {
+    readyFns.push(fn);
+    if (window.document$ && typeof window.document$.subscribe === "function") {
+      window.document$.subscribe(function () { fn(document); });
+    } else if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", function () { fn(document); });
+    } else {
+      fn(document);
+    }
+  }
+
+  /* A new page (instant navigation) starts with fresh step groups; this subscription is made
+   * before any widget's, so it runs first on every page. */
+  if (window.document$ && typeof window.document$.subscribe === "function") {
+    window.document$.subscribe(function () {
+      clearTimeout(hashTimer);
+      pendingHash = null; // belonged to the previous page
+      groups.clear();
+    });
+  }
+
+  window.Atlas = {
+    version: 1,
+    ready: ready,
+    onStep: onStep,
+    setStep: setStep,
+    getStep: getStep,
+    sprite: sprite,
+    drawSprite: drawSprite,
+    hashGet: hashGet,
+    hashSet: hashSet,
+    flushHash: flushHash,
+    clamp: clamp
+  };
+})();
