@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -94,6 +95,7 @@ def bake(
 
 def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str, progress: ProgressCallback) -> dict:
     """Run the experiments of one prompt and return its manifest (assets already stored)."""
+    from generator.bake.sections import load_sections
     from generator.bake.trajectory import bake_trajectory
     from generator.experiments.trajectory import TrajectoryRequest, run_trajectories
 
@@ -117,6 +119,11 @@ def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str
         progress(steps_done, request.steps, prompt.id)
 
     progress(0, request.steps, prompt.id)
-    (trajectory,) = run_trajectories(adapter, request, on_step=on_step)
+    extra_sections = [s for s in load_sections() if s.applies(adapter, prompt)]
+    with ExitStack() as stack:
+        finishers = [stack.enter_context(section.capture(adapter, prompt, request)) for section in extra_sections]
+        (trajectory,) = run_trajectories(adapter, request, on_step=on_step)
     sections = bake_trajectory(trajectory, store, settings.preview_size)
+    for finish in finishers:
+        sections.update(finish(trajectory, store))
     return build_manifest(adapter, prompt, request, key, sections, versions())

@@ -1,0 +1,47 @@
+"""Bake stage: optional manifest sections (DAAM, jumps, ...) that ride along with a prompt's trajectory.
+
+A section's ``capture`` is a context manager entered around the trajectory's sampling (so it can install
+hooks, as DAAM does) that yields a finisher; after sampling, ``finisher(trajectory, store)`` returns the
+manifest sections it adds. Sections are listed by import path so that loading them stays lazy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import AbstractContextManager
+from typing import Callable, Protocol
+
+from generator.bake.store import AssetStore
+from generator.experiments.trajectory import Trajectory, TrajectoryRequest
+from generator.models.base import ModelAdapter
+from generator.specs import PromptSpec
+
+Finisher = Callable[[Trajectory, AssetStore], dict]
+
+
+class Section(Protocol):
+    """One optional part of a prompt's manifest."""
+
+    name: str
+
+    def applies(self, adapter: ModelAdapter, prompt: PromptSpec) -> bool:
+        """Whether this prompt, on this model, gets the section."""
+        ...
+
+    def capture(
+        self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest
+    ) -> AbstractContextManager[Finisher]:
+        """Entered around sampling; yields the function that bakes the section afterwards."""
+        ...
+
+
+SECTIONS: tuple[str, ...] = ()  # "module:ClassName" of each Section, in manifest order
+
+
+def load_sections() -> list[Section]:
+    """Instances of every registered section."""
+    sections = []
+    for reference in SECTIONS:
+        module_name, class_name = reference.split(":")
+        sections.append(getattr(importlib.import_module(module_name), class_name)())
+    return sections
