@@ -18,7 +18,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 IFRAME_TEST = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>host</title></head>
 <body><p>A course page that embeds a figure:</p>
-<iframe id="fig" src="embed/red-cat-trajectory.html#traj-red-cat=1" width="600" height="560" style="border:0"></iframe>
+<iframe id="fig" src="embed/red-cat-trajectory.html?theme=dark#traj-red-cat=1" width="600" height="560" style="border:0"></iframe>
 </body></html>"""
 
 

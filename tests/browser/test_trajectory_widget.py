@@ -170,6 +170,8 @@ def test_embed_page_works_alone_inside_an_iframe(watched, base_url):
     fig.wait_for()
     assert fig.locator("[data-role=label]").inner_text() == "step 1 / 4 · t = 749"
     assert frame.locator(".md-header").count() == 0  # no MkDocs chrome
+    background = fig.evaluate("e => getComputedStyle(document.body).backgroundColor")  # ?theme=dark
+    assert sum(map(int, re.findall(r"\d+", background)[:3])) < 150, background
     assert_colour(centre_colour(fig.locator(".atlas-sprite").first), NOISY[1])
     fig.locator("[role=slider]").focus()
     page.keyboard.press("End")
