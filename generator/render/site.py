@@ -21,17 +21,20 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from generator.render.errors import RenderError
 from generator.render.load import PromptView, SiteIndex, Sprite, load_index
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = "assets/css/atlas.css"  # relative to the site (docs) dir
-SCRIPTS = ("assets/js/atlas-core.js", "assets/js/trajectory.js", "assets/js/embed.js")
+CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
+CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
+SECTION_ORDER = ("jumps", "daam", "compare", "variants")  # then any other section, alphabetically
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
@@ -77,7 +80,8 @@ def environment() -> Environment:
     return env
 
 
-def _sprite_ctx(sprite: Sprite, generated_dir: Path, from_dir: Path) -> dict[str, Any]:
+def sprite_context(sprite: Sprite, generated_dir: Path, from_dir: Path) -> dict[str, Any]:
+    """What the `sprite` macro (templates/common.html.j2) needs, URL relative to `from_dir`."""
     return {
         "url": relurl(generated_dir / sprite.src, from_dir),
         "frame_width": sprite.frame_width,
@@ -100,8 +104,8 @@ def trajectory_context(
         "steps": p.steps,
         "timesteps": ",".join(format_timestep(t) for t in p.timesteps),
         "first_t": format_timestep(p.timesteps[0]),
-        "noisy": _sprite_ctx(p.noisy, generated_dir, from_dir),
-        "predicted": _sprite_ctx(p.predicted, generated_dir, from_dir),
+        "noisy": sprite_context(p.noisy, generated_dir, from_dir),
+        "predicted": sprite_context(p.predicted, generated_dir, from_dir),
         "embed_url": relurl(embed_dir / f"{p.id}-trajectory.html", from_dir),
         "page_url": relurl(page_file, from_dir),
     }
@@ -133,6 +137,30 @@ def _remove_stale(folder: Path, pattern: str, keep: set[Path]) -> list[Path]:
     return removed
 
 
+def section_keys(p: PromptView, templates: Path | None = None) -> list[str]:
+    """Extra manifest sections (daam, jumps, ...) that have a template `sections/<key>.md.j2`."""
+    folder = (templates or TEMPLATES) / "sections"
+    keys = [k for k in p.manifest if k not in CORE_KEYS and (folder / f"{k}.md.j2").is_file()]
+    return sorted(keys, key=lambda k: (SECTION_ORDER.index(k) if k in SECTION_ORDER else len(SECTION_ORDER), k))
+
+
+def _asset_resolver(generated_dir: Path, from_dir: Path, where: str) -> Callable[[str], str]:
+    """`asset(src)` for section templates: the URL of a generated asset, which must exist."""
+
+    def asset(src: str) -> str:
+        if not (generated_dir / src).is_file():
+            raise RenderError(f"{where}: asset {src} is missing from {generated_dir}")
+        return relurl(generated_dir / src, from_dir)
+
+    return asset
+
+
+def _scripts(site_dir: Path) -> list[Path]:
+    core = site_dir / CORE_JS
+    others = sorted(p for p in (site_dir / "assets" / "js").glob("*.js") if p != core)
+    return [core, *others]
+
+
 def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = None) -> RenderResult:
     """Render the gallery, one page per prompt and one embed page per widget.
 
@@ -140,6 +168,12 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     `site_dir` is the MkDocs docs dir, which holds `assets/css` and `assets/js`; embeds go to
     `embed_dir` (default `<site_dir>/embed`). Raises `RenderError` on a bad index or manifest or
     a missing asset, before writing anything.
+
+    Extension point: a manifest section `<key>` (e.g. "daam") is rendered on the prompt page when
+    `templates/sections/<key>.md.j2` exists, and gets an embed page `<id>-<key>.html` when
+    `templates/sections/<key>.embed.html.j2` exists. Both see `p`, `section` (the manifest's
+    value), `traj` (the trajectory context, whose `group` is the step group to follow) and
+    `asset(src)` (a URL relative to the page; a missing asset is a RenderError).
     """
     generated_dir, site_dir = Path(generated_dir), Path(site_dir)
     embed_dir = Path(embed_dir) if embed_dir is not None else site_dir / "embed"
@@ -147,31 +181,45 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     env = environment()
     pages_dir = generated_dir / "pages"
     page_tpl, embed_tpl = env.get_template("prompt.md.j2"), env.get_template("embed.html.j2")
+    trajectory_figure = env.get_template("trajectory.html.j2").module.trajectory_figure
+    embed_common = {
+        "site": index,
+        "css_url": relurl(site_dir / CSS, embed_dir),
+        "script_urls": [relurl(path, embed_dir) for path in _scripts(site_dir)],
+    }
 
     outputs: dict[Path, str] = {}
     pages, embeds = [], []
     for n, p in enumerate(index.prompts):
         page = pages_dir / f"{p.id}.md"
         built_page = pages_dir / f"{p.id}.html"
-        embed = embed_dir / f"{p.id}-trajectory.html"
-        prev_p = index.prompts[n - 1] if n > 0 else None
-        next_p = index.prompts[n + 1] if n + 1 < len(index.prompts) else None
+        mpath = str(generated_dir / "prompts" / f"{p.id}.json")
+        page_traj = trajectory_context(p, generated_dir, embed_dir, pages_dir, built_page)
+        embed_traj = trajectory_context(p, generated_dir, embed_dir, embed_dir, built_page)
+        sections = []
+        for key in section_keys(p):
+            ctx = {"p": p, "section": p.manifest[key], "traj": page_traj,
+                   "asset": _asset_resolver(generated_dir, pages_dir, f"{mpath} {key}")}
+            sections.append(Markup(env.get_template(f"sections/{key}.md.j2").render(ctx)))
+            if (TEMPLATES / "sections" / f"{key}.embed.html.j2").is_file():
+                ectx = {**ctx, "traj": embed_traj, "asset": _asset_resolver(generated_dir, embed_dir, f"{mpath} {key}")}
+                body = Markup(env.get_template(f"sections/{key}.embed.html.j2").render(ectx))
+                embed = embed_dir / f"{p.id}-{key}.html"
+                outputs[embed] = embed_tpl.render(p=p, traj=embed_traj, body=body, widget=key, **embed_common)
+                embeds.append(embed)
         outputs[page] = page_tpl.render(
             p=p,
             site=index,
-            traj=trajectory_context(p, generated_dir, embed_dir, pages_dir, built_page),
+            traj=page_traj,
+            sections=sections,
             final_url=relurl(generated_dir / p.final.src, pages_dir),
             downloads={k: relurl(generated_dir / v, pages_dir) for k, v in p.downloads.items()},
-            gallery_url="../gallery.md",
-            prev=prev_p,
-            next=next_p,
+            prev=index.prompts[n - 1] if n > 0 else None,
+            next=index.prompts[n + 1] if n + 1 < len(index.prompts) else None,
         )
+        embed = embed_dir / f"{p.id}-trajectory.html"
         outputs[embed] = embed_tpl.render(
-            p=p,
-            site=index,
-            traj=trajectory_context(p, generated_dir, embed_dir, embed_dir, built_page),
-            css_url=relurl(site_dir / CSS, embed_dir),
-            script_urls=[relurl(site_dir / s, embed_dir) for s in SCRIPTS],
+            p=p, traj=embed_traj, body=trajectory_figure(embed_traj), widget="denoising trajectory", **embed_common
         )
         pages.append(page)
         embeds.append(embed)

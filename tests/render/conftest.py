@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from fakesite import write_fake_generated  # noqa: E402
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    """tmp/site with a fake bake output in site/generated (no hand-written pages)."""
+    """tmp/site with the repo's site/assets (CSS, JS) and a fake bake output in site/generated."""
     site = tmp_path / "site"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "site" / "assets", site / "assets")
     write_fake_generated(site / "generated")
     return site
 

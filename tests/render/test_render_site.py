@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,9 +101,9 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
             assert _resolves(url, path.parent), f"{path.name}: {url}"
     for path in result.embeds:
         for url in _local_urls(path.read_text()):
-            if "assets/css" in url or "assets/js" in url:
-                continue  # hand-written site files, not part of this fixture (checked in the build test)
             assert _resolves(url, path.parent), f"{path.name}: {url}"
+    scripts = re.findall(r'<script src="([^"]+)"', embed)
+    assert scripts[0] == "../assets/js/atlas-core.js" and "../assets/js/embed.js" in scripts
 
 
 def test_prompt_text_is_escaped_for_markdown_and_html(site):
@@ -204,3 +205,34 @@ def test_mkdocs_build_strict_on_the_fixture_site(tmp_path):
         for url in _local_urls(text):
             if "://" not in url and not url.startswith("#"):
                 assert (html.parent / url.split("?")[0]).resolve().exists(), f"{html.relative_to(built)}: {url}"
+
+
+def test_manifest_sections_render_through_their_templates(site, tmp_path, monkeypatch):
+    """The extension point: manifest key `daam` + templates/sections/daam.*.j2 -> page section + embed."""
+    import generator.render.site as render_site_module
+
+    templates = tmp_path / "templates"
+    shutil.copytree(render_site_module.TEMPLATES, templates)
+    (templates / "sections").mkdir(exist_ok=True)
+    (templates / "sections" / "daam.md.j2").write_text(
+        '## Where words land\n\n<div class="daam" data-group="{{ traj.group }}" data-src="{{ asset(p.thumbnail.src) }}">'
+        "{{ section.future }}</div>\n"
+    )
+    (templates / "sections" / "daam.embed.html.j2").write_text('<div class="daam" data-src="{{ asset(p.final.src) }}"></div>')
+    monkeypatch.setattr(render_site_module, "TEMPLATES", templates)
+
+    result = render_site(site / "generated", site)
+    page = (site / "generated" / "pages" / "red-cat.md").read_text()
+    thumb = json.loads((site / "generated" / "index.json").read_text())["prompts"][0]["thumbnail"]
+    assert '<div class="daam" data-group="traj-red-cat" data-src="../' + thumb + '">sections the renderer' in page
+    assert page.index('data-atlas="trajectory"') < page.index("## Where words land") < page.index("## Final image")
+    embed = site / "embed" / "red-cat-daam.html"
+    assert embed in result.embeds and 'data-src="../generated/assets/' in embed.read_text()
+    assert "<title>Red cat · daam · Fixture prompts</title>" in embed.read_text()
+
+    m = _manifest(site, "two-dogs")
+    m["daam"] = {"future": "x"}
+    _write_manifest(site, "two-dogs", m)
+    (templates / "sections" / "daam.embed.html.j2").write_text('{{ asset("assets/0000000000000000.webp") }}')
+    with pytest.raises(RenderError, match=r"red-cat.json daam: asset assets/0000000000000000.webp is missing"):
+        render_site(site / "generated", site)
