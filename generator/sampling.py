@@ -9,8 +9,10 @@ their own noise estimate.
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -38,6 +40,27 @@ Estimator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AfterStep = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class DenoiserBatch:
+    """What the rows of the denoiser's current batch are, for hooks inside the denoiser (DAAM's recorder)."""
+
+    branches: tuple[str, ...]  # CFG branches in batch order: ("uncond", "cond"), ("cond",) or ("uncond",)
+    prompts: tuple[str, ...]  # the prompt of each row within one branch (one row per image)
+
+
+CURRENT_BATCH: ContextVar[DenoiserBatch | None] = ContextVar("current_denoiser_batch", default=None)
+
+
+@contextmanager
+def denoiser_batch(branches: tuple[str, ...], prompts: tuple[str, ...]) -> Iterator[None]:
+    """Announce the batch layout to hooks for the duration of one denoiser call."""
+    token = CURRENT_BATCH.set(DenoiserBatch(branches, prompts))
+    try:
+        yield
+    finally:
+        CURRENT_BATCH.reset(token)
+
+
 def guided_output(
     adapter: ModelAdapter,
     model_input: torch.Tensor,
@@ -51,12 +74,15 @@ def guided_output(
     otherwise one call on the batch [uncond, cond] (the order diffusers pipelines use).
     """
     if guidance == 1:
-        return adapter.denoise(model_input, timestep, embeddings.cond)
+        with denoiser_batch(("cond",), embeddings.prompts):
+            return adapter.denoise(model_input, timestep, embeddings.cond)
     if guidance == 0:
-        return adapter.denoise(model_input, timestep, embeddings.uncond)
-    both = adapter.denoise(
-        torch.cat([model_input, model_input]), timestep, Embeddings.cat([embeddings.uncond, embeddings.cond])
-    )
+        with denoiser_batch(("uncond",), embeddings.prompts):
+            return adapter.denoise(model_input, timestep, embeddings.uncond)
+    with denoiser_batch(("uncond", "cond"), embeddings.prompts):
+        both = adapter.denoise(
+            torch.cat([model_input, model_input]), timestep, Embeddings.cat([embeddings.uncond, embeddings.cond])
+        )
     uncond, cond = both.chunk(2)
     return uncond + guidance * (cond - uncond)
 

@@ -1,0 +1,172 @@
+"""DAAM stage: the heat-map math (Tang et al. 2023, "What the DAAM", Eq. 6 and 7) as pure tensor operations.
+
+Attention probabilities are summed as they arrive into a fixed number of timestep bins, one accumulator per
+(UNet part, layer resolution), so memory does not grow with the number of steps. Bicubic upsampling is
+linear, so summing at each layer's own resolution and upsampling each resolution once at the end gives the
+same map as upsampling every layer, head and step first (Eq. 6), for a fraction of the memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+
+LOCATIONS = ("down", "mid", "up")
+
+
+def timestep_bin(timestep: float, train_timesteps: int, bins: int) -> int:
+    """Bin of a timestep: bin 0 holds the noisiest steps (t near T), bin ``bins - 1`` the last ones (t near 0)."""
+    position = 1.0 - float(timestep) / train_timesteps  # 0 at pure noise, 1 at the clean image
+    return min(bins - 1, max(0, math.floor(position * bins)))
+
+
+def grid_size(sequence_length: int, latent_height: int, latent_width: int) -> tuple[int, int]:
+    """(h, w) of a layer's flattened feature map, from its length and the denoiser input's aspect.
+
+    UNet downsampling halves sizes rounding up (stride-2 convolutions with padding 1), so the candidates are
+    ceil(size / 2^k); a non-square latent (64x96 images: 8x12) keeps its aspect at every level.
+    """
+    height, width = latent_height, latent_width
+    for _ in range(12):
+        if height * width == sequence_length:
+            return height, width
+        if height * width < sequence_length:
+            break
+        height, width = -(-height // 2), -(-width // 2)
+    scale = math.sqrt(latent_height * latent_width / sequence_length)  # other downsampling schemes
+    height, width = round(latent_height / scale), round(latent_width / scale)
+    if height * width != sequence_length:
+        raise ValueError(
+            f"cannot place {sequence_length} attention positions on a grid with the aspect of a "
+            f"{latent_height}x{latent_width} input"
+        )
+    return height, width
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """Cross-attention layers that share a UNet part and a resolution (they are summed together)."""
+
+    location: str  # "down", "mid", "up" (or "other")
+    height: int
+    width: int
+
+
+@dataclass
+class Accumulator:
+    """Sums of attention probabilities (DAAM Eq. 6 before upsampling), per layer group and timestep bin.
+
+    ``sums[group]`` is (bins, images, tokens, h*w) in fp32 on the denoiser's device: summed over heads, layers
+    of the group and the steps of each bin. ``layer_counts[group]`` counts layers (not heads) per step.
+    """
+
+    bins: int
+    images: int
+    tokens: int
+    device: torch.device
+    sums: dict[LayerGroup, torch.Tensor] = field(default_factory=dict)
+    bin_timesteps: list[list[float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.bin_timesteps = [[] for _ in range(self.bins)]
+
+    def add(self, group: LayerGroup, bin_index: int, probabilities: torch.Tensor) -> None:
+        """Add one layer's head-summed probabilities (images, h*w, tokens) to its group and bin."""
+        total = self.sums.get(group)
+        if total is None:
+            with torch.inference_mode(False):  # a plain tensor, updatable in and out of inference mode
+                total = torch.zeros(
+                    self.bins, self.images, self.tokens, group.height * group.width,
+                    dtype=torch.float32, device=self.device,
+                )
+            self.sums[group] = total
+        total[bin_index].add_(probabilities.transpose(1, 2))  # (images, tokens, h*w)
+
+    def note_step(self, bin_index: int, timestep: float) -> None:
+        """Remember which timesteps fell into which bin (for timestep-range filters and labels)."""
+        self.bin_timesteps[bin_index].append(float(timestep))
+
+    @property
+    def groups(self) -> list[LayerGroup]:
+        """Layer groups seen, finest resolution first."""
+        return sorted(self.sums, key=lambda g: (-g.height * g.width, LOCATIONS.index(g.location) if g.location in LOCATIONS else 3))
+
+    def resolutions(self) -> list[tuple[int, int]]:
+        """Distinct (h, w) of the recorded layers, finest first."""
+        seen: list[tuple[int, int]] = []
+        for group in self.groups:
+            if (group.height, group.width) not in seen:
+                seen.append((group.height, group.width))
+        return seen
+
+
+def select_groups(
+    groups: Iterable[LayerGroup],
+    locations: Iterable[str] | None = None,
+    resolutions: Iterable[tuple[int, int]] | None = None,
+) -> list[LayerGroup]:
+    """The groups in the given UNet parts and resolutions (None: all)."""
+    locations = None if locations is None else set(locations)
+    resolutions = None if resolutions is None else {tuple(r) for r in resolutions}
+    return [
+        g for g in groups
+        if (locations is None or g.location in locations) and (resolutions is None or (g.height, g.width) in resolutions)
+    ]
+
+
+def coarse_fine(resolutions: list[tuple[int, int]]) -> dict[str, list[tuple[int, int]]]:
+    """Split resolutions (finest first) into the finer half and the coarser half (one level: both the same)."""
+    if len(resolutions) <= 1:
+        return {"fine": list(resolutions), "coarse": list(resolutions)}
+    half = math.ceil(len(resolutions) / 2)
+    return {"fine": resolutions[:half], "coarse": resolutions[half:]}
+
+
+def heat_maps(
+    accumulator: Accumulator,
+    groups: list[LayerGroup],
+    bin_indices: list[int],
+    image_index: int,
+    token_weights: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    per_bin: bool = False,
+) -> torch.Tensor:
+    """DAAM Eq. 6: attention summed over heads, layers and steps, upsampled (bicubic) to ``size``.
+
+    ``token_weights`` (tokens,) combines token maps linearly (a word's pieces: 1/n each, the mean). Returns
+    (H, W), or (len(bin_indices), H, W) with ``per_bin``; unnormalised, negative bicubic overshoot clipped.
+    """
+    height, width = size
+    shape = (len(bin_indices) if per_bin else 1, height, width)
+    total = torch.zeros(shape, dtype=torch.float32, device=accumulator.device)
+    weights = token_weights.to(accumulator.device, torch.float32)
+    for group in groups:
+        sums = accumulator.sums[group][bin_indices, image_index]  # (bins, tokens, h*w)
+        combined = torch.einsum("btp,t->bp", sums, weights)  # (bins, h*w)
+        if not per_bin:
+            combined = combined.sum(0, keepdim=True)
+        grid = combined.view(-1, 1, group.height, group.width)
+        total += F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)[:, 0]
+    total = total.clamp_min(0)
+    return total if per_bin else total[0]
+
+
+def normalize(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each (H, W) map (the last two dimensions) to [0, 1] by its maximum; all-zero maps stay zero."""
+    peak = maps.amax(dim=(-2, -1), keepdim=True)
+    return torch.where(peak > 0, maps / peak.clamp_min(torch.finfo(maps.dtype).tiny), torch.zeros_like(maps))
+
+
+def threshold(heat_map: torch.Tensor, tau: float) -> torch.Tensor:
+    """DAAM Eq. 7: the binary mask where the map reaches ``tau`` times its maximum."""
+    if not 0 <= tau <= 1:
+        raise ValueError(f"tau must be in [0, 1], got {tau}")
+    peak = heat_map.max()
+    if peak <= 0:
+        return torch.zeros_like(heat_map, dtype=torch.bool)
+    return heat_map >= tau * peak
