@@ -122,7 +122,7 @@ def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str
     extra_sections = [s for s in load_sections() if s.applies(adapter, prompt)]
     with ExitStack() as stack:
         finishers = [stack.enter_context(section.capture(adapter, prompt, request)) for section in extra_sections]
-        (trajectory,) = run_trajectories(adapter, request, on_step=on_step)
+        (trajectory,) = run_trajectories(adapter, request, on_step=on_step, preview=settings.preview_size)
     sections = bake_trajectory(trajectory, store, settings.preview_size)
     for finish in finishers:
         sections.update(finish(trajectory, store))

@@ -28,7 +28,7 @@ def image_entry(store: AssetStore, image: Image.Image) -> dict:
 def bake_trajectory(trajectory: Trajectory, store: AssetStore, preview: int) -> dict:
     """Manifest sections ``final`` and ``trajectory`` for one trajectory."""
     noisy, predicted = to_pil(trajectory.noisy), to_pil(trajectory.predicted)
-    final = predicted[-1]
+    (final,) = to_pil(trajectory.final_image[None])
     frame_size = preview_size(final.width, final.height, preview)
     side_by_side = [_pair(a, b) for a, b in zip(noisy, predicted)]
     download_size = preview_size(final.width, final.height, max(256, preview))

@@ -32,15 +32,27 @@ class Trajectory:
 
     timesteps: tuple[float, ...]
     alpha_bars: tuple[float, ...]
-    noisy: torch.Tensor  # (steps + 1, 3, H, W) decoded x_t in [0, 1]
-    predicted: torch.Tensor  # (steps + 1, 3, H, W) decoded predicted x0 in [0, 1]
+    noisy: torch.Tensor  # (steps + 1, 3, h, w) decoded x_t in [0, 1] (h, w: preview decode size)
+    predicted: torch.Tensor  # (steps + 1, 3, h, w) decoded predicted x0 in [0, 1]
+    final_image: torch.Tensor  # (3, H, W) the finished image at full size
     predicted_latents: torch.Tensor  # (steps + 1, c, h, w) predicted x0 before decoding (for projections)
     noisy_latents: torch.Tensor  # (steps + 1, c, h, w)
 
-    @property
-    def final(self) -> torch.Tensor:
-        """(3, H, W) the finished image."""
-        return self.predicted[-1]
+
+def preview_stride(adapter: ModelAdapter, request: TrajectoryRequest, preview: int | None) -> int:
+    """How many latent pixels to skip when decoding preview frames of a latent model.
+
+    Frames are shown at ``preview`` pixels, so decoding the full-size image for each of 2 x (steps + 1) frames
+    would cost far more than the sampling itself; decoding every s-th latent pixel (nearest, which keeps the
+    noise statistics of x_t, unlike averaging) costs 1/s^2 and still yields images of at least ``preview``.
+    """
+    if preview is None or adapter.capabilities.pixel_space:
+        return 1
+    _, latent_height, latent_width = adapter.latent_shape(request.width, request.height)
+    stride = 1
+    while max(request.width, request.height) // (stride * 2) >= preview and min(latent_height, latent_width) // (stride * 2) >= 8:
+        stride *= 2
+    return stride
 
 
 def decode_in_batches(adapter: ModelAdapter, latents: torch.Tensor, batch: int = DECODE_BATCH) -> torch.Tensor:
@@ -55,8 +67,14 @@ def run_trajectories(
     embeddings: PromptEmbeddings | None = None,
     noise: torch.Tensor | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
+    preview: int | None = None,
 ) -> list[Trajectory]:
-    """Sample every prompt of the request together from the seed's noise, recording all steps."""
+    """Sample every prompt of the request together from the seed's noise, recording all steps.
+
+    With ``preview`` (pixels), intermediate frames of latent models are decoded at reduced size
+    (``preview_stride``); the final image is always decoded at full size.
+    """
+    stride = preview_stride(adapter, request, preview)
     scheduler = adapter.make_scheduler(request.scheduler)
     scheduler.set_timesteps(request.steps, device=adapter.device)
     generator = torch.Generator(adapter.device).manual_seed(request.seed)
@@ -78,13 +96,21 @@ def run_trajectories(
         for image_index in range(len(request.prompts)):
             noisy = torch.stack([r.x_t[image_index] for r in records] + [final[image_index]])
             predicted = torch.stack([r.predicted_x0[image_index] for r in records] + [final[image_index]])
-            decoded = decode_in_batches(adapter, torch.cat([noisy, predicted]))
+            frames = torch.cat([noisy[:-1], predicted[:-1]])[..., ::stride, ::stride]
+            decoded = decode_in_batches(adapter, frames)
+            final_image = decode_in_batches(adapter, final[image_index : image_index + 1])
+            if stride > 1:
+                final_image_small = torch.nn.functional.interpolate(final_image, size=decoded.shape[-2:], mode="area")
+            else:
+                final_image_small = final_image
+            steps = len(records)
             trajectories.append(
                 Trajectory(
                     timesteps=tuple(r.timestep for r in records),
                     alpha_bars=tuple(r.alpha_bar for r in records),
-                    noisy=decoded[: len(noisy)],
-                    predicted=decoded[len(noisy):],
+                    noisy=torch.cat([decoded[:steps], final_image_small]),
+                    predicted=torch.cat([decoded[steps:], final_image_small]),
+                    final_image=final_image[0],
                     predicted_latents=predicted,
                     noisy_latents=noisy,
                 )
