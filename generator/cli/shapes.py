@@ -104,7 +104,7 @@ def _train_command_of(out: Path) -> str | None:
 
 @eval_app.command("shapes")
 def eval_shapes_command(
-    n: int = typer.Option(200, help="Generated images per prompt group (one-object and two-object prompts)."),
+    n: int = typer.Option(200, help="Generated images in all: half for one-object, half for two-object prompts."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     weights: Path = typer.Option(SHIPPED, help="Folder with the model (save_pretrained layout)."),
