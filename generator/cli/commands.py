@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +87,10 @@ def render_command(
     if not manifest.is_file():
         raise UserError(f"{manifest} does not exist; run 'diffatlas bake PROMPTS.yaml' first")
     result = render_site(manifest.parent, out)
-    console.print(f"rendered {result}")
+    console.print(
+        f"rendered {len(result.pages)} page(s), {len(result.embeds)} embed(s) "
+        f"({len(result.changed)} changed, {len(result.removed)} removed)"
+    )
 
 
 @app.command("build")
@@ -118,7 +122,8 @@ def serve_command(address: str = typer.Option("127.0.0.1:8000", help="Where to s
 def _mkdocs(*arguments: str) -> None:
     if not Path("mkdocs.yml").exists():
         raise UserError("no mkdocs.yml here; run diffatlas from the project's root folder")
-    completed = subprocess.run([sys.executable, "-m", "mkdocs", *arguments], check=False)
+    environment = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    completed = subprocess.run([sys.executable, "-m", "mkdocs", *arguments], check=False, env=environment)
     if completed.returncode:
         raise UserError(f"mkdocs {arguments[0]} failed (exit {completed.returncode}); see its output above")
 
