@@ -10,13 +10,7 @@ from typing import Any, Iterator
 
 from generator.specs import PromptSet, PromptSpec
 
-SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 PACKAGES = ("torch", "diffusers", "transformers", "numpy", "pillow")
-
-
-def load_schema() -> dict:
-    """The JSON Schema every prompt manifest validates against."""
-    return json.loads(SCHEMA_PATH.read_text())
 
 
 def versions() -> dict[str, str]:

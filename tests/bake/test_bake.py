@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 from PIL import Image
 
-from generator.bake.manifest import load_schema, manifest_assets
+from generator.bake.manifest import manifest_assets
+from generator.render.schema import manifest_schema
 from generator.bake.runner import bake
 from generator.specs import load_prompt_set
 
@@ -46,7 +47,7 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
 def test_manifest_validates_and_counts_frames(baked):
     root, _, outcomes, _ = baked
     assert [o.status for o in outcomes] == ["baked", "baked"]
-    schema = load_schema()
+    schema = manifest_schema()
     for outcome in outcomes:
         manifest = json.loads(outcome.manifest.read_text())
         jsonschema.validate(manifest, schema)
@@ -123,7 +124,7 @@ def test_killed_bake_leaves_no_partial_files_and_rerun_completes(tmp_path):
     for asset in (out / "assets").glob("*.*"):  # every named asset is whole
         assert asset.stem == hashlib.sha256(asset.read_bytes()).hexdigest()[:16]
     for manifest in (out / "prompts").glob("*.json") if (out / "prompts").exists() else []:
-        jsonschema.validate(json.loads(manifest.read_text()), load_schema())
+        jsonschema.validate(json.loads(manifest.read_text()), manifest_schema())
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     assert not list(out.rglob("*.tmp"))
     assert sorted(p.name for p in (out / "prompts").glob("*.json")) == ["cat.json", "dog.json"]

@@ -138,7 +138,7 @@ def _mutations(m: dict):
     unknown_model = copy.deepcopy(m)
     del unknown_model["model"]["weight_hash"]
     return [
-        ("missing required field 'weight_hash'", unknown_model),
+        ("model: 'weight_hash' is a required property", unknown_model),
         ("timesteps has 3 entries, expected steps = 4", steps_mismatch),
         ("predicted.count is 4, expected steps + 1 = 5", count_mismatch),
         ("does not hold 5 frames of 7x16", geometry),
