@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import platform
 import shlex
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -46,13 +45,33 @@ def _device(name: str) -> str:
     return name
 
 
+def _command(stage: str, data: Path, options: dict[str, object], ship_to: Path | None) -> str:
+    """The effective command line (every setting spelled out), recorded in shipped configs."""
+    parts = ["diffatlas", "train", "digits", "--stage", stage]
+    for flag, value in options.items():
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += ["--data", str(data)]
+    if ship_to is not None:
+        parts += ["--ship-to", str(ship_to)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def hardware_description(device: str) -> str:
     """One line naming the machine a model was trained on (recorded in shipped configs)."""
     import torch
 
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} CPU, {torch.get_num_threads()} torch thread(s)"
 
 
 @train_app.command("digits")
@@ -84,8 +103,9 @@ def train_digits_command(
     device_name = _device(device)
     out_dir = out or Path("build/train/digits") / stage
     train = load_mnist(data, "train")
-    command = "diffatlas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if stage == "classifier":
+        command = _command(stage, data, {"--epochs": epochs, "--batch": batch, "--seed": seed, "--threads": threads},
+                           ship_to)
         _train_classifier(train, load_mnist(data, "test"), out_dir, epochs, batch, seed, ship_to, command, device_name)
         return
     try:
@@ -95,6 +115,10 @@ def train_digits_command(
     overrides = {"epochs": epochs, "batch_size": batch, "hidden": hidden, "snapshot_epochs": _parse_epochs(snapshots),
                  "train_subset": subset, "seed": seed}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    command = _command(stage, data, {
+        "--epochs": config.epochs, "--batch": config.batch_size, "--hidden": config.hidden,
+        "--snapshots": ",".join(str(e) for e in config.snapshot_epochs), "--subset": config.train_subset,
+        "--seed": config.seed, "--threads": threads}, ship_to)
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
     with progress_bar(f"train {stage}") as report:
         state = train_digits(config, images, labels, out_dir, resume=resume, device=device_name, progress=report)
