@@ -87,9 +87,11 @@ def train_shapes_command(
     if steps < 1 or batch < 1:
         raise UserError("--steps and --batch must be positive")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
+        (out / "command.txt").write_text(command + "\n")
     with _progress("train shapes") as report:
         result = train(config, out, device=_device(device), resume=resume, progress=report)
-    (out / "command.txt").write_text(command + "\n")
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:
         info = export(out, ship_to, command=command, threads=threads)

@@ -242,7 +242,7 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         shutil.rmtree(tmp)
     save_parts(parts, tmp, half=True)
     history = meta["loss_history"]
-    tail = [h[1] for h in history[-10:]]
+    tail = [h[1] for h in history[-5:]]  # the last 5 logged means (250 steps by default)
     info = {
         "command": command,
         "steps": meta["step"],
