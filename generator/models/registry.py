@@ -54,6 +54,13 @@ MODELS: dict[str, ModelEntry] = {
             "generator.models.testing_adapters:tiny_limits",
         ),
         ModelEntry(
+            "testing:tiny-if",
+            "random-weight DeepFloyd IF stage-I architecture (T5 text encoder), 32x32 pixels, built locally (for tests)",
+            "text, pixel space (anagrams, hybrids)",
+            "generator.models.testing_if:load_tiny_if",
+            "generator.models.testing_if:tiny_limits",
+        ),
+        ModelEntry(
             "testing:tiny-sdxl",
             "random-weight Stable Diffusion XL architecture, built locally (for tests)",
             "text, cross-attention (DAAM), latent space",
@@ -81,7 +88,10 @@ def model_limits(id_or_path: str) -> ModelLimits:
     if id_or_path in MODELS:
         return _resolve(MODELS[id_or_path].limits)()
     _check_known(id_or_path)
-    return diffusers_folder_limits(local_folder(id_or_path))
+    from generator.models.deepfloyd_if import folder_limits, is_if_folder
+
+    folder = local_folder(id_or_path)
+    return folder_limits(folder) if is_if_folder(folder) else diffusers_folder_limits(folder)
 
 
 def _check_known(id_or_path: str) -> None:
@@ -101,17 +111,20 @@ def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto") -> Mo
 
 
 def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model_id: str) -> ModelAdapter:
-    """A Stable Diffusion 1.x/2.x/XL pipeline from a folder or the local HF cache (no download by default)."""
+    """A Stable Diffusion 1.x/2.x/XL or DeepFloyd IF stage-I pipeline from a folder or the local HF cache."""
     from diffusers import DiffusionPipeline
 
+    from generator.models.deepfloyd_if import DeepFloydIFAdapter, is_if_folder, load_pipeline
     from generator.models.stable_diffusion import StableDiffusionAdapter
 
     try:
+        if is_if_folder(Path(folder)):
+            return DeepFloydIFAdapter(load_pipeline(folder, device, dtype), model_id)
         pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=True, safety_checker=None)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot load model {model_id!r} ({first_line[:160]}); {HOW_TO_PROVIDE}") from None
     if not hasattr(pipeline, "unet") or not hasattr(pipeline, "vae"):
-        raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL are supported")
+        raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL and DeepFloyd IF stage I are supported")
     pipeline.set_progress_bar_config(disable=True)
     return StableDiffusionAdapter(pipeline.to(device), model_id)

@@ -62,6 +62,8 @@ def token_pieces(tokenizer: object, prompt: str, max_length: int) -> list[TokenP
         else:
             special = ""
         word_index = None
+        while start < end and prompt[start].isspace():  # sentencepiece pieces ('▁red') start at the space
+            start += 1
         if not special:
             word_index = next((w.index for w in words if w.start <= start < w.end), None)
         pieces.append(TokenPiece(index, int(token_id), text, special, word_index))
