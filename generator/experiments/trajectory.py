@@ -83,8 +83,7 @@ def run_trajectories(
     records: list[StepRecord] = []
 
     def record(step: StepRecord) -> None:
-        records.append(StepRecord(step.index, step.timestep, step.x_t.cpu(), step.predicted_x0.cpu(),
-                                  step.noise_estimate.cpu(), step.alpha_bar))
+        records.append(on_cpu(step))
         if on_step is not None:
             on_step(step)
 
@@ -92,8 +91,27 @@ def run_trajectories(
         embeddings = embeddings or adapter.encode_prompts(request.prompts)
         final = sample(adapter, embeddings, scheduler, noise * scheduler.init_noise_sigma,
                        guidance=request.guidance, generator=generator, on_step=record).float().cpu()
-        trajectories = []
-        for image_index in range(len(request.prompts)):
+        return assemble_trajectories(adapter, records, final, stride)
+
+
+def on_cpu(step: StepRecord) -> StepRecord:
+    """A copy of a step record with its tensors on the CPU (what trajectories keep)."""
+    return StepRecord(step.index, step.timestep, step.x_t.cpu(), step.predicted_x0.cpu(), step.noise_estimate.cpu(),
+                      step.alpha_bar)
+
+
+def assemble_trajectories(
+    adapter: ModelAdapter, records: list[StepRecord], final: torch.Tensor, stride: int = 1
+) -> list[Trajectory]:
+    """One Trajectory per image of the batch from the loop's (CPU) step records and its final latents.
+
+    Any run of the sampling loop (a fresh sample, SDEdit from a later start, inpainting, anagrams) becomes
+    the same scrubbable trajectory; ``stride`` decodes previews of latent models at reduced size.
+    """
+    final = final.float().cpu()
+    trajectories = []
+    with torch.inference_mode():
+        for image_index in range(final.shape[0]):
             noisy = torch.stack([r.x_t[image_index] for r in records] + [final[image_index]])
             predicted = torch.stack([r.predicted_x0[image_index] for r in records] + [final[image_index]])
             frames = torch.cat([noisy[:-1], predicted[:-1]])[..., ::stride, ::stride]
