@@ -90,6 +90,30 @@ def score_unconditional_samples(classifier: DigitClassifier, samples: torch.Tens
             "n": int(samples.shape[0])}
 
 
+OOD_SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+@torch.no_grad()
+def denoiser_sigma_sweep(model: torch.nn.Module, images: torch.Tensor, sigmas: tuple[float, ...] = OOD_SIGMAS,
+                         seed: int = 0, batch_size: int = 500) -> dict[str, float]:
+    """Mean squared error of the single-step denoiser at each noise level (trained at 0.5 only).
+
+    ``images`` (N, 1, 28, 28) in [0, 1]; the same noise draw is scaled by every sigma, so the
+    numbers differ only by the noise level (the course's out-of-distribution sweep).
+    """
+    model.eval()
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(seed))
+    result = {}
+    for sigma in sigmas:
+        total = 0.0
+        for start in range(0, images.shape[0], batch_size):
+            clean = images[start:start + batch_size]
+            noisy = clean + sigma * noise[start:start + batch_size]
+            total += float(((model(noisy) - clean) ** 2).sum())
+        result[f"{sigma:g}"] = round(total / images.numel(), 6)
+    return result
+
+
 def evaluate_digits(
     class_model: torch.nn.Module | None,
     class_config: dict[str, Any] | None,

@@ -89,6 +89,7 @@ class TrainState:
     step_in_epoch: int = 0  # completed steps of the current epoch
     global_step: int = 0
     step_losses: list[float] = field(default_factory=list)
+    lr_replans: list[dict[str, Any]] = field(default_factory=list)  # --epochs changed on --resume
     epoch_losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -180,6 +181,19 @@ def _num_examples(config: TrainConfig, images: torch.Tensor) -> int:
     return min(images.shape[0], config.train_subset or images.shape[0])
 
 
+def _replan_decay(scheduler: torch.optim.lr_scheduler.ExponentialLR, optimizer: torch.optim.Optimizer,
+                  config: TrainConfig, state: TrainState, old_epochs: int) -> None:
+    """A resumed run with another ``epochs``: decay from the current LR to ``lr_decay_to`` x at the new last epoch."""
+    if config.epochs <= state.epoch:
+        raise ValueError(f"cannot shorten the run to {config.epochs} epochs: {state.epoch} are already done")
+    current = optimizer.param_groups[0]["lr"]
+    final = config.learning_rate * config.lr_decay_to
+    scheduler.gamma = (final / current) ** (1.0 / (config.epochs - state.epoch))
+    state.lr_replans.append({"at_epoch": state.epoch, "step_in_epoch": state.step_in_epoch,
+                             "epochs_before": old_epochs, "epochs_after": config.epochs,
+                             "lr_now": current, "gamma_after": scheduler.gamma})
+
+
 def train_digits(
     config: TrainConfig,
     images: torch.Tensor,
@@ -222,6 +236,8 @@ def train_digits(
         scheduler.load_state_dict(payload["scheduler"])
         generator.set_state(payload["generator"])
         state = TrainState(**payload["state"])
+        if saved.epochs != config.epochs:
+            _replan_decay(scheduler, optimizer, config, state, saved.epochs)
 
     total_steps = steps_per_epoch * config.epochs
     model.train()
@@ -269,6 +285,7 @@ def train_digits(
         "train": config.to_json(),
         "schedule": config.schedule.to_config(),
         "epochs_completed": state.epoch,
+        "lr_replans": state.lr_replans,
         "train_seconds": round(state.seconds, 1),
         "final_epoch_loss": round(state.epoch_losses[-1], 6) if state.epoch_losses else None,
         "train_examples": n,

@@ -89,3 +89,18 @@ def test_resume_refuses_other_config(tmp_path: Path) -> None:
     train_digits(_tiny_config(), images, labels, tmp_path, max_steps=1)
     with pytest.raises(ValueError, match="different configuration"):
         train_digits(replace(_tiny_config(), hidden=8), images, labels, tmp_path, resume=True)
+
+
+def test_resume_with_other_epochs_replans_the_decay(tmp_path: Path) -> None:
+    images, labels = _data(32)  # 2 steps per epoch
+    config = replace(_tiny_config(), epochs=4, snapshot_epochs=(1,))
+    train_digits(config, images, labels, tmp_path, max_steps=3)  # mid-epoch 2
+    state = train_digits(replace(config, epochs=2), images, labels, tmp_path, resume=True)
+    assert state.epoch == 2 and len(state.step_losses) == 4
+    assert state.lr_replans[0]["epochs_before"] == 4 and state.lr_replans[0]["epochs_after"] == 2
+    payload = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    final_lr = payload["optimizer"]["param_groups"][0]["lr"]
+    assert abs(final_lr - config.learning_rate * config.lr_decay_to) < 1e-9
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 2
+    with pytest.raises(ValueError, match="cannot shorten"):
+        train_digits(replace(config, epochs=1), images, labels, tmp_path, resume=True)

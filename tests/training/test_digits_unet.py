@@ -56,3 +56,14 @@ def test_rejects_other_sizes_and_stages() -> None:
         UnconditionalUNet(hidden=4)(torch.randn(1, 1, 32, 32))
     with pytest.raises(ValueError, match="unknown stage"):
         build_unet("flow", 4)
+
+
+def test_denoiser_sigma_sweep_of_identity_is_sigma_squared() -> None:
+    """An identity 'denoiser' leaves the noise in: its MSE is sigma^2 times the noise's mean square."""
+    from generator.training.digits_eval import denoiser_sigma_sweep
+
+    images = torch.rand(20, 1, 28, 28)
+    sweep = denoiser_sigma_sweep(torch.nn.Identity(), images, sigmas=(0.0, 0.5, 1.0))
+    assert sweep["0"] == 0.0
+    assert abs(sweep["1"] / sweep["0.5"] - 4.0) < 1e-3
+    assert abs(sweep["1"] - 1.0) < 0.05
