@@ -139,7 +139,8 @@ def heat_maps(
     """DAAM Eq. 6: attention summed over heads, layers and steps, upsampled (bicubic) to ``size``.
 
     ``token_weights`` (tokens,) combines token maps linearly (a word's pieces: 1/n each, the mean). Returns
-    (H, W), or (len(bin_indices), H, W) with ``per_bin``; unnormalised, negative bicubic overshoot clipped.
+    (H, W), or (len(bin_indices), H, W) with ``per_bin``: raw sums, exactly linear in the weights (bicubic
+    overshoot may leave small negatives; ``normalize`` clips them).
     """
     height, width = size
     shape = (len(bin_indices) if per_bin else 1, height, width)
@@ -152,12 +153,12 @@ def heat_maps(
             combined = combined.sum(0, keepdim=True)
         grid = combined.view(-1, 1, group.height, group.width)
         total += F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)[:, 0]
-    total = total.clamp_min(0)
     return total if per_bin else total[0]
 
 
 def normalize(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each (H, W) map (the last two dimensions) to [0, 1] by its maximum; all-zero maps stay zero."""
+    """Clip bicubic overshoot below 0, then scale each (H, W) map to [0, 1] by its maximum (zero maps stay 0)."""
+    maps = maps.clamp_min(0)
     peak = maps.amax(dim=(-2, -1), keepdim=True)
     return torch.where(peak > 0, maps / peak.clamp_min(torch.finfo(maps.dtype).tiny), torch.zeros_like(maps))
 

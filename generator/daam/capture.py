@@ -100,20 +100,29 @@ class RecordingProcessor:
         context = context[rows]
         if attn.norm_cross:
             context = attn.norm_encoder_hidden_states(context)
-        query, key = attn.to_q(queries_in), attn.to_k(context)
+        query = attn.to_q(queries_in)
+        if attn.added_kv_proj_dim is not None:
+            # DeepFloyd IF's blocks: text keys from add_k_proj, followed (unless cross-only) by the image's own
+            # keys; the softmax runs over both, and the text tokens are the first positions
+            key = attn.add_k_proj(context)
+            if not attn.only_cross_attention:
+                key = torch.cat([key, attn.to_k(queries_in)], dim=1)
+        else:
+            key = attn.to_k(context)
         images, heads = query.shape[0], attn.heads
         head_dim = key.shape[-1] // heads
         query = query.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, h*w, d)
-        key = key.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, tokens, d)
+        key = key.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, keys, d)
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) * attn.scale  # (images, heads, h*w, tokens)
+        scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) * attn.scale  # (images, heads, h*w, keys)
         if attention_mask is not None:
-            mask = attn.prepare_attention_mask(attention_mask, key.shape[2], hidden_states.shape[0], out_dim=4)
+            target = queries_in.shape[1] if attn.added_kv_proj_dim is not None else context.shape[1]
+            mask = attn.prepare_attention_mask(attention_mask, target, hidden_states.shape[0], out_dim=4)
             scores = scores + mask[rows].float()
-        kept = min(step.accumulator.tokens, scores.shape[-1])
+        kept = min(step.accumulator.tokens, context.shape[1])  # text tokens come first among the keys
         probabilities = scores.softmax(dim=-1)[..., :kept].sum(dim=1)  # (images, h*w, kept)
         if kept < step.accumulator.tokens:
             probabilities = torch.nn.functional.pad(probabilities, (0, step.accumulator.tokens - kept))

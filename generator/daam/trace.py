@@ -68,6 +68,7 @@ class Trace:
         self._stack: ExitStack | None = None
         self._prompt_ids: list[list[int]] | None = None
         self._awaiting_denoiser = False
+        self._encoder_calls = 0  # first-text-encoder calls of the current generation (2: negatives encoded too)
         self._tokens_cache: dict[str, PromptTokens] = {}
         self._resolve(target)
 
@@ -76,9 +77,8 @@ class Trace:
     def _resolve(self, target: Any) -> None:
         """Find the denoiser, tokenizer, image scale and training schedule length of an adapter or pipeline."""
         if hasattr(target, "denoiser") and hasattr(target, "tokenize"):  # a ModelAdapter
-            capabilities = getattr(target, "capabilities", None)
-            if capabilities is not None and not capabilities.cross_attention:
-                raise ValueError(f"{target.id} has no cross-attention over text tokens; DAAM needs one")
+            # no capability check here: entering the trace fails clearly when the denoiser has no
+            # cross-attention layer (the class-conditional digits model)
             self.denoiser = target.denoiser
             self.pipeline = getattr(target, "pipeline", None)
             self._tokenize = target.tokenize
@@ -136,8 +136,10 @@ class Trace:
     def _before_text_encoder(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         """The first text-encoder call of a generation carries the prompts (later ones: negatives, encoder 2)."""
         if self._awaiting_denoiser:
+            self._encoder_calls += 1
             return
         ids = args[0] if args else kwargs.get("input_ids")
+        self._encoder_calls = 1
         if ids is not None:
             self._prompt_ids = [list(map(int, row)) for row in ids.tolist()]
             self._awaiting_denoiser = True
@@ -150,8 +152,10 @@ class Trace:
             return Layout(announced.branches, announced.prompts)
         if self.pipeline is None or self._prompt_ids is None:
             return None
-        guided = bool(getattr(self.pipeline, "do_classifier_free_guidance", False))
-        branches = ("uncond", "cond") if guided else ("cond",)
+        guided = getattr(self.pipeline, "do_classifier_free_guidance", None)
+        if guided is None:  # pipelines without the property (DeepFloyd IF): negatives encoded means CFG
+            guided = self._encoder_calls >= 2
+        branches = ("uncond", "cond") if bool(guided) else ("cond",)
         per_branch, prompts = batch // len(branches), len(self._prompt_ids)
         if batch % len(branches) or per_branch % prompts:
             return None

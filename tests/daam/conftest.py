@@ -34,14 +34,24 @@ class HandReference:
         context = kwargs["encoder_hidden_states"]
         if self.guided:
             hidden, context = hidden.chunk(2)[1], context.chunk(2)[1]  # [uncond, cond]
-        query, key = module.to_q(hidden), module.to_k(context)
+        if hidden.ndim == 4:  # DeepFloyd IF's blocks see (images, channels, h, w)
+            hidden = hidden.flatten(2).transpose(1, 2)
+        if module.group_norm is not None:
+            hidden = module.group_norm(hidden.transpose(1, 2)).transpose(1, 2)
+        if module.norm_cross:  # IF normalises the text states (cross_attention_norm="group_norm")
+            context = module.norm_encoder_hidden_states(context)
+        query = module.to_q(hidden)
+        if module.added_kv_proj_dim is not None:  # text keys first, then the image's own keys
+            key = torch.cat([module.add_k_proj(context), module.to_k(hidden)], dim=1)
+        else:
+            key = module.to_k(context)
         images, length, inner = query.shape
         heads = module.heads
         d = inner // heads
         query = query.reshape(images, length, heads, d).permute(0, 2, 1, 3)
         key = key.reshape(images, -1, heads, d).permute(0, 2, 1, 3)
         probabilities = torch.softmax(query @ key.transpose(-1, -2) / math.sqrt(d), dim=-1)  # (i, heads, hw, tokens)
-        per_token = probabilities.sum(1).permute(0, 2, 1)  # (images, tokens, h*w)
+        per_token = probabilities[..., : context.shape[1]].sum(1).permute(0, 2, 1)  # (images, tokens, h*w)
         h, w = self._grid(length)
         up = F.interpolate(per_token.reshape(images, -1, h, w).float(), size=self.image_size, mode="bicubic", align_corners=False)
         self.total = up if self.total is None else self.total + up

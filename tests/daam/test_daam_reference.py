@@ -91,3 +91,29 @@ def test_processors_and_hooks_restored_even_when_the_pipeline_raises(tiny_sd):
     after = unet.attn_processors
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
     assert not unet._forward_pre_hooks and not unet._forward_hooks and not pipe.text_encoder._forward_pre_hooks
+
+
+def test_pixel_space_if_pipeline_matches_hand_computed_attention(hand_reference, corr, make_noise):
+    """DeepFloyd IF (pixel space, text keys added to the image's keys), a pipeline without the CFG property."""
+    from generator.models import load_model
+
+    adapter = load_model("testing:tiny-if", device="cpu", dtype="fp32")
+    reference = hand_reference(adapter.denoiser, (32, 32), (32, 32), guided=True)
+    with trace(adapter.pipeline, timestep_bins=2) as tc, reference.hooked():
+        adapter.pipeline("a red dog", num_inference_steps=2, output_type="pt", height=32, width=32)
+    assert tc.image_count == 1 and tc.image_size == (32, 32) and tc.words() == ["a", "red", "dog"]
+    for word, where in _word_positions(adapter, "a red dog").items():
+        assert corr(tc.word_map(word, normalized=False), reference.word_map(where)) >= 0.999, word
+
+
+def test_pixel_space_shapes_model(make_noise):
+    """The built-in shapes model: maps at the pixel resolution, output untouched."""
+    from generator.models import load_model
+
+    adapter = load_model("embedded:shapes", device="cpu", dtype="fp32")
+    latents = make_noise((1, 3, 32, 32))
+    plain = _sample_adapter(adapter, ["a red circle"], latents, 3.0)
+    with trace(adapter, timestep_bins=2) as tc:
+        traced = _sample_adapter(adapter, ["a red circle"], latents, 3.0)
+    assert (plain - traced).abs().max() <= 1e-5
+    assert tc.word_map("circle").shape == (32, 32) and tc.words() == ["a", "red", "circle"]
