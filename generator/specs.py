@@ -63,6 +63,7 @@ class PromptSet:
     defaults: Settings
     prompts: tuple[PromptSpec, ...] = field(default_factory=tuple)
     title: str = ""
+    experiments: Any = None  # generator.experiment_specs.ExperimentsSpec when the file has an experiments: section
 
     def only(self, ids: list[str]) -> PromptSet:
         """The same set restricted to ``ids`` (all of which must exist)."""
@@ -96,7 +97,7 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]]
     "preview_size": ((int,), _preview),
     "daam": ((bool,), None),
 }
-TOP_LEVEL = {"model", "defaults", "prompts", "title", "description"}
+TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments"}
 PROMPT_FIELDS = {"id", "text"} | set(SETTINGS)
 
 
@@ -163,9 +164,14 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     _check_keys(located, ("defaults",), defaults_data, set(SETTINGS), "key in defaults")
     defaults = _settings(located, ("defaults",), Settings(), defaults_data)
 
-    entries = data.get("prompts")
-    if not isinstance(entries, list) or not entries:
-        raise located.error(("prompts",), "'prompts' must be a non-empty list")
+    experiments = None
+    if "experiments" in data:
+        from generator.experiment_specs import parse_experiments
+
+        experiments = parse_experiments(located, data["experiments"], path.resolve().parent, defaults)
+    entries = data.get("prompts", [] if experiments is not None else None)
+    if not isinstance(entries, list) or not (entries or experiments is not None):
+        raise located.error(("prompts",), "'prompts' must be a non-empty list (it may be left out when the file has experiments:)")
     prompts, seen = [], {}
     for index, entry in enumerate(entries):
         key = ("prompts", index)
@@ -185,7 +191,7 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise located.error(("title",), "'title' must be a string")
-    return PromptSet(path, model, defaults, tuple(prompts), title)
+    return PromptSet(path, model, defaults, tuple(prompts), title, experiments)
 
 
 def _check_keys(located: _Located, key: tuple, data: dict, allowed: set[str], what: str) -> None:
@@ -227,3 +233,7 @@ def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
         problem = limits.check_prompt(prompt.text)
         if problem:
             raise SpecError(f"{where}: prompt {prompt.id!r}: {problem}")
+    if prompt_set.experiments is not None:
+        from generator.experiment_specs import check_experiments_against_model
+
+        check_experiments_against_model(prompt_set.path, prompt_set.experiments, limits)
