@@ -77,7 +77,10 @@ def train_shapes_command(
 
     if threads:
         torch.set_num_threads(threads)
-    command = "diffatlas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # The canonical command of this run (what reproduces it), not sys.argv: entry points and test runners differ.
+    command = (f"diffatlas train shapes --steps {steps} --batch {batch} --seed {seed} --device {device}"
+               f"{f' --threads {threads}' if threads else ''}{'' if bf16 else ' --no-bf16'} --out {shlex.quote(str(out))}"
+               f"{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
             raise UserError("--export-only needs --ship-to")
@@ -113,23 +116,31 @@ def eval_shapes_command(
     steps: int = typer.Option(25, help="DDIM sampling steps."),
     guidance: float = typer.Option(3.0, help="Classifier-free guidance scale."),
     seed: int = typer.Option(1234, help="Seed of the held-out captions and the noise."),
+    daam: bool = typer.Option(True, help="Also measure DAAM masks against the checker's masks (mIoU, tau sweep)."),
     out: Path = typer.Option(Path("build/eval/shapes.json"), help="Where to write the JSON report."),
 ) -> None:
-    """Prompt fidelity of the 'shapes' model, scored by the rule-based checker."""
+    """Prompt fidelity of the 'shapes' model (rule-based checker) and DAAM faithfulness (mIoU vs its masks)."""
     import torch
 
-    from generator.training.shapes_eval import evaluate_fidelity
+    from generator.training.shapes_eval import evaluate
 
     if threads:
         torch.set_num_threads(threads)
+    if n < 2:
+        raise UserError("--n must be at least 2 (one one-object and one two-object prompt)")
     if not (weights / "unet").exists():
         raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
     with _progress("eval shapes") as report:
-        result = evaluate_fidelity(weights, n=n, device=_device(device), steps=steps, guidance=guidance, seed=seed,
-                                   progress=report)
+        result = evaluate(weights, n=n, device=_device(device), steps=steps, guidance=guidance, seed=seed, daam=daam,
+                          progress=report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True))
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
+    tmp.replace(out)
     summary = result["summary"]
-    console.print(
-        f"one-object {summary['one_object']:.1%}, two-object {summary['two_object']:.1%} of attributes right; {out}"
-    )
+    line = f"one-object {summary['one_object']:.1%}, two-object {summary['two_object']:.1%} of attributes right"
+    if result["daam"] and result["daam"]["best_miou"] is not None:
+        d = result["daam"]
+        line += (f"; DAAM mIoU {d['best_miou']:.3f} at tau {d['best_tau']} (whole image {d['baselines']['whole_image']:.3f},"
+                 f" centre box {d['baselines']['centre_box']:.3f})")
+    console.print(f"{line}; {out}")

@@ -1,68 +1,45 @@
-"""Training stage (metrics): prompt fidelity of the "shapes" model, scored by the rule-based checker.
+"""Training stage (metrics): how good the "shapes" model is, measured against the world's own truth.
 
-Held-out captions come from the world's stream under an evaluation seed that training never uses (the training
-stream is seed 0). Each caption gets one image (DDIM + classifier-free guidance, seeded noise); the checker
-scores every attribute the caption states. Results are split into one-object prompts ("a large red circle on the
-left") and two-object prompts ("a red circle above a blue square", "a red circle and a red square"); the issue's
-targets are >= 90% and >= 75% of attributes right.
-
-Seam for DAAM faithfulness: ``generate_and_score`` returns every image with its scene and the checker's matched
-blob masks, so the DAAM evaluation can trace the same generations and compare each noun's mask with
-``SampleScore.score.matched[i].mask`` (and with the ground-truth-free baselines) without re-running anything.
+1. Prompt fidelity: held-out captions come from the world's stream under an evaluation seed that training never
+   uses (training reads seed 0; the caption space is small, so a caption's words may still have been seen,
+   but never this scene). Each caption gets one image from the model (our sampling loop through the
+   ModelAdapter, DDIM + classifier-free guidance); the rule-based checker scores every attribute the caption
+   states. Split into one-object prompts ("a large red circle on the left") and two-object prompts ("a red
+   circle above a blue square", "a red circle and a red square"); the targets are >= 90% and >= 75%.
+2. DAAM faithfulness, on the same generations: for every noun whose object the checker found (right colour and
+   shape), the IoU between the noun's DAAM mask (Tang et al. 2023, Eq. 7, at several tau) and the checker's blob
+   mask; mIoU per tau, the best tau, and trivial baselines (whole image; centre box) so the number means
+   something. The DAAM paper needed human annotations for this; here the world provides them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from generator.progress import ProgressCallback, no_progress
 from generator.training.shapes_checker import SceneScore, score_scene
-from generator.training.shapes_model import ShapesParts, load_parts, tokenize
-from generator.training.shapes_world import Scene, ShapesStream, from_model_range
+from generator.training.shapes_world import PLURALS, Scene, ShapesStream
 
 TARGETS = {"one_object": 0.90, "two_object": 0.75}
 GROUP_OF_LAYOUT = {"single": "one_object", "pair": "two_object", "relation": "two_object"}
+TAUS: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 @dataclass(frozen=True)
 class SampleScore:
-    """One generated image, the scene its caption came from, and the checker's verdict."""
+    """One generated image, the scene its caption came from, the checker's verdict and DAAM IoUs per tau."""
 
     scene: Scene
     group: str
     image: np.ndarray  # (H, W, 3) uint8
     score: SceneScore
-
-
-@torch.no_grad()
-def generate(parts: ShapesParts, captions: list[str], steps: int = 25, guidance: float = 3.0, seed: int = 0,
-             device: str = "cpu") -> np.ndarray:
-    """(B, H, W, 3) uint8 images for ``captions``: DDIM (eta 0) with classifier-free guidance.
-
-    A compact sampler for evaluation; the site uses ``generator.sampling`` through the model adapter.
-    """
-    from diffusers import DDIMScheduler
-
-    scheduler = DDIMScheduler.from_config(parts.scheduler.config)
-    scheduler.set_timesteps(steps)
-    unet, text_encoder = parts.unet.to(device), parts.text_encoder.to(device)
-    ids = tokenize(parts.tokenizer, list(captions) + [""] * len(captions)).to(device)
-    hidden = text_encoder(ids).last_hidden_state.to(unet.dtype)  # (2B, tokens, dim): conditional, then empty
-    resolution = unet.config.sample_size
-    noise = torch.randn((len(captions), 3, resolution, resolution), generator=torch.Generator().manual_seed(seed))
-    sample = noise.to(device=device, dtype=unet.dtype)
-    for t in scheduler.timesteps:
-        both = unet(torch.cat([sample, sample]), t, encoder_hidden_states=hidden).sample
-        cond, uncond = both.chunk(2)
-        eps = uncond + guidance * (cond - uncond)  # Ho & Salimans 2022, Eq. 6
-        sample = scheduler.step(eps, t, sample).prev_sample
-    return from_model_range(sample.float().clamp(-1, 1).cpu().numpy())
+    noun_ious: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # one per noun with a found object
 
 
 def held_out_scenes(count_per_group: int, seed: int) -> list[tuple[str, Scene]]:
@@ -81,22 +58,74 @@ def held_out_scenes(count_per_group: int, seed: int) -> list[tuple[str, Scene]]:
     return chosen
 
 
-def generate_and_score(parts: ShapesParts, n: int = 200, steps: int = 25, guidance: float = 3.0, seed: int = 1234,
-                       batch: int = 25, device: str = "cpu", progress: ProgressCallback = no_progress) -> list[SampleScore]:
-    """Generate ``n`` images (half one-object, half two-object captions) and score each."""
+def iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
+    union = (a | b).sum().item()
+    return 1.0 if union == 0 else (a & b).sum().item() / union
+
+
+def centre_box(height: int, width: int) -> torch.Tensor:
+    """Baseline mask: the central box covering half the height and half the width."""
+    box = torch.zeros((height, width), dtype=torch.bool)
+    box[height // 4 : height - height // 4, width // 4 : width - width // 4] = True
+    return box
+
+
+def _noun_ious(tc: Any, image_index: int, scene: Scene, score: SceneScore, taus: Sequence[float]) -> list[dict[str, Any]]:
+    """IoU of each found object's noun map (DAAM Eq. 7 at every tau) with the checker's blob mask."""
+    from generator.daam.aggregate import threshold
+
+    results = []
+    seen: dict[str, int] = defaultdict(int)
+    for obj, blob in zip(scene.objects, score.matched):
+        noun = PLURALS[obj.shape] if scene.layout == "count" else obj.shape
+        occurrence = 0 if scene.layout == "count" else seen[noun]
+        seen[noun] += 1
+        if blob is None or blob.colour != obj.colour or blob.shape != obj.shape:
+            continue  # no ground truth for an object the model did not draw
+        truth = torch.from_numpy(blob.mask)
+        if scene.layout == "count":  # a plural noun covers every object of its kind
+            truth = torch.from_numpy(np.any([b.mask for b in score.matched if b is not None], axis=0))
+        heat = tc.word_map(noun, occurrence, image_index, normalized=False)
+        results.append({
+            "noun": noun,
+            "iou": {f"{tau:.2f}": round(iou(threshold(heat, tau), truth), 4) for tau in taus},
+            "baseline_whole": round(iou(torch.ones_like(truth), truth), 4),
+            "baseline_centre": round(iou(centre_box(*truth.shape), truth), 4),
+        })
+        if scene.layout == "count":
+            break
+    return results
+
+
+def generate_and_score(adapter: Any, n: int = 200, steps: int = 25, guidance: float = 3.0, seed: int = 1234,
+                       batch: int = 25, daam: bool = True, taus: Sequence[float] = TAUS,
+                       progress: ProgressCallback = no_progress) -> list[SampleScore]:
+    """Generate ``n`` images (half one-object, half two-object captions), score each, and trace DAAM maps."""
+    from generator.daam import trace
+
     scenes = held_out_scenes(max(1, n // 2), seed)
     results: list[SampleScore] = []
     progress(0, len(scenes), "generating")
     for start in range(0, len(scenes), batch):
         chunk = scenes[start : start + batch]
-        images = generate(parts, [s.caption for _, s in chunk], steps, guidance, seed=seed + start, device=device)
-        for (group, scene), image in zip(chunk, images):
-            results.append(SampleScore(scene, group, image, score_scene(scene, image)))
+        captions = [scene.caption for _, scene in chunk]
+        if daam:
+            with trace(adapter, timestep_bins=1) as tc:
+                images = adapter.generate(captions, seed=seed + start, steps=steps, guidance=guidance)
+        else:
+            tc = None
+            images = adapter.generate(captions, seed=seed + start, steps=steps, guidance=guidance)
+        for index, ((group, scene), image) in enumerate(zip(chunk, images)):
+            pixels = np.asarray(image.convert("RGB"))
+            score = score_scene(scene, pixels)
+            ious = tuple(_noun_ious(tc, index, scene, score, taus)) if tc is not None else ()
+            results.append(SampleScore(scene, group, pixels, score, ious))
         progress(len(results), len(scenes), "generating")
     return results
 
 
-def summarize(results: list[SampleScore]) -> dict[str, Any]:
+def summarize_fidelity(results: list[SampleScore]) -> dict[str, Any]:
     """Per-group and per-attribute shares of attributes right, plus every sample's verdict."""
     right: dict[str, int] = defaultdict(int)
     total: dict[str, int] = defaultdict(int)
@@ -112,8 +141,10 @@ def summarize(results: list[SampleScore]) -> dict[str, Any]:
         samples.append({
             "caption": result.scene.caption,
             "group": result.group,
-            "fraction": round(result.score.fraction, 4),
+            "right": sum(a.correct for a in result.score.attributes),
+            "total": len(result.score.attributes),
             "wrong": [a.claim for a in result.score.attributes if not a.correct],
+            "daam": list(result.noun_ious),
         })
     summary = {group: round(right[group] / total[group], 4) if total[group] else None for group in TARGETS}
     return {
@@ -130,19 +161,39 @@ def summarize(results: list[SampleScore]) -> dict[str, Any]:
     }
 
 
-def evaluate_fidelity(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, guidance: float = 3.0,
-                      seed: int = 1234, progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Load the model in ``weights``, generate and score ``n`` images, and return the JSON-ready report."""
-    parts = load_parts(weights)
-    results = generate_and_score(parts, n=n, steps=steps, guidance=guidance, seed=seed, device=device, progress=progress)
-    report = summarize(results)
-    training = weights / "training.json"
-    trained_steps = None
-    if training.exists():
-        import json
+def summarize_daam(results: list[SampleScore], taus: Sequence[float] = TAUS) -> dict[str, Any]:
+    """mIoU of noun masks against checker masks per tau, the best tau, and the trivial baselines."""
+    nouns = [entry for result in results for entry in result.noun_ious]
+    if not nouns:
+        return {"nouns": 0, "miou": {}, "best_tau": None, "best_miou": None, "baselines": {}}
+    miou = {f"{tau:.2f}": round(float(np.mean([e["iou"][f"{tau:.2f}"] for e in nouns])), 4) for tau in taus}
+    best = max(miou, key=lambda k: miou[k])
+    return {
+        "nouns": len(nouns),
+        "images": sum(1 for r in results if r.noun_ious),
+        "miou": miou,
+        "best_tau": float(best),
+        "best_miou": miou[best],
+        "baselines": {
+            "whole_image": round(float(np.mean([e["baseline_whole"] for e in nouns])), 4),
+            "centre_box": round(float(np.mean([e["baseline_centre"] for e in nouns])), 4),
+        },
+    }
 
-        trained_steps = json.loads(training.read_text()).get("steps")
-    report["settings"] = {"n": n, "sampler": "ddim", "steps": steps, "guidance": guidance, "seed": seed,
-                          "trained_steps": trained_steps}
-    report["daam"] = None  # filled by the DAAM faithfulness evaluation (mIoU vs checker masks) once it exists
+
+def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, guidance: float = 3.0,
+             seed: int = 1234, daam: bool = True, progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """Load the model in ``weights``, generate and score ``n`` images, and return the JSON-ready report."""
+    import json
+
+    from generator.models.shapes import ShapesAdapter
+
+    adapter = ShapesAdapter(weights, device=device)
+    results = generate_and_score(adapter, n=n, steps=steps, guidance=guidance, seed=seed, daam=daam, progress=progress)
+    report = summarize_fidelity(results)
+    report["daam"] = summarize_daam(results) if daam else None
+    training = weights / "training.json"
+    trained_steps = json.loads(training.read_text()).get("steps") if training.exists() else None
+    report["settings"] = {"n": n, "sampler": adapter.default_scheduler, "steps": steps, "guidance": guidance,
+                          "seed": seed, "trained_steps": trained_steps, "weight_hash": adapter.weight_hash}
     return report

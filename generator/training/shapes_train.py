@@ -145,6 +145,9 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
           progress: ProgressCallback = no_progress) -> TrainResult:
     """Train (or continue) the run in ``run_dir`` up to ``config.steps`` optimizer steps."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT
+    if checkpoint_path.exists() and not resume:
+        raise UserError(f"{checkpoint_path} exists; pass --resume to continue it or choose another --out")
     torch_device = torch.device(device)
     parts = build_parts(config.model, seed=config.seed)
     parts.unet.to(torch_device).train()
@@ -156,10 +159,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     stream = ShapesStream(seed=config.seed, resolution=config.model.resolution)
     step, data_position, wall, history = 0, 0, 0.0, []
 
-    checkpoint_path = run_dir / CHECKPOINT
     if checkpoint_path.exists():
-        if not resume:
-            raise UserError(f"{checkpoint_path} exists; pass --resume to continue it or choose another --out")
         state = torch.load(checkpoint_path, map_location=torch_device, weights_only=False)
         _check_compatible(TrainConfig.from_json(state["config"]), config)
         for name, tensor in state["model"].items():

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from generator.errors import UserError
-from generator.training.shapes_eval import generate
 from generator.training.shapes_model import MAX_TOKENS, TINY_CONFIG, build_parts, build_tokenizer, load_parts, tokenize
 from generator.training.shapes_train import CHECKPOINT, LOSS_FILE, TrainConfig, diffusion_loss, export, train
 from generator.training.shapes_world import ShapesStream, vocabulary
@@ -97,5 +96,8 @@ def test_export_loads_and_generates(tmp_path):
     for part in ("unet", "text_encoder", "tokenizer", "scheduler", "training.json"):
         assert (tmp_path / "weights" / part).exists()
     parts = load_parts(tmp_path / "weights")
-    images = generate(parts, ["a red circle above a blue square"], steps=3, guidance=3.0, seed=0)
-    assert images.shape == (1, 32, 32, 3) and images.dtype == np.uint8
+    assert parts.unet.dtype == torch.float32 and parts.unet.config.sample_size == 32
+    from generator.models.shapes import ShapesAdapter
+
+    image = ShapesAdapter(tmp_path / "weights").generate("a red circle above a blue square", steps=3, seed=0)
+    assert np.asarray(image).shape == (32, 32, 3)
