@@ -250,7 +250,7 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         "wall_seconds": round(meta["wall_seconds"], 1),
         "hardware": {
             "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
+            "processor": _cpu_name(),
             "cpu_count": os.cpu_count(),
             "torch_threads": threads if threads is not None else torch.get_num_threads(),
         },
@@ -260,6 +260,7 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         "versions": {"torch": torch.__version__, **_library_versions()},
     }
     _atomic_json(info, tmp / "training.json")
+    (tmp / "README.md").write_text(_readme(info))
     if weights_dir.exists():
         import shutil
 
@@ -273,6 +274,39 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         weights_dir.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, weights_dir)
     return info
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _readme(info: dict[str, Any]) -> str:
+    """The weights folder's README: what these weights are and exactly how they were made (from training.json)."""
+    hours = info["wall_seconds"] / 3600
+    hardware = info["hardware"]
+    model = info["config"]["model"]
+    return (
+        "# embedded:shapes weights\n\n"
+        "Text-to-image model of the procedural shapes world (`generator/training/shapes_world.py`), trained from\n"
+        "scratch by this project: a CLIP text encoder "
+        f"({model['text_layers']} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
+        f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8), {model['resolution']}x{model['resolution']}, "
+        "EMA weights stored in fp16.\n\n"
+        f"- Command: `{info['command']}`\n"
+        f"- Optimizer steps: {info['steps']} (batch {info['config']['batch']}, {info['samples_seen']} samples)\n"
+        f"- Training time: {hours:.2f} h wall clock\n"
+        f"- Hardware: {hardware['processor']}, {hardware['cpu_count']} CPU cores, {hardware['torch_threads']} torch thread(s)\n"
+        f"- Final loss (Min-SNR-weighted epsilon MSE, mean of the last logged points): {info['final_loss']}\n\n"
+        "Continue training with the same command (with `--resume`; the run folder holds the checkpoint), then\n"
+        "`diffatlas train shapes --export-only --out RUN --ship-to generator/weights/shapes`.\n"
+    )
 
 
 def _library_versions() -> dict[str, str]:
