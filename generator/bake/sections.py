@@ -35,7 +35,9 @@ class Section(Protocol):
         ...
 
 
-SECTIONS: tuple[str, ...] = ()  # "module:ClassName" of each Section, in manifest order
+SECTIONS: tuple[str, ...] = (  # "module:ClassName" of each Section, in manifest order
+    "generator.bake.daam:DaamSection",
+)
 
 
 def load_sections() -> list[Section]:

@@ -226,6 +226,15 @@ class Trace:
         """The finer and the coarser half of the resolutions, for ``resolutions="fine"`` / ``"coarse"``."""
         return coarse_fine(self.resolutions())
 
+    @property
+    def kept_tokens(self) -> int:
+        """How many token positions were recorded (start through the last end token; all with padding)."""
+        return self.record.accumulator.tokens
+
+    def prompt_tokens(self, image_index: int = 0) -> PromptTokens:
+        """This image's prompt with its words aligned to token positions."""
+        return self._tokens(image_index)
+
     def tokens(self, image_index: int = 0) -> tuple[TokenPiece, ...]:
         """Every token position the text encoder saw for this image's prompt (specials included)."""
         return self._tokens(image_index).pieces
@@ -244,10 +253,16 @@ class Trace:
         resolutions: Resolutions = None,
         timesteps: tuple[float, float] | None = None,
         normalized: bool = True,
+        size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """(H, W) heat map of a word (DAAM Eq. 6; several pieces: their mean), scaled to [0, 1] by its maximum."""
+        """(H, W) heat map of a word (DAAM Eq. 6; several pieces: their mean), scaled to [0, 1] by its maximum.
+
+        ``locations`` ('down', 'mid', 'up'), ``resolutions`` ('fine', 'coarse' or (h, w) list) and
+        ``timesteps`` (lo, hi; whole bins) restrict the sum; ``size`` (H, W) upsamples to another size than
+        the image's; ``normalized=False`` gives the raw sums.
+        """
         weights = self._word_weights(word, occurrence, image_index)
-        heat = self._maps(weights, image_index, locations, resolutions, timesteps, per_bin=False)
+        heat = self._maps(weights, image_index, locations, resolutions, timesteps, per_bin=False, size=size)
         return (normalize(heat) if normalized else heat).cpu()
 
     def word_maps_over_time(
@@ -258,10 +273,11 @@ class Trace:
         *,
         locations: Sequence[str] | None = None,
         resolutions: Resolutions = None,
+        size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """(bins, H, W): the word's map per timestep bin, each scaled to [0, 1] (bins without steps are 0)."""
         weights = self._word_weights(word, occurrence, image_index)
-        return normalize(self._maps(weights, image_index, locations, resolutions, None, per_bin=True)).cpu()
+        return normalize(self._maps(weights, image_index, locations, resolutions, None, per_bin=True, size=size)).cpu()
 
     def token_map(
         self,
@@ -272,12 +288,25 @@ class Trace:
         resolutions: Resolutions = None,
         timesteps: tuple[float, float] | None = None,
         normalized: bool = True,
+        size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """(H, W) map of one token position, special tokens included (the start token soaks up attention)."""
-        tokens = self._tokens(image_index)
-        weights = tokens.weights((position,), self.record.accumulator.tokens)
-        heat = self._maps(weights, image_index, locations, resolutions, timesteps, per_bin=False)
+        weights = self._tokens(image_index).weights((position,), self.kept_tokens)
+        heat = self._maps(weights, image_index, locations, resolutions, timesteps, per_bin=False, size=size)
         return (normalize(heat) if normalized else heat).cpu()
+
+    def token_maps_over_time(
+        self,
+        position: int,
+        image_index: int = 0,
+        *,
+        locations: Sequence[str] | None = None,
+        resolutions: Resolutions = None,
+        size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """(bins, H, W): one token position's map per timestep bin, each scaled to [0, 1]."""
+        weights = self._tokens(image_index).weights((position,), self.kept_tokens)
+        return normalize(self._maps(weights, image_index, locations, resolutions, None, per_bin=True, size=size)).cpu()
 
     def mask(self, word: str | int, tau: float = 0.4, occurrence: int = 0, image_index: int = 0, **filters: Any) -> torch.Tensor:
         """bool (H, W): where the word's map reaches ``tau`` times its maximum (DAAM Eq. 7)."""
@@ -294,7 +323,7 @@ class Trace:
     def _word_weights(self, word: str | int, occurrence: int, image_index: int) -> torch.Tensor:
         tokens = self._tokens(image_index)
         found = tokens.find(word, occurrence)
-        return tokens.weights(found.positions, self.record.accumulator.tokens)
+        return tokens.weights(found.positions, self.kept_tokens)
 
     def _maps(
         self,
@@ -305,6 +334,7 @@ class Trace:
         timesteps: tuple[float, float] | None,
         *,
         per_bin: bool,
+        size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         accumulator = self.record.accumulator
         if isinstance(resolutions, str):
@@ -322,7 +352,7 @@ class Trace:
             bins = [i for i, seen in enumerate(accumulator.bin_timesteps) if any(lo <= t <= hi for t in seen)]
             if not bins:
                 raise ValueError(f"no traced step has a timestep in {timesteps}")
-        return heat_maps(accumulator, groups, bins, image_index, weights, self.record.image_size, per_bin=per_bin)
+        return heat_maps(accumulator, groups, bins, image_index, weights, size or self.record.image_size, per_bin=per_bin)
 
 
 def trace(
