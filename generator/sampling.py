@@ -71,7 +71,8 @@ def guided_output(
     """Classifier-free guidance (Ho & Salimans 2022, Eq. 6): u + gamma (c - u).
 
     gamma 1 is exactly the conditional output and gamma 0 the unconditional one, each with one denoiser call;
-    otherwise one call on the batch [uncond, cond] (the order diffusers pipelines use).
+    otherwise one call on the batch [uncond, cond] (the order diffusers pipelines use). ``timestep`` is a
+    scalar or one timestep per row of ``model_input`` (branches at different noise levels in one batch).
     """
     if guidance == 1:
         with denoiser_batch(("cond",), embeddings.prompts):
@@ -79,6 +80,8 @@ def guided_output(
     if guidance == 0:
         with denoiser_batch(("uncond",), embeddings.prompts):
             return adapter.denoise(model_input, timestep, embeddings.uncond)
+    if torch.is_tensor(timestep) and timestep.ndim == 1 and timestep.numel() > 1:  # one timestep per row (jump branches): both halves
+        timestep = torch.cat([timestep, timestep])
     with denoiser_batch(("uncond", "cond"), embeddings.prompts):
         both = adapter.denoise(
             torch.cat([model_input, model_input]), timestep, Embeddings.cat([embeddings.uncond, embeddings.cond])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +26,16 @@ class SpecError(UserError):
 
 
 @dataclass(frozen=True)
+class JumpSettings:
+    """Jump previews (generator/experiments/jumps.py): where to branch off and how to finish."""
+
+    every: int | None = 5  # jump from every k-th step (0, k, 2k, ...); None: only the steps in ``at``
+    at: tuple[int, ...] = ()  # extra steps to jump from
+    steps: tuple[int, ...] = (1, 4)  # one preview row per jump length J
+    method: str = "ddim"  # "ddim" or "beta-sum"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Generation settings: the file's ``defaults``, overridable per prompt."""
 
@@ -37,6 +47,9 @@ class Settings:
     scheduler: str | None = None  # None: the model's default scheduler
     preview_size: int = 128  # frame size in the scrubber sprite sheets (longer side, pixels)
     daam: bool = True
+    jumps: JumpSettings | None = JumpSettings()  # None: no jump previews
+    guidances: tuple[float, ...] = ()  # guidance variants (with ``seeds``: a grid); () for none
+    seeds: tuple[int, ...] = ()  # seed variants; () for none
 
 
 @dataclass(frozen=True)
@@ -47,10 +60,13 @@ class PromptSpec:
     text: str
     settings: Settings
     line: int = 0
+    compare: str | None = None  # a related prompt sampled from the same noise (a prompt pair)
 
     def spec_hash(self, model: str) -> str:
         """Hash of everything that determines this prompt's assets (the bake cache key)."""
-        payload = {"id": self.id, "text": self.text, "model": model, "settings": self.settings.__dict__}
+        payload = {"id": self.id, "text": self.text, "model": model, "settings": asdict(self.settings)}
+        if self.compare is not None:
+            payload["compare"] = self.compare
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -86,6 +102,83 @@ def _preview(value: Any) -> str | None:
     return None if 16 <= value <= 1024 else "must be between 16 and 1024"
 
 
+MAX_VARIANTS = 32  # guidance x seed grid size (each variant is one more trajectory)
+JUMP_KEYS = {f.name for f in fields(JumpSettings)}
+
+
+def _guidances(value: Any) -> str | None:
+    if not value or len(value) > 12:
+        return "must list 1 to 12 guidance scales"
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or item < 0:
+            return f"must be numbers >= 0 (found {item!r})"
+    return None
+
+
+def _seeds(value: Any) -> str | None:
+    if not value or len(value) > 12:
+        return "must list 1 to 12 seeds"
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            return f"must be integers >= 0 (found {item!r})"
+    return None
+
+
+def _int_list(value: Any, low: int, what: str, most: int = 64) -> str | None:
+    if not isinstance(value, list) or not value or len(value) > most:
+        return f"{what} must be a list of 1 to {most} integers"
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or item < low:
+            return f"{what} must hold integers >= {low} (found {item!r})"
+    return None
+
+
+def _jumps(value: Any) -> str | None:
+    if value is False:
+        return None
+    if value is True:
+        return None
+    unknown = sorted(set(value) - JUMP_KEYS)
+    if unknown:
+        return f".{unknown[0]} is not a jumps key; allowed: {', '.join(sorted(JUMP_KEYS))}"
+    every = value.get("every", JumpSettings.every)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        return f".every must be an integer >= 1 or null (got {every!r})"
+    if "at" in value:
+        problem = _int_list(value["at"], 0, ".at")
+        if problem:
+            return problem
+    if every is None and not value.get("at"):
+        return " needs 'every' or a list 'at' of steps to jump from"
+    if "steps" in value:
+        problem = _int_list(value["steps"], 1, ".steps", most=8)
+        if problem:
+            return problem
+        if max(value["steps"]) > 50:
+            return f".steps must be at most 50 per jump (got {max(value['steps'])})"
+    method = value.get("method", JumpSettings.method)
+    if method not in ("ddim", "beta-sum"):
+        return f".method must be 'ddim' or 'beta-sum' (got {method!r})"
+    return None
+
+
+def _to_jumps(value: Any) -> JumpSettings | None:
+    if value is False:
+        return None
+    if value is True:
+        return JumpSettings()
+    converted = {k: tuple(dict.fromkeys(v)) if isinstance(v, list) else v for k, v in value.items()}  # drop repeats
+    return JumpSettings(**converted)
+
+
+# how a checked YAML value becomes a Settings field
+CONVERT: dict[str, Callable[[Any], Any]] = {
+    "guidance": float,
+    "guidances": lambda v: tuple(float(x) for x in v),
+    "seeds": lambda v: tuple(int(x) for x in v),
+    "jumps": _to_jumps,
+}
+
 # field -> (accepted types, range check)
 SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]] = {
     "steps": ((int,), _positive),
@@ -96,9 +189,12 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]]
     "scheduler": ((str,), None),
     "preview_size": ((int,), _preview),
     "daam": ((bool,), None),
+    "jumps": ((dict, bool), _jumps),
+    "guidances": ((list,), _guidances),
+    "seeds": ((list,), _seeds),
 }
 TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments"}
-PROMPT_FIELDS = {"id", "text"} | set(SETTINGS)
+PROMPT_FIELDS = {"id", "text", "compare"} | set(SETTINGS)
 
 
 class _Located:
@@ -187,7 +283,15 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
         if not isinstance(text, str) or not text.strip():
             raise located.error(key + ("text",) if "text" in entry else key, f"prompt {prompt_id!r} needs a non-empty 'text'")
         settings = _settings(located, key, defaults, {k: v for k, v in entry.items() if k in SETTINGS})
-        prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key]))
+        compare = entry.get("compare")
+        if compare is not None and (not isinstance(compare, str) or not compare.strip()):
+            raise located.error(key + ("compare",), f"prompt {prompt_id!r}: 'compare' must be a non-empty prompt text")
+        if compare is not None and compare.strip() == text.strip():
+            raise located.error(key + ("compare",), f"prompt {prompt_id!r}: 'compare' is the same text as the prompt")
+        variants = len(settings.guidances or (0,)) * len(settings.seeds or (0,))
+        if variants > MAX_VARIANTS:
+            raise located.error(key, f"prompt {prompt_id!r}: {variants} guidance x seed variants; at most {MAX_VARIANTS}")
+        prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key], compare and compare.strip()))
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise located.error(("title",), "'title' must be a string")
@@ -207,10 +311,14 @@ def _settings(located: _Located, key: tuple, base: Settings, values: dict) -> Se
             expected = " or ".join(t.__name__ for t in types)
             raise located.error(key + (name,), f"{name} must be {expected}, got {value!r}")
         problem = check(value) if check else None
+        if problem and problem[0] in ". ":  # about a nested key ('.every ...'): point at its line
+            nested = problem[1:].split(" ", 1)[0]
+            where = key + (name, nested) if problem[0] == "." and key + (name, nested) in located.lines else key + (name,)
+            raise located.error(where, f"{name}{problem}")
         if problem:
             raise located.error(key + (name,), f"{name} {problem} (got {value!r})")
     valid = {f.name for f in fields(Settings)}
-    return replace(base, **{k: float(v) if k == "guidance" else v for k, v in values.items() if k in valid})
+    return replace(base, **{k: CONVERT.get(k, lambda v: v)(v) for k, v in values.items() if k in valid})
 
 
 def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
@@ -233,6 +341,10 @@ def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
         problem = limits.check_prompt(prompt.text)
         if problem:
             raise SpecError(f"{where}: prompt {prompt.id!r}: {problem}")
+        if prompt.compare is not None:
+            problem = limits.check_prompt(prompt.compare)
+            if problem:
+                raise SpecError(f"{where}: prompt {prompt.id!r} compare: {problem}")
     if prompt_set.experiments is not None:
         from generator.experiment_specs import check_experiments_against_model
 

@@ -36,6 +36,7 @@ class Section(Protocol):
 
 
 SECTIONS: tuple[str, ...] = (  # "module:ClassName" of each Section, in manifest order
+    "generator.bake.jumps:JumpsSection",
     "generator.bake.daam:DaamSection",
 )
 
