@@ -46,13 +46,21 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-def _bake(prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool) -> object:
+def _bake(
+    prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool,
+    daam: bool = True,
+) -> object:
     from generator.bake.runner import bake
     from generator.specs import load_prompt_set
 
     prompt_set = load_prompt_set(prompt_file, model_override=model)
     if only:
         prompt_set = prompt_set.only(only)
+    if not daam:  # as if every prompt said `daam: false` (its cache key changes with it)
+        from dataclasses import replace
+
+        prompts = tuple(replace(p, settings=replace(p.settings, daam=False)) for p in prompt_set.prompts)
+        prompt_set = replace(prompt_set, prompts=prompts)
     _quiet_libraries()
     console.print(f"[bold]bake[/] {prompt_file} with {prompt_set.model} ({len(prompt_set.prompts)} prompt(s)) -> {out}")
     with progress_bar("denoising") as progress:
@@ -71,9 +79,10 @@ def bake_command(
     out: Path = typer.Option(GENERATED, help="Folder for assets and manifests."),
     only: list[str] = typer.Option([], "--only", help="Bake only this prompt id (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
+    daam: bool = typer.Option(True, "--daam/--no-daam", help="Word heat maps (DAAM) for models with cross-attention."),
 ) -> None:
     """Run every experiment of a prompt file once and write assets plus manifests."""
-    _bake(prompts, model, device, dtype, out, only, force)
+    _bake(prompts, model, device, dtype, out, only, force, daam)
 
 
 @app.command("render")
