@@ -34,7 +34,11 @@ def parse_digit(prompt: str) -> int:
 
 
 class DigitsAdapter(SamplingAdapter):
-    """A :class:`ClassConditionalUNet` with its DDPM schedule, seen through the ModelAdapter protocol."""
+    """A class- (or time-) conditioned digits UNet with its DDPM schedule, seen through the ModelAdapter protocol.
+
+    With the time-conditioned UNet (the chapter's unconditional model) prompts are ignored, both branches
+    are the same and the default guidance is 1 (one denoiser call per step).
+    """
 
     def __init__(self, unet: torch.nn.Module, config: dict[str, Any], *, model_id: str = "embedded:digits",
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, epoch: int | None = None):
@@ -45,6 +49,7 @@ class DigitsAdapter(SamplingAdapter):
         self.dtype = dtype
         self.denoiser = unet.to(self.device, dtype).eval()
         self.num_classes = int(getattr(unet, "num_classes", 10))
+        self.class_conditional = hasattr(unet, "forward_class_vector")
         schedule = config.get("schedule", {})
         self.num_train_timesteps = int(schedule.get("num_timesteps", 300))
         self.scheduler_config = {
@@ -65,7 +70,7 @@ class DigitsAdapter(SamplingAdapter):
         )
         self.default_width = self.default_height = IMAGE_SIZE
         self.default_steps = self.num_train_timesteps
-        self.default_guidance = 5.0
+        self.default_guidance = 5.0 if self.class_conditional else 1.0
         self.default_scheduler = "ddpm"
         self.weight_hash = weight_hash([self.denoiser])
 
@@ -80,7 +85,9 @@ class DigitsAdapter(SamplingAdapter):
         return (1, IMAGE_SIZE, IMAGE_SIZE)
 
     def tokenize(self, prompt: str) -> list[TokenPiece]:
-        """One piece: the class label."""
+        """One piece: the class label (the time-conditioned model has no conditioning: no pieces)."""
+        if not self.class_conditional:
+            return []
         label = parse_digit(prompt)
         return [TokenPiece(index=0, token_id=label, text=prompt.strip(), special="", word_index=0)]
 
@@ -94,6 +101,9 @@ class DigitsAdapter(SamplingAdapter):
         if negative:
             raise UserError(f"{self.id} has no negative prompts (its unconditional branch is 'no class')")
         prompts = list(prompts)
+        if not self.class_conditional:
+            empty = torch.zeros(len(prompts), self.num_classes, device=self.device, dtype=self.dtype)
+            return PromptEmbeddings(Embeddings(empty), Embeddings(empty), tuple(prompts))
         cond = self.class_vectors(prompts)  # (batch, 10)
         return PromptEmbeddings(Embeddings(cond), Embeddings(torch.zeros_like(cond)), tuple(prompts))
 
@@ -103,6 +113,8 @@ class DigitsAdapter(SamplingAdapter):
         batch = model_input.shape[0]
         t = (torch.as_tensor(timestep, device=self.device).to(self.dtype).reshape(-1) + 1) / self.num_train_timesteps
         t = t.expand(batch) if t.numel() == 1 else t
+        if not self.class_conditional:
+            return self.denoiser(model_input.to(self.dtype), t)
         return self.denoiser.forward_class_vector(model_input.to(self.dtype), t, embeddings.hidden)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -114,16 +126,20 @@ class DigitsAdapter(SamplingAdapter):
         return images.mean(dim=1, keepdim=True).to(self.device, self.dtype)
 
 
-def load_digits_adapter(model_dir: str | Path | None = None, epoch: int | None = None,
+def load_digits_adapter(stage: str = "class", epoch: int | None = None, model_dir: str | Path | None = None,
                         device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> DigitsAdapter:
-    """The shipped class-conditioned model (or a snapshot ``epoch`` of it, for the per-epoch animations)."""
+    """A shipped digits DDPM ('class' or 'time'), optionally a snapshot ``epoch`` (the per-epoch animations)."""
     from generator.training.digits_weights import load_digits_unet, shipped_weights_dir
 
-    folder = Path(model_dir) if model_dir is not None else shipped_weights_dir() / "class"
+    if stage not in ("class", "time"):
+        raise UserError(f"digits adapters exist for the 'class' and 'time' DDPMs, not {stage!r}")
+    folder = Path(model_dir) if model_dir is not None else shipped_weights_dir() / stage
     unet, config = load_digits_unet(folder, epoch)
-    if config.get("stage") != "class":
-        raise UserError(f"{folder} holds a {config.get('stage')!r} model; embedded:digits needs the class model")
-    model_id = "embedded:digits" if epoch is None else f"embedded:digits@epoch{epoch}"
+    if config.get("stage") != stage:
+        raise UserError(f"{folder} holds a {config.get('stage')!r} model, not the {stage!r} model")
+    model_id = "embedded:digits" if stage == "class" else "embedded:digits-time"
+    if epoch is not None:
+        model_id += f"@epoch{epoch}"
     return DigitsAdapter(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch)
 
 

@@ -54,3 +54,17 @@ def test_generate_returns_28x28_digits(adapter: DigitsAdapter) -> None:
     assert isinstance(images, list) and len(images) == 2 and images[0].size == (28, 28)
     again = adapter.generate("7", seed=0, steps=5)
     assert list(again.getdata()) == list(image.getdata())
+
+
+def test_time_conditioned_adapter_ignores_prompts() -> None:
+    torch.manual_seed(0)
+    config = {"stage": "time", "hidden": 4, "schedule": DDPMSchedule().to_config()}
+    adapter = DigitsAdapter(build_unet("time", 4), config, model_id="embedded:digits-time")
+    assert adapter.default_guidance == 1.0 and adapter.tokenize("anything") == []
+    x = torch.randn(1, 1, 28, 28)
+    got = adapter.denoise(x, torch.tensor(0), adapter.encode_prompts(["x"]).cond)
+    with torch.no_grad():
+        torch.testing.assert_close(got, adapter.denoiser(x, torch.full((1,), 1 / 300)))
+    a = adapter.generate("", seed=3, steps=4)
+    b = adapter.generate("whatever", seed=3, steps=4)
+    assert list(a.getdata()) == list(b.getdata())
