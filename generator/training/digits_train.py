@@ -271,10 +271,10 @@ def train_digits(
         state.epoch += 1
         state.step_in_epoch = 0
         scheduler.step()
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, state, config)
-        if state.epoch in config.snapshot_epochs:
+        if state.epoch in config.snapshot_epochs:  # before the checkpoint, so a kill in between cannot skip it
             save_weights(out / "snapshots" / f"epoch_{state.epoch:03d}.safetensors", model,
                          {"epoch": str(state.epoch), "stage": config.stage})
+        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, state, config)
         write_json(out / LOSSES_NAME, _losses_json(state, config, steps_per_epoch))
 
     save_weights(out / MODEL_NAME, model, {"epoch": str(state.epoch), "stage": config.stage})
