@@ -37,6 +37,7 @@ class Section(Protocol):
 
 SECTIONS: tuple[str, ...] = (  # "module:ClassName" of each Section, in manifest order
     "generator.bake.jumps:JumpsSection",
+    "generator.bake.probe:ProbeSection",
     "generator.bake.daam:DaamSection",
 )
 

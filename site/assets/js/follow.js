@@ -5,7 +5,9 @@
  *   .atlas-sprite[data-follow=step]      drawn at frame = step, or data-frame-map[step] ("0,0,1,...")
  *   [data-column=k] + container's data-column-map ("0,0,1,..." step -> column): the matching column
  *                                        gets class atlas-current and aria-current="step"
- *   [data-set-step=s]                    click / Enter / Space publishes step s to the group
+ *   [data-set-step=s]                    click / Enter / Space publishes step s to the group; with
+ *                                        data-hover also a mouse hover
+ *   input[type=range][data-follow=range] a native slider (keys, touch) bound to the step
  *   [data-step-text]                     shows "step i / N" (data-step-text="final" adds "· final image")
  * A container "atlas:redraw" event redraws its sprites (after a widget swapped a sprite's data-src).
  * Widgets on a page without the trajectory (embed pages) start the group from the URL hash or 0.
@@ -44,6 +46,10 @@
           if (on) el.setAttribute("aria-current", "step"); else el.removeAttribute("aria-current");
         });
       }
+      box.querySelectorAll("input[data-follow=range]").forEach(function (el) {
+        if (String(el.value) !== String(current)) el.value = String(current);
+        el.setAttribute("aria-valuetext", "step " + current + " of " + last);
+      });
       box.querySelectorAll("[data-step-text]").forEach(function (el) {
         el.textContent = "step " + current + " / " + last + (current >= last ? " · final image" : "");
       });
@@ -62,6 +68,13 @@
       var target = e.target.closest("[data-set-step]");
       if (!target || !box.contains(target) || target.tagName === "BUTTON") return;
       if (e.key === "Enter" || e.key === " ") { e.preventDefault(); activate(target); }
+    });
+    box.addEventListener("pointerover", function (e) {
+      var target = e.target.closest("[data-set-step][data-hover]");
+      if (target && box.contains(target) && e.pointerType === "mouse") activate(target);
+    });
+    box.addEventListener("input", function (e) {
+      if (e.target.matches && e.target.matches("input[data-follow=range]")) A.setStep(group, parseInt(e.target.value, 10), "follow");
     });
     box.addEventListener("atlas:redraw", function () { render(current); });
 

@@ -1,0 +1,59 @@
+/* diffusion-atlas variants widget: choose a guidance scale and a seed; the x_t / predicted-x0 strips and
+ * the final image swap in place (no reload), and the step stays where it was (follow.js draws it).
+ *
+ * Markup (generator/render/templates/sections/variants.html.j2): <figure data-atlas="variants"
+ * data-variants='[{seed, guidance, noisy, predicted, final}, ...]' data-seed data-guidance> with buttons
+ * [data-guidance] / [data-seed] (aria-pressed) and sprites [data-role=noisy|predicted], img [data-role=final].
+ * Announces the choice as a document event "atlas:variant" {group, seed, guidance} (the trajectory map
+ * highlights that path).
+ */
+(function () {
+  "use strict";
+  var A = window.Atlas;
+
+  function mount(fig) {
+    if (fig.dataset.variantsMounted) return;
+    fig.dataset.variantsMounted = "1";
+    var items = JSON.parse(fig.dataset.variants || "[]");
+    var state = { seed: Number(fig.dataset.seed), guidance: Number(fig.dataset.guidance) };
+
+    function choose(seed, guidance) {
+      var item = items.find(function (v) { return v.seed === seed && v.guidance === guidance; });
+      if (!item) return;
+      state = { seed: seed, guidance: guidance };
+      fig.dataset.seed = String(seed);
+      fig.dataset.guidance = String(guidance);
+      ["noisy", "predicted"].forEach(function (role) {
+        var el = fig.querySelector(".atlas-sprite[data-role=" + role + "]");
+        if (!el || el.dataset.src === item[role]) return;
+        el.dataset.src = item[role];
+        delete el.dataset.atlasSheet; // drawSprite sets the new sheet on its next draw
+      });
+      var img = fig.querySelector("img[data-role=final]");
+      if (img) img.src = item.final;
+      fig.querySelectorAll("button[data-guidance]").forEach(function (b) {
+        b.setAttribute("aria-pressed", String(Number(b.dataset.guidance) === guidance));
+      });
+      fig.querySelectorAll("button[data-seed]").forEach(function (b) {
+        b.setAttribute("aria-pressed", String(Number(b.dataset.seed) === seed));
+      });
+      var label = fig.querySelector("[data-role=variant-label]");
+      if (label) label.textContent = "seed " + seed + ", guidance " + guidance;
+      fig.dispatchEvent(new CustomEvent("atlas:redraw"));
+      document.dispatchEvent(new CustomEvent("atlas:variant", {
+        detail: { group: fig.dataset.followGroup, seed: seed, guidance: guidance }
+      }));
+    }
+
+    fig.addEventListener("click", function (e) {
+      var b = e.target.closest("button[data-guidance], button[data-seed]");
+      if (!b || !fig.contains(b)) return;
+      if (b.dataset.guidance !== undefined) choose(state.seed, Number(b.dataset.guidance));
+      else choose(Number(b.dataset.seed), state.guidance);
+    });
+  }
+
+  A.ready(function (root) {
+    root.querySelectorAll("[data-atlas=variants]").forEach(mount);
+  });
+})();
