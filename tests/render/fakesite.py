@@ -75,11 +75,74 @@ def manifest_for(generated: Path, pid, text, title, steps, columns, size, timest
             "predicted": {"src": pred, **sprite},
             "downloads": dl,
         },
-        "daam": {"future": "sections the renderer does not know are ignored"},
+        "example": {"future": "sections the renderer does not know are ignored"},
     }
+    if pid == "red-cat":
+        m["daam"] = fake_daam(generated, steps)
     if title:
         m["title"] = title
     return m
+
+
+DAAM_FRAME = (16, 12)  # width, height of the fake DAAM maps
+
+
+def daam_ramp(width: int, height: int, kind: int) -> Image.Image:
+    """A grayscale map peaking at 255: 0 left-to-right ramp, 1 right-to-left, 2 top-to-bottom, 3 one column."""
+    import numpy as np
+
+    x = np.linspace(0, 255, width).round()[None, :].repeat(height, 0)
+    y = np.linspace(0, 255, height).round()[:, None].repeat(width, 1)
+    if kind == 3:
+        values = np.zeros((height, width))
+        values[:, 0] = 255
+    else:
+        values = {0: x, 1: x[:, ::-1], 2: y}[kind]
+    return Image.fromarray(values.astype("uint8"), mode="L")
+
+
+def fake_daam(generated: Path, bins: int) -> dict:
+    """A DAAM section for "a smiling, red cat chewing gum" with known maps (see daam_ramp).
+
+    Entry e's aggregate map ("all") is ramp e % 2, its "fine" map ramp 2, its "coarse" map ramp 3;
+    its map in time bin b is ramp (b % 2).
+    """
+    width, height = DAAM_FRAME
+    words = ["a", "smiling", ",", "red", "cat", "chewing", "gum"]
+    pieces = [("a</w>", 0), ("smiling</w>", 1), (",</w>", 2), ("red</w>", 3), ("cat</w>", 4), ("chew", 5), ("ing</w>", 5), ("gum</w>", 6)]
+    entries = [{"label": w, "word": i} for i, w in enumerate(words)]
+    entries += [{"label": "<|startoftext|>", "token": 0}, {"label": "<|endoftext|>", "token": len(pieces) + 1}]
+    tokens = [{"index": 0, "id": 49406, "text": "<|startoftext|>", "special": "start", "word": None, "map": len(words)}]
+    for i, (text, word) in enumerate(pieces, start=1):
+        tokens.append({"index": i, "id": 300 + i, "text": text, "special": "", "word": word, "map": word})
+    tokens.append({"index": len(pieces) + 1, "id": 49407, "text": "<|endoftext|>", "special": "end", "word": None, "map": len(words) + 1})
+    word_list = [
+        {"index": i, "text": w, "occurrence": 0, "punctuation": w == ",", "tokens": [t["index"] for t in tokens if t["word"] == i], "map": i}
+        for i, w in enumerate(words)
+    ]
+
+    def sheet(frames: list[Image.Image], columns: int) -> dict:
+        rows = -(-len(frames) // columns)
+        image = Image.new("L", (columns * width, rows * height))
+        for i, frame in enumerate(frames):
+            image.paste(frame, (i % columns * width, i // columns * height))
+        src = _save(generated, _encode(image, "PNG"), "png")
+        return {"src": src, "frame_width": width, "frame_height": height, "columns": columns, "count": len(frames)}
+
+    aggregate = [daam_ramp(width, height, k) for e in range(len(entries)) for k in (e % 2, 2, 3)]
+    over_time = [daam_ramp(width, height, b % 2) for _ in entries for b in range(bins)]
+    return {
+        "timestep_bins": bins,
+        "bin_timesteps": [[999 - 250 * b] for b in range(bins)],
+        "tau": 0.4,
+        "levels": ["all", "fine", "coarse"],
+        "resolutions": {"fine": [[8, 8], [4, 4]], "coarse": [[2, 2]]},
+        "entries": entries,
+        "tokens": tokens,
+        "words": word_list,
+        "aggregate": sheet(aggregate, 3),
+        "over_time": sheet(over_time, bins),
+    }
 
 
 def write_fake_generated(generated: Path) -> list[dict]:

@@ -65,7 +65,8 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
     gen = site / "generated"
     assert result.gallery == gen / "gallery.md"
     assert result.pages == (gen / "pages" / "red-cat.md", gen / "pages" / "two-dogs.md")
-    assert result.embeds == (site / "embed" / "red-cat-trajectory.html", site / "embed" / "two-dogs-trajectory.html")
+    embeds = ("red-cat-daam.html", "red-cat-trajectory.html", "two-dogs-trajectory.html")  # red-cat has a DAAM section
+    assert result.embeds == tuple(site / "embed" / name for name in embeds)
     assert set(result.changed) == {result.gallery, *result.pages, *result.embeds}
 
     gallery = result.gallery.read_text()
@@ -208,31 +209,31 @@ def test_mkdocs_build_strict_on_the_fixture_site(tmp_path):
 
 
 def test_manifest_sections_render_through_their_templates(site, tmp_path, monkeypatch):
-    """The extension point: manifest key `daam` + templates/sections/daam.*.j2 -> page section + embed."""
+    """The extension point: manifest key `example` + templates/sections/example.*.j2 -> page section + embed."""
     import generator.render.site as render_site_module
 
     templates = tmp_path / "templates"
     shutil.copytree(render_site_module.TEMPLATES, templates)
     (templates / "sections").mkdir(exist_ok=True)
-    (templates / "sections" / "daam.md.j2").write_text(
-        '## Where words land\n\n<div class="daam" data-group="{{ traj.group }}" data-src="{{ asset(p.thumbnail.src) }}">'
+    (templates / "sections" / "example.md.j2").write_text(
+        '## Where words land\n\n<div class="example" data-group="{{ traj.group }}" data-src="{{ asset(p.thumbnail.src) }}">'
         "{{ section.future }}</div>\n"
     )
-    (templates / "sections" / "daam.embed.html.j2").write_text('<div class="daam" data-src="{{ asset(p.final.src) }}"></div>')
+    (templates / "sections" / "example.embed.html.j2").write_text('<div class="example" data-src="{{ asset(p.final.src) }}"></div>')
     monkeypatch.setattr(render_site_module, "TEMPLATES", templates)
 
     result = render_site(site / "generated", site)
     page = (site / "generated" / "pages" / "red-cat.md").read_text()
     thumb = json.loads((site / "generated" / "index.json").read_text())["prompts"][0]["thumbnail"]
-    assert '<div class="daam" data-group="traj-red-cat" data-src="../' + thumb + '">sections the renderer' in page
+    assert '<div class="example" data-group="traj-red-cat" data-src="../' + thumb + '">sections the renderer' in page
     assert page.index('data-atlas="trajectory"') < page.index("## Where words land") < page.index("## Final image")
-    embed = site / "embed" / "red-cat-daam.html"
+    embed = site / "embed" / "red-cat-example.html"
     assert embed in result.embeds and 'data-src="../generated/assets/' in embed.read_text()
-    assert "<title>Red cat · daam · Fixture prompts</title>" in embed.read_text()
+    assert "<title>Red cat · example · Fixture prompts</title>" in embed.read_text()
 
     m = _manifest(site, "two-dogs")
-    m["daam"] = {"future": "x"}
+    m["example"] = {"future": "x"}
     _write_manifest(site, "two-dogs", m)
-    (templates / "sections" / "daam.embed.html.j2").write_text('{{ asset("assets/0000000000000000.webp") }}')
-    with pytest.raises(RenderError, match=r"red-cat.json daam: asset assets/0000000000000000.webp is missing"):
+    (templates / "sections" / "example.embed.html.j2").write_text('{{ asset("assets/0000000000000000.webp") }}')
+    with pytest.raises(RenderError, match=r"red-cat.json example: asset assets/0000000000000000.webp is missing"):
         render_site(site / "generated", site)

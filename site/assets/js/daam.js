@@ -1,0 +1,268 @@
+/* diffusion-atlas DAAM widget: where each word of the prompt acts, over the final image.
+ *
+ * Markup: <figure data-atlas="daam" data-bins="B" data-tau="0.4" data-levels="all,fine,coarse"
+ * data-bin-timesteps='[[...],...]' data-entries='["a", ...]'> (generator/render/templates/sections/
+ * daam.html.j2) with the final <img>, an overlay <canvas>, two grayscale sprite sheets ([data-role=aggregate]:
+ * frame entry*3 + level; [data-role=over-time]: frame entry*B + bin), token buttons (data-entry), an opacity
+ * slider, a mask toggle with a tau slider, a time slider (value B: all steps) with play, level buttons.
+ * Maps are 8-bit, each scaled to 255 at its maximum, so the DAAM mask (Eq. 7) is gray >= tau * 255. The
+ * colormap is inferno, the polynomial fit used by generator/daam/overlay.py.
+ * State for tests and assistive tech: data-entry, data-level, data-bin, data-mode, data-mask-fraction.
+ */
+(function () {
+  "use strict";
+  var A = window.Atlas;
+  var FRAME_MS = 450;
+  var INFERNO = [
+    [0.0002189403691192265, 0.001651004631001012, -0.01948089843709184],
+    [0.1065134194856116, 0.5639564367884091, 3.932712388889277],
+    [11.60249308247187, -3.972853965665698, -15.9423941062914],
+    [-41.70399613139459, 17.43639888205313, 44.35414519872813],
+    [77.162935699427, -33.40235894210092, -81.80730925738993],
+    [-71.31942824499214, 32.62606426397723, 73.20951985803202],
+    [25.13112622477341, -12.24266895238567, -23.07032500287172]
+  ];
+  var LUT = (function () {
+    var lut = new Uint8ClampedArray(256 * 3);
+    for (var v = 0; v < 256; v++) {
+      var t = v / 255;
+      for (var c = 0; c < 3; c++) {
+        var acc = 0;
+        for (var k = INFERNO.length - 1; k >= 0; k--) acc = acc * t + INFERNO[k][c];
+        lut[v * 3 + c] = Math.round(A.clamp(acc, 0, 1) * 255);
+      }
+    }
+    return lut;
+  })();
+
+  /* The stylesheet travels with the script: embed pages load only atlas.css, MkDocs pages list daam.css. */
+  var SCRIPT_SRC = document.currentScript && document.currentScript.src;
+  function ensureStyles() {
+    if (!SCRIPT_SRC || document.querySelector("link[href*='daam.css']")) return;
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = SCRIPT_SRC.replace(/js\/daam\.js(\?.*)?$/, "css/daam.css");
+    document.head.appendChild(link);
+  }
+
+  function json(text, fallback) {
+    try { return JSON.parse(text); } catch (err) { return fallback; }
+  }
+
+  function loadSheet(el) {
+    var spec = {
+      src: el.dataset.src,
+      frameWidth: parseInt(el.dataset.frameWidth, 10),
+      frameHeight: parseInt(el.dataset.frameHeight, 10),
+      columns: parseInt(el.dataset.columns, 10),
+      count: parseInt(el.dataset.count, 10),
+      image: new Image(),
+      ready: false
+    };
+    spec.promise = new Promise(function (resolve) {
+      spec.image.onload = function () { spec.ready = true; resolve(spec); };
+      spec.image.onerror = function () { resolve(spec); };
+    });
+    spec.image.src = spec.src;
+    return spec;
+  }
+
+  function mount(fig) {
+    if (fig.dataset.atlasMounted) return;
+    fig.dataset.atlasMounted = "1";
+    ensureStyles();
+    var bins = parseInt(fig.dataset.bins, 10) || 1;
+    var levels = (fig.dataset.levels || "all").split(",");
+    var binTimesteps = json(fig.dataset.binTimesteps, []);
+    var entries = json(fig.dataset.entries, []);
+    var tokens = Array.prototype.slice.call(fig.querySelectorAll(".atlas-daam-token"));
+    var canvas = fig.querySelector("[data-role=overlay]");
+    var ctx = canvas.getContext("2d", { willReadFrequently: true }); // small; read back by tests and tools
+    var scratch = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+    var aggregate = loadSheet(fig.querySelector("[data-role=aggregate]"));
+    var overTime = loadSheet(fig.querySelector("[data-role=over-time]"));
+    var opacity = fig.querySelector("[data-role=opacity]");
+    var tauInput = fig.querySelector("[data-role=tau]");
+    var tauOut = fig.querySelector("[data-role=tau-value]");
+    var binInput = fig.querySelector("[data-role=bin]");
+    var maskBtn = fig.querySelector("[data-action=mask]");
+    var playBtn = fig.querySelector("[data-action=play]");
+    var levelBtns = Array.prototype.slice.call(fig.querySelectorAll("[data-level]"));
+    var status = fig.querySelector("[data-role=status]");
+    var state = { pinned: null, shown: null, level: 0, bin: bins, mask: false, tau: tauInput.value / 100 };
+    var timer = 0;
+
+    canvas.width = aggregate.frameWidth;
+    canvas.height = aggregate.frameHeight;
+
+    function frameOf() {
+      if (state.bin < bins) return { sheet: overTime, index: state.shown * bins + state.bin };
+      return { sheet: aggregate, index: state.shown * levels.length + state.level };
+    }
+
+    function binLabel(b) {
+      if (b >= bins) return "all steps";
+      var ts = binTimesteps[b] || [];
+      if (!ts.length) return "time bin " + (b + 1) + " / " + bins + " (no step)";
+      var hi = Math.round(ts[0]), lo = Math.round(ts[ts.length - 1]);
+      return "time bin " + (b + 1) + " / " + bins + " (t = " + (hi === lo ? hi : hi + "…" + lo) + ")";
+    }
+
+    function describe(fraction) {
+      if (state.shown === null) return "Hover, focus or tap a word.";
+      var parts = ["“" + entries[state.shown] + "”", binLabel(state.bin), levels[state.bin < bins ? 0 : state.level] + " layers"];
+      if (state.mask) parts.push("mask τ " + state.tau.toFixed(2) + " covers " + Math.round(fraction * 100) + "% of the image");
+      return parts.join(" · ");
+    }
+
+    function draw() {
+      fig.dataset.level = levels[state.level];
+      fig.dataset.bin = state.bin >= bins ? "all" : String(state.bin);
+      fig.dataset.mode = state.mask ? "mask" : "heat";
+      canvas.style.opacity = String(opacity.value / 100);
+      if (state.shown === null) {
+        ctx.clearRect(0, 0, canvas.width, canvas.height);
+        fig.dataset.entry = "";
+        fig.classList.remove("atlas-daam-active");
+        status.textContent = describe(0);
+        return;
+      }
+      fig.dataset.entry = String(state.shown);
+      fig.classList.add("atlas-daam-active");
+      var f = frameOf(), sheet = f.sheet;
+      if (!sheet.ready) { sheet.promise.then(draw); return; }
+      var w = sheet.frameWidth, h = sheet.frameHeight;
+      var sx = (f.index % sheet.columns) * w, sy = Math.floor(f.index / sheet.columns) * h;
+      scratch.canvas.width = w;
+      scratch.canvas.height = h;
+      scratch.clearRect(0, 0, w, h);
+      scratch.drawImage(sheet.image, sx, sy, w, h, 0, 0, w, h);
+      var gray;
+      try {
+        gray = scratch.getImageData(0, 0, w, h).data;
+      } catch (err) { // file:// pages taint the canvas: show the plain grayscale map instead
+        ctx.clearRect(0, 0, w, h);
+        ctx.drawImage(scratch.canvas, 0, 0);
+        fig.dataset.fallback = "1";
+        status.textContent = describe(0);
+        return;
+      }
+      var out = ctx.createImageData(w, h), px = out.data, threshold = state.tau * 255, inside = 0;
+      for (var i = 0, n = w * h; i < n; i++) {
+        var v = gray[i * 4];
+        if (state.mask) {
+          var on = v >= threshold;
+          inside += on ? 1 : 0;
+          px[i * 4 + 3] = on ? 0 : 215; // outside the mask: darkened
+        } else {
+          px[i * 4] = LUT[v * 3];
+          px[i * 4 + 1] = LUT[v * 3 + 1];
+          px[i * 4 + 2] = LUT[v * 3 + 2];
+          px[i * 4 + 3] = Math.min(255, 40 + v);
+        }
+      }
+      ctx.putImageData(out, 0, 0);
+      var fraction = inside / (w * h);
+      fig.dataset.maskFraction = state.mask ? fraction.toFixed(4) : "";
+      status.textContent = describe(fraction);
+    }
+
+    function show(entry) {
+      state.shown = entry;
+      tokens.forEach(function (t) {
+        t.classList.toggle("atlas-daam-lit", entry !== null && t.dataset.entry === String(entry));
+      });
+      draw();
+    }
+
+    function entryOf(btn) {
+      return btn && btn.dataset.entry !== "" ? parseInt(btn.dataset.entry, 10) : null;
+    }
+
+    function pin(entry) {
+      state.pinned = state.pinned === entry ? null : entry;
+      tokens.forEach(function (t) {
+        t.setAttribute("aria-pressed", state.pinned !== null && t.dataset.entry === String(state.pinned) ? "true" : "false");
+      });
+      show(state.pinned);
+    }
+
+    tokens.forEach(function (btn, i) {
+      btn.tabIndex = i === 0 ? 0 : -1; // roving focus: Tab enters the prompt once, arrows move within
+      btn.addEventListener("pointerenter", function (e) { if (e.pointerType === "mouse") show(entryOf(btn)); });
+      btn.addEventListener("pointerleave", function (e) { if (e.pointerType === "mouse") show(state.pinned); });
+      btn.addEventListener("focus", function () { show(entryOf(btn)); });
+      btn.addEventListener("blur", function () { show(state.pinned); });
+      btn.addEventListener("click", function () { pin(entryOf(btn)); btn.focus(); });
+      btn.addEventListener("keydown", function (e) {
+        var to = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: tokens.length - 1 }[e.key];
+        if (to === undefined || e.altKey || e.ctrlKey || e.metaKey) return;
+        e.preventDefault();
+        var step = to < i ? -1 : 1;
+        to = A.clamp(to, 0, tokens.length - 1);
+        while (tokens[to] && tokens[to].disabled && to + step >= 0 && to + step < tokens.length) to += step;
+        if (!tokens[to] || tokens[to].disabled) return;
+        tokens[i].tabIndex = -1;
+        tokens[to].tabIndex = 0;
+        tokens[to].focus();
+      });
+    });
+    var firstEnabled = tokens.filter(function (t) { return !t.disabled; })[0];
+    tokens.forEach(function (t) { t.tabIndex = t === firstEnabled ? 0 : -1; });
+
+    function setMask(on) {
+      state.mask = on;
+      maskBtn.setAttribute("aria-pressed", on ? "true" : "false");
+      draw();
+    }
+
+    opacity.addEventListener("input", draw);
+    tauInput.addEventListener("input", function () {
+      state.tau = tauInput.value / 100;
+      tauOut.textContent = state.tau.toFixed(2);
+      if (!state.mask) setMask(true); else draw();
+    });
+    maskBtn.addEventListener("click", function () { setMask(!state.mask); });
+
+    function setBin(b, fromSlider) {
+      state.bin = A.clamp(b, 0, bins);
+      if (!fromSlider) binInput.value = String(state.bin);
+      if (state.bin < bins && state.level !== 0) setLevel(0, true);
+      draw();
+    }
+    binInput.addEventListener("input", function () { stop(); setBin(parseInt(binInput.value, 10), true); });
+
+    function setLevel(level, quiet) {
+      state.level = level;
+      levelBtns.forEach(function (b) { b.setAttribute("aria-pressed", parseInt(b.dataset.level, 10) === level ? "true" : "false"); });
+      if (level !== 0 && state.bin < bins) { stop(); state.bin = bins; binInput.value = String(bins); }
+      if (!quiet) draw();
+    }
+    levelBtns.forEach(function (b) { b.addEventListener("click", function () { setLevel(parseInt(b.dataset.level, 10)); }); });
+
+    function stop() {
+      clearInterval(timer);
+      timer = 0;
+      playBtn.setAttribute("aria-pressed", "false");
+    }
+    function play() {
+      if (state.shown === null) pin(entryOf(firstEnabled));
+      playBtn.setAttribute("aria-pressed", "true");
+      setBin(0);
+      timer = setInterval(function () {
+        if (!fig.isConnected) { stop(); return; }
+        if (state.bin >= bins - 1) { stop(); setBin(bins); return; }
+        setBin(state.bin + 1);
+      }, FRAME_MS);
+    }
+    playBtn.addEventListener("click", function () { if (timer) stop(); else play(); });
+
+    draw();
+  }
+
+  function mountAll(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=daam]"), mount);
+  }
+
+  A.ready(mountAll);
+})();
