@@ -38,6 +38,8 @@ class Section(Protocol):
 SECTIONS: tuple[str, ...] = (  # "module:ClassName" of each Section, in manifest order
     "generator.bake.jumps:JumpsSection",
     "generator.bake.probe:ProbeSection",
+    "generator.bake.tokens:TokensSection",
+    "generator.bake.pipeline:PipelineSection",
     "generator.bake.daam:DaamSection",
 )
 

@@ -34,7 +34,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = "assets/css/atlas.css"  # relative to the site (docs) dir
 CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
 CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
-SECTION_ORDER = ("jumps", "daam", "compare", "variants")  # then any other section, alphabetically
+SECTION_ORDER = ("pipeline", "jumps", "daam", "compare", "variants", "map", "tokens")  # then any other, alphabetically
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
