@@ -89,6 +89,20 @@ def bake(
         write_json(manifest_path, manifest)
         on_event(f"{prompt.id}: baked")
         outcomes.append(BakeOutcome(prompt.id, "baked", manifest_path))
+    if prompt_set.experiments is not None:  # the course-experiments chapter (generator/bake/experiments.py)
+        from generator.bake.experiments import bake_experiments
+
+        def experiments_adapter() -> object:
+            nonlocal adapter
+            if adapter is None:
+                from generator.models.registry import load_model
+
+                on_event(f"loading {prompt_set.model}")
+                adapter = load_model(prompt_set.model, device=device, dtype=dtype)
+            return adapter
+
+        bake_experiments(prompt_set, out_dir, store, limits.fingerprint, experiments_adapter, force=force,
+                         progress=progress, on_event=on_event)
     write_json(out_dir / "index.json", merge_index(out_dir, prompt_set))
     return outcomes
 

@@ -223,6 +223,11 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         )
         pages.append(page)
         embeds.append(embed)
+    from generator.render.experiments import render_course  # the course-experiments chapter
+
+    course_outputs, course_embeds = render_course(env, generated_dir, site_dir, embed_dir, embed_common, relurl, sprite_context)
+    outputs.update(course_outputs)
+    embeds.extend(course_embeds)
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,

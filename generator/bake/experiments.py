@@ -1,0 +1,221 @@
+"""Bake stage: the course-experiments chapter of a prompt set, run once and stored as one manifest.
+
+``experiments/<set id>.json`` under the generated folder holds every experiment of the file's
+``experiments:`` section (forward process, denoising baselines, sweeps, SDEdit, inpainting, anagrams,
+hybrids) with its images and scrubbable trajectories in the content-addressed store. Like prompt manifests it
+is written atomically and skipped when its cache key (section + input bytes, model fingerprint, version) and
+assets are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from generator.bake.encoders import preview_size
+from generator.bake.manifest import manifest_assets, versions
+from generator.bake.store import AssetStore, write_json
+from generator.bake.trajectory import image_entry, sprite_entry
+from generator.experiment_specs import ExperimentsSpec
+from generator.models.base import ModelAdapter, to_pil
+from generator.progress import ProgressCallback, no_progress
+
+
+def chapter_id(prompt_set: Any) -> str:
+    """The chapter's id: the prompt file's stem as a slug."""
+    return re.sub(r"[^a-z0-9_-]+", "-", Path(prompt_set.path).stem.lower()).strip("-") or "experiments"
+
+
+def chapter_path(out_dir: Path, prompt_set: Any) -> Path:
+    """Where the chapter manifest of a prompt set goes."""
+    return Path(out_dir) / "experiments" / f"{chapter_id(prompt_set)}.json"
+
+
+def _still(store: AssetStore, image: torch.Tensor, size: tuple[int, int]) -> dict:
+    """A result image, upscaled (nearest) to the display size so small pixel-space images stay crisp."""
+    (pil,) = to_pil(image[None])
+    if pil.width < size[0]:
+        from PIL import Image
+
+        pil = pil.resize(size, Image.NEAREST)
+    return image_entry(store, pil)
+
+
+class _Baker:
+    def __init__(self, adapter: ModelAdapter, spec: ExperimentsSpec, store: AssetStore, preview: int):
+        self.adapter, self.spec, self.store = adapter, spec, store
+        self.width, self.height = adapter.default_width, adapter.default_height
+        self.frame = preview_size(self.width, self.height, preview)
+        self.scheduler = spec.scheduler or adapter.default_scheduler
+
+    def image(self, tensor: torch.Tensor) -> dict:
+        return _still(self.store, tensor, self.frame)
+
+    def trajectory(self, run: Any) -> dict:
+        """A run's scrubbable trajectory (sprites of x_t and predicted x0, the result as the last frame)."""
+        trajectory = run.trajectory
+        return {
+            "start_index": run.start_index,
+            "steps": len(trajectory.timesteps),
+            "timesteps": [float(t) for t in trajectory.timesteps],
+            "noisy": sprite_entry(self.store, to_pil(trajectory.noisy), self.frame),
+            "predicted": sprite_entry(self.store, to_pil(trajectory.predicted), self.frame),
+        }
+
+    def sample_trajectory(self, sample_run: Any) -> dict:
+        from generator.experiments.editing import EditRun
+
+        run = EditRun(0, sample_run.trajectory.timesteps[0], sample_run.trajectory)
+        return self.trajectory(run)
+
+
+def bake_chapter(adapter: ModelAdapter, prompt_set: Any, store: AssetStore, key: str,
+                 progress: ProgressCallback = no_progress) -> dict:
+    """Run every experiment of ``prompt_set.experiments`` and return the chapter manifest (assets stored)."""
+    from generator.experiments.baselines import denoising_baselines
+    from generator.experiments.editing import require_pixel_space
+    from generator.experiments.forward import forward_process
+    from generator.experiments.inpaint import inpaint
+    from generator.experiments.inputs import fit_image, mask_tensor
+    from generator.experiments.samples import sample_sweep
+    from generator.experiments.sdedit import sdedit
+    from generator.experiments.views import hybrid_image, visual_anagram
+
+    spec: ExperimentsSpec = prompt_set.experiments
+    # refuse before any work: anagrams/hybrids on a latent model need allow_latent
+    for entry in spec.anagrams:
+        if not entry.allow_latent:
+            require_pixel_space(adapter, "visual anagrams")
+    for entry in spec.hybrids:
+        if not entry.allow_latent:
+            require_pixel_space(adapter, "hybrid images")
+    b = _Baker(adapter, spec, store, prompt_set.defaults.preview_size)
+    width, height = b.width, b.height
+    images = {name: fit_image(path, width, height) for name, path in spec.inputs.items()}
+    total = 1 + bool(spec.forward) + bool(spec.denoise) + bool(spec.samples) + len(spec.sdedit) + len(spec.inpaint) + len(spec.anagrams) + len(spec.hybrids)
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        progress(done, total, label)
+
+    progress(0, total, "experiments")
+    manifest: dict[str, Any] = {
+        "schema": 1,
+        "kind": "experiments",
+        "id": chapter_id(prompt_set),
+        "title": spec.title,
+        "model": {"id": adapter.id, "weight_hash": adapter.weight_hash, "prediction_type": adapter.prediction_type,
+                  "pixel_space": adapter.capabilities.pixel_space},
+        "settings": {"scheduler": b.scheduler, "width": width, "height": height},
+        "provenance": {"spec_hash": spec.spec_hash(adapter.id), "cache_key": key, "versions": versions()},
+        "inputs": {name: b.image(image) for name, image in images.items()},
+    }
+    tick("inputs")
+    if spec.forward:
+        f = spec.forward
+        levels = forward_process(adapter, images[f.image], f.timesteps, seed=f.seed)
+        manifest["forward"] = {"image": f.image, "levels": [
+            {"timestep": level.timestep, "alpha_bar": level.alpha_bar, "image": b.image(level.image)} for level in levels]}
+        tick("forward process")
+    if spec.denoise:
+        d = spec.denoise
+        levels = denoising_baselines(adapter, images[d.image], d.prompt, d.timesteps, blur_sigmas=d.blur_sigmas,
+                                     steps=d.run.steps, start_index=d.start_index, guidance=d.run.guidance,
+                                     scheduler=b.scheduler, seed=d.run.seed)
+        manifest["denoise"] = {"image": d.image, "prompt": d.prompt, "steps": d.run.steps, "guidance": d.run.guidance,
+                               "levels": [_baseline_level(b, level) for level in levels]}
+        tick("denoising baselines")
+    if spec.samples:
+        s = spec.samples
+        by_steps, by_guidance = sample_sweep(adapter, s.prompt, step_counts=s.step_counts, guidance_scales=s.guidance_scales,
+                                             steps=s.run.steps, guidance=s.run.guidance, seed=s.run.seed, scheduler=b.scheduler)
+        manifest["samples"] = {"prompt": s.prompt, "seed": s.run.seed, "steps": s.run.steps, "guidance": s.run.guidance,
+                               "by_steps": [_sample(b, r) for r in by_steps], "by_guidance": [_sample(b, r) for r in by_guidance]}
+        tick("samples")
+    manifest["sdedit"] = []
+    for e in spec.sdedit:
+        runs = sdedit(adapter, images[e.image], e.prompt, e.start_indices, steps=e.run.steps, guidance=e.run.guidance,
+                      scheduler=b.scheduler, seed=e.run.seed)
+        manifest["sdedit"].append({"id": e.id, "image": e.image, "prompt": e.prompt, "steps": e.run.steps,
+                                   "guidance": e.run.guidance, "runs": [
+            {"start_index": r.start_index, "timestep": r.start_timestep, "image": b.image(r.image), "trajectory": b.trajectory(r)}
+            for r in runs]})
+        tick(f"sdedit {e.id}")
+    manifest["inpaint"] = []
+    for e in spec.inpaint:
+        mask = mask_tensor(e.mask, width, height)
+        result = inpaint(adapter, images[e.image], mask, e.prompt, steps=e.run.steps, guidance=e.run.guidance,
+                         scheduler=b.scheduler, seed=e.run.seed)
+        manifest["inpaint"].append({"id": e.id, "image": e.image, "prompt": e.prompt, "steps": e.run.steps,
+                                    "guidance": e.run.guidance, "mask": b.image(mask.repeat(3, 1, 1)),
+                                    "result": b.image(result.image), "trajectory": b.trajectory(result.run)})
+        tick(f"inpaint {e.id}")
+    for section, run_views in (("anagrams", visual_anagram), ("hybrids", hybrid_image)):
+        manifest[section] = []
+        for e in getattr(spec, section):
+            extra = {"kernel_size": e.kernel_size, "sigma": e.sigma} if section == "hybrids" else {}
+            result = run_views(adapter, e.prompts, steps=e.run.steps, guidance=e.run.guidance, scheduler=b.scheduler,
+                               seed=e.run.seed, allow_latent=e.allow_latent, **extra)
+            manifest[section].append({"id": e.id, "prompts": list(e.prompts), "steps": e.run.steps, "guidance": e.run.guidance,
+                                      "warning": result.warning, "result": b.image(result.run.image),
+                                      "trajectory": b.trajectory(result.run), **extra})
+            tick(f"{section} {e.id}")
+    return manifest
+
+
+def _baseline_level(b: _Baker, level: Any) -> dict:
+    def scored(s: Any, **extra: Any) -> dict:
+        return {"image": b.image(s.image), "mse": s.mse, "psnr": s.psnr, **extra}
+
+    best = level.best_blur
+    return {
+        "timestep": level.timestep,
+        "alpha_bar": level.alpha_bar,
+        "noisy": b.image(level.noisy),
+        "blur": scored(best, sigma=best.sigma),
+        "blurs": [{"sigma": s.sigma, "mse": s.mse, "psnr": s.psnr} for s in level.blurs],
+        "one_step": scored(level.one_step),
+        "iterative": scored(level.iterative, start_index=level.iterative_run.start_index,
+                            start_timestep=level.iterative_run.start_timestep),
+        "trajectory": b.trajectory(level.iterative_run),
+    }
+
+
+def _sample(b: _Baker, run: Any) -> dict:
+    return {"steps": run.steps, "guidance": run.guidance, "image": b.image(run.trajectory.final_image),
+            "trajectory": b.sample_trajectory(run)}
+
+
+def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
+    """The section with its input bytes, the model's weights and our code's version."""
+    from generator import __version__
+
+    payload = [prompt_set.experiments.spec_hash(prompt_set.model), prompt_set.defaults.preview_size, fingerprint, __version__]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+def bake_experiments(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str,
+                     get_adapter: Callable[[], ModelAdapter], *, force: bool = False,
+                     progress: ProgressCallback = no_progress, on_event: Callable[[str], None] = lambda m: None) -> Path:
+    """Bake the chapter of ``prompt_set`` unless it is cached; returns the manifest path."""
+    path = chapter_path(out_dir, prompt_set)
+    key = chapter_cache_key(prompt_set, fingerprint)
+    if not force and path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("provenance", {}).get("cache_key") == key and all((out_dir / a).exists() for a in manifest_assets(old)):
+            on_event(f"experiments {path.stem}: unchanged, cached (use --force to redo)")
+            return path
+    manifest = bake_chapter(get_adapter(), prompt_set, store, key, progress)
+    write_json(path, manifest)
+    on_event(f"experiments {path.stem}: baked")
+    return path

@@ -1,0 +1,42 @@
+/* diffusion-atlas visual-anagram widget: turn the image upside down on hover, tap, focus or the button.
+ *
+ * Markup: <figure data-atlas="anagram" data-upright="prompt 1" data-flipped="prompt 2"> with a
+ * [data-role=stage] image, a button [data-action=flip] (aria-pressed keeps it turned) and an output
+ * [data-role=label] naming the prompt the image reads as now (generator/render/templates/course.html.j2).
+ */
+(function () {
+  "use strict";
+  var A = window.Atlas;
+
+  function mount(fig) {
+    if (fig.dataset.atlasMounted) return;
+    fig.dataset.atlasMounted = "1";
+    var stage = fig.querySelector("[data-role=stage]");
+    var button = fig.querySelector("[data-action=flip]");
+    var out = fig.querySelector("[data-role=label]");
+    var hovering = false;
+
+    function update() {
+      var turned = (button.getAttribute("aria-pressed") === "true") !== hovering;
+      stage.classList.toggle("is-flipped", turned);
+      fig.dataset.turned = turned ? "1" : "0";
+      out.textContent = turned ? "upside down: “" + fig.dataset.flipped + "”" : "upright: “" + fig.dataset.upright + "”";
+    }
+
+    button.addEventListener("click", function () {
+      button.setAttribute("aria-pressed", button.getAttribute("aria-pressed") === "true" ? "false" : "true");
+      update();
+    });
+    stage.addEventListener("pointerenter", function (e) { if (e.pointerType === "mouse") { hovering = true; update(); } });
+    stage.addEventListener("pointerleave", function (e) { if (e.pointerType === "mouse") { hovering = false; update(); } });
+    stage.addEventListener("pointerup", function (e) { if (e.pointerType !== "mouse") button.click(); });
+    stage.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); button.click(); }
+    });
+    update();
+  }
+
+  A.ready(function (root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=anagram]"), mount);
+  });
+})();

@@ -1,0 +1,57 @@
+/* diffusion-atlas before/after widget (SDEdit, inpainting): cross-fade from the input to the result.
+ *
+ * Markup: <figure data-atlas="before-after"> with a [data-role=stage] holding two images (the result is
+ * [data-role=after]), a toggle button [data-action=toggle] (aria-pressed pins the result) and, for SDEdit,
+ * level buttons [data-level=i][data-src=url] that pick which run's result and trajectory ([data-run=i]) show
+ * (generator/render/templates/course.html.j2). Hover, tap (pointer) and keyboard focus show the result while
+ * they last; the toggle keeps it shown.
+ */
+(function () {
+  "use strict";
+  var A = window.Atlas;
+
+  function mount(fig) {
+    if (fig.dataset.atlasMounted) return;
+    fig.dataset.atlasMounted = "1";
+    var stage = fig.querySelector("[data-role=stage]");
+    var after = fig.querySelector("[data-role=after]");
+    var toggle = fig.querySelector("[data-action=toggle]");
+    var levels = Array.prototype.slice.call(fig.querySelectorAll("[data-level]"));
+    var runs = Array.prototype.slice.call(fig.querySelectorAll("[data-run]"));
+    var hovering = false;
+
+    function update() {
+      var pinned = toggle.getAttribute("aria-pressed") === "true";
+      var show = pinned || hovering;
+      stage.classList.toggle("is-after", show);
+      fig.dataset.showing = show ? "after" : "before";
+      toggle.textContent = pinned ? "Show input" : "Show result";
+    }
+
+    function pick(level) {
+      levels.forEach(function (b) { b.setAttribute("aria-pressed", b === level ? "true" : "false"); });
+      after.src = level.dataset.src;
+      runs.forEach(function (r) { r.hidden = r.dataset.run !== level.dataset.level; });
+      fig.dataset.level = level.dataset.level;
+    }
+
+    toggle.addEventListener("click", function () {
+      toggle.setAttribute("aria-pressed", toggle.getAttribute("aria-pressed") === "true" ? "false" : "true");
+      update();
+    });
+    levels.forEach(function (b) { b.addEventListener("click", function () { pick(b); }); });
+    stage.addEventListener("pointerenter", function (e) { if (e.pointerType === "mouse") { hovering = true; update(); } });
+    stage.addEventListener("pointerleave", function (e) { if (e.pointerType === "mouse") { hovering = false; update(); } });
+    stage.addEventListener("pointerup", function (e) { if (e.pointerType !== "mouse") toggle.click(); });
+    stage.addEventListener("focus", function () { hovering = true; update(); });
+    stage.addEventListener("blur", function () { hovering = false; update(); });
+    stage.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle.click(); }
+    });
+    update();
+  }
+
+  A.ready(function (root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=before-after]"), mount);
+  });
+})();
