@@ -70,6 +70,7 @@ class Trace:
         self._awaiting_denoiser = False
         self._encoder_calls = 0  # first-text-encoder calls of the current generation (2: negatives encoded too)
         self._tokens_cache: dict[str, PromptTokens] = {}
+        self._ids_cache: dict[tuple[int, ...], str] = {}
         self._resolve(target)
 
     # -- target ---------------------------------------------------------------------------------------------
@@ -161,9 +162,12 @@ class Trace:
             return None
         texts = []
         for ids in self._prompt_ids:
-            tokens = tokens_from_ids(self._tokenizer, ids)
-            self._tokens_cache[tokens.prompt] = tokens
-            texts.append(tokens.prompt)
+            key = tuple(ids)
+            if key not in self._ids_cache:  # decode once per prompt, not once per step
+                tokens = tokens_from_ids(self._tokenizer, ids)
+                self._tokens_cache[tokens.prompt] = tokens
+                self._ids_cache[key] = tokens.prompt
+            texts.append(self._ids_cache[key])
         images_per_prompt = per_branch // prompts
         return Layout(branches, tuple(texts[i // images_per_prompt] for i in range(per_branch)))
 
