@@ -2,7 +2,7 @@
  *
  * Markup: <figure data-atlas="anagram" data-upright="prompt 1" data-flipped="prompt 2"> with a
  * [data-role=stage] image, a button [data-action=flip] (aria-pressed keeps it turned) and an output
- * [data-role=label] naming the prompt the image reads as now (generator/render/templates/course.html.j2).
+ * [data-role=course-label] naming the prompt the image reads as now (generator/render/templates/course.html.j2).
  */
 (function () {
   "use strict";
@@ -13,7 +13,7 @@
     fig.dataset.atlasMounted = "1";
     var stage = fig.querySelector("[data-role=stage]");
     var button = fig.querySelector("[data-action=flip]");
-    var out = fig.querySelector("[data-role=label]");
+    var out = fig.querySelector("[data-role=course-label]");
     var hovering = false;
 
     function update() {

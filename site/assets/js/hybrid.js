@@ -1,7 +1,7 @@
 /* diffusion-atlas hybrid-image widget: a viewing-distance control that shrinks the image as if seen from afar.
  *
  * Markup: <figure data-atlas="hybrid" data-far="prompt 1" data-near="prompt 2"> with an image
- * [data-role=image], buttons [data-scale=f] (aria-pressed, one at a time) and an output [data-role=label]
+ * [data-role=image], buttons [data-scale=f] (aria-pressed, one at a time) and an output [data-role=course-label]
  * (generator/render/templates/course.html.j2). Arrow keys on a button move to the next distance.
  */
 (function () {
@@ -12,7 +12,7 @@
     if (fig.dataset.atlasMounted) return;
     fig.dataset.atlasMounted = "1";
     var image = fig.querySelector("[data-role=image]");
-    var out = fig.querySelector("[data-role=label]");
+    var out = fig.querySelector("[data-role=course-label]");
     var buttons = Array.prototype.slice.call(fig.querySelectorAll("[data-scale]"));
 
     function pick(button) {

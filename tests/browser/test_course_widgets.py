@@ -1,0 +1,131 @@
+"""Browser test of the course chapter: before/after, anagram and hybrid buttons in headless Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import fakesite  # noqa: F401  (on sys.path through tests/browser/conftest.py)
+from conftest import Watched, _QuietHandler
+
+
+def _asset(generated: Path, image: Image.Image, ext: str = "png") -> dict:
+    import hashlib
+
+    buffer = io.BytesIO()
+    image.save(buffer, "WEBP" if ext == "webp" else "PNG", **({"lossless": True} if ext == "webp" else {}))
+    name = f"assets/{hashlib.sha256(buffer.getvalue()).hexdigest()[:16]}.{ext}"
+    (generated / name).write_bytes(buffer.getvalue())
+    return {"src": name, "width": image.width, "height": image.height}
+
+
+def _trajectory(generated: Path, steps: int) -> dict:
+    sheet = Image.new("RGB", (16 * (steps + 1), 16), (90, 90, 90))
+    sprite = _asset(generated, sheet, "webp")
+    entry = {"src": sprite["src"], "frame_width": 16, "frame_height": 16, "columns": steps + 1, "count": steps + 1}
+    return {"start_index": 0, "steps": steps, "timesteps": [900 - 100 * i for i in range(steps)], "noisy": entry, "predicted": entry}
+
+
+def _chapter(generated: Path) -> dict:
+    img = lambda colour: _asset(generated, Image.new("RGB", (32, 32), colour))  # noqa: E731
+    traj = _trajectory(generated, 3)
+    return {
+        "schema": 1, "kind": "experiments", "id": "course", "title": "Course fixture",
+        "model": {"id": "testing:tiny-if", "weight_hash": "w", "prediction_type": "epsilon", "pixel_space": True},
+        "settings": {"scheduler": "ddim", "width": 32, "height": 32},
+        "provenance": {"spec_hash": "s", "cache_key": "c", "versions": {}},
+        "inputs": {"scene": img((200, 0, 0))},
+        "sdedit": [{"id": "scene", "image": "scene", "prompt": "a photo", "steps": 10, "guidance": 3.0, "runs": [
+            {"start_index": i, "timestep": 900 - 100 * i, "image": img((0, 20 * i, 200)), "trajectory": traj} for i in (1, 5)]}],
+        "inpaint": [{"id": "box", "image": "scene", "prompt": "a square", "steps": 10, "guidance": 3.0,
+                     "mask": img((255, 255, 255)), "result": img((0, 200, 0)), "trajectory": traj}],
+        "anagrams": [{"id": "a", "prompts": ["up", "down"], "steps": 3, "guidance": 3.0, "warning": None,
+                      "result": img((0, 0, 200)), "trajectory": traj}],
+        "hybrids": [{"id": "h", "prompts": ["far", "near"], "steps": 3, "guidance": 3.0, "warning": None,
+                     "kernel_size": 33, "sigma": 2.0, "result": img((200, 200, 0)), "trajectory": traj}],
+    }
+
+
+@pytest.fixture(scope="module")
+def course_url(tmp_path_factory):
+    from generator.render import render_site
+
+    root = tmp_path_factory.mktemp("course-site")
+    fakesite.copy_site(root)
+    generated = root / "site" / "generated"
+    fakesite.write_fake_generated(generated)
+    (generated / "experiments").mkdir()
+    (generated / "experiments" / "course.json").write_text(json.dumps(_chapter(generated)))
+    render_site(generated, root / "site")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"], cwd=root,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    handler = functools.partial(_QuietHandler, directory=str(root / "build" / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _opacity(page, selector: str) -> float:
+    return float(page.eval_on_selector(selector, "el => getComputedStyle(el).opacity"))
+
+
+@pytest.mark.browser
+def test_course_buttons_toggle_and_cross_fade(browser, course_url):
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    watched = Watched(page, course_url)
+    page.goto(f"{course_url}/generated/course.html")
+    fig = "#course-course-sdedit-scene"
+    after = f"{fig} [data-role=after]"
+    toggle = page.locator(f"{fig} [data-action=toggle]")
+    assert toggle.get_attribute("aria-pressed") == "false" and _opacity(page, after) == 0
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    page.wait_for_function(f"getComputedStyle(document.querySelector('{after}')).opacity === '1'")
+    first_level = page.locator(f"{fig} [data-level='0']")
+    first_level.click()  # pick start index 1: its result and trajectory show
+    assert first_level.get_attribute("aria-pressed") == "true"
+    assert page.locator(f"{fig} [data-level='1']").get_attribute("aria-pressed") == "false"
+    assert page.locator(f"{fig} [data-run='0']").is_visible() and not page.locator(f"{fig} [data-run='1']").is_visible()
+    toggle.focus()
+    page.keyboard.press("Enter")  # keyboard: back to the input
+    assert toggle.get_attribute("aria-pressed") == "false"
+    page.wait_for_function(f"getComputedStyle(document.querySelector('{after}')).opacity === '0'")
+    page.hover("#course-course-inpaint-box [data-role=stage]")  # hover cross-fades without pinning
+    page.wait_for_function("getComputedStyle(document.querySelector('#course-course-inpaint-box [data-role=after]')).opacity === '1'")
+
+    flip = page.locator("#course-course-anagram-a [data-action=flip]")
+    flip.click()
+    assert flip.get_attribute("aria-pressed") == "true"
+    assert page.locator("#course-course-anagram-a").get_attribute("data-turned") == "1"
+    assert "down" in page.locator("#course-course-anagram-a [data-role=course-label]").inner_text()
+
+    hybrid = "#course-course-hybrid-h"
+    width_close = page.eval_on_selector(f"{hybrid} [data-role=image]", "el => el.style.width")
+    far = page.locator(f"{hybrid} [data-scale='0.15']")
+    far.click()
+    assert far.get_attribute("aria-pressed") == "true"
+    assert page.locator(f"{hybrid} [data-scale='1']").get_attribute("aria-pressed") == "false"
+    assert page.eval_on_selector(f"{hybrid} [data-role=image]", "el => el.style.width") != width_close
+    assert "far" in page.locator(f"{hybrid} [data-role=course-label]").inner_text()
+    page.keyboard.press("ArrowLeft")  # arrow keys move between distances
+    assert page.locator(f"{hybrid} [data-scale='0.4']").get_attribute("aria-pressed") == "true"
+
+    page.goto(f"{course_url}/embed/course-course-anagram-a.html")  # every widget is embeddable
+    page.locator("[data-action=flip]").click()
+    assert page.locator("[data-atlas=anagram]").get_attribute("data-turned") == "1"
+    watched.assert_clean()
+    context.close()
