@@ -288,7 +288,8 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
             raise located.error(key + ("compare",), f"prompt {prompt_id!r}: 'compare' must be a non-empty prompt text")
         if compare is not None and compare.strip() == text.strip():
             raise located.error(key + ("compare",), f"prompt {prompt_id!r}: 'compare' is the same text as the prompt")
-        variants = len(settings.guidances or (0,)) * len(settings.seeds or (0,))
+        # the grid (generator/bake/probe.py) always holds the prompt's own seed and guidance too
+        variants = len({settings.seed, *settings.seeds}) * len({settings.guidance, *settings.guidances})
         if variants > MAX_VARIANTS:
             raise located.error(key, f"prompt {prompt_id!r}: {variants} guidance x seed variants; at most {MAX_VARIANTS}")
         prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key], compare and compare.strip()))
