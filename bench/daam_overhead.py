@@ -105,8 +105,8 @@ def bench_cpu(steps: int, repeats: int) -> dict:
 
 # -- CUDA: SD-1.5 architecture, random weights -----------------------------------------------------------------
 
-def build_sd15(device: str = "cuda") -> object:
-    """StableDiffusionPipeline with SD 1.5's shapes (860M-parameter UNet), random weights, fp16."""
+def build_sd15(device: str = "cuda", dtype: torch.dtype = torch.float16) -> object:
+    """StableDiffusionPipeline with SD 1.5's shapes (860M-parameter UNet), random weights."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -135,7 +135,9 @@ def build_sd15(device: str = "cuda") -> object:
     pipe = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(**SD_SCHEDULE),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    ).to(device, torch.float16)
+    )
+    if dtype != torch.float32:
+        pipe = pipe.to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -144,7 +146,7 @@ def bench_sd15_cpu(size: int, steps: int, repeats: int) -> dict:
     """The SD-1.5 architecture on the CPU (fp32) at a small size: the recorder's cost at real channel widths."""
     from generator.daam import trace
 
-    pipe = build_sd15("cpu").to(torch.float32)
+    pipe = build_sd15("cpu", torch.float32)
     generate = lambda: pipe(PROMPT, num_inference_steps=steps, guidance_scale=7.5, height=size, width=size,  # noqa: E731
                             generator=torch.Generator().manual_seed(0), output_type="latent")
 

@@ -29,8 +29,8 @@ def test_daam_section_is_registered_and_follows_the_prompt_setting(tiny_sd):
 
 
 def test_baked_section_matches_the_trace_and_validates(tiny_sd, tmp_path):
-    with trace(tiny_sd, timestep_bins=3) as traced:
-        tiny_sd.generate(PROMPT, steps=3, width=96, height=64)
+    with trace(tiny_sd, timestep_bins=2) as traced:
+        tiny_sd.generate(PROMPT, steps=2, width=96, height=64)
     section = bake_daam(traced, AssetStore(tmp_path), preview=48)
     schema = load_schema()
     jsonschema.validate(section, {"$defs": schema["$defs"], **schema["properties"]["daam"]})
@@ -41,7 +41,7 @@ def test_baked_section_matches_the_trace_and_validates(tiny_sd, tmp_path):
     assert [t["special"] for t in specials] == ["start", "end"] and all(t["map"] is not None for t in specials)
     aggregate, over_time = section["aggregate"], section["over_time"]
     assert (aggregate["frame_width"], aggregate["frame_height"]) == (48, 32)  # aspect of the 96x64 image
-    assert aggregate["count"] == 3 * len(section["entries"]) and over_time["count"] == 3 * len(section["entries"])
+    assert aggregate["count"] == 3 * len(section["entries"]) and over_time["count"] == 2 * len(section["entries"])
     sheet = np.asarray(Image.open(tmp_path / aggregate["src"]))
     assert sheet.ndim == 2 and sheet.dtype == np.uint8  # 8-bit grayscale
     entry = chewing["map"]
@@ -55,7 +55,7 @@ def test_daam_command_writes_image_and_one_overlay_per_word(tmp_path):
     from generator.cli import app
 
     result = CliRunner().invoke(
-        app, ["daam", "a cat chewing gum", "--model", "testing:tiny-sd", "--out", str(tmp_path), "--steps", "2",
+        app, ["daam", "a cat chewing gum", "--model", "testing:tiny-sd", "--out", str(tmp_path), "--steps", "1",
               "--tau", "0.4", "--device", "cpu"],
     )
     assert result.exit_code == 0, result.output

@@ -7,14 +7,18 @@ import torch
 
 from generator.daam import trace
 from generator.daam.words import tokens_from_ids
+from generator.sampling import sample
 
 PROMPT = "cat chewing gum, halloween cat"
 
 
 @pytest.fixture(scope="module")
 def traced(tiny_sd):
-    with trace(tiny_sd, timestep_bins=2) as tc:
-        tiny_sd.generate(PROMPT, steps=2)
+    scheduler = tiny_sd.make_scheduler()
+    scheduler.set_timesteps(2)
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(0))
+    with trace(tiny_sd, timestep_bins=2) as tc, torch.inference_mode():
+        sample(tiny_sd, tiny_sd.encode_prompts([PROMPT]), scheduler, latents, guidance=7.5)
     return tc
 
 
