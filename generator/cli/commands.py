@@ -16,7 +16,8 @@ from generator.cli.progress import console, progress_bar
 from generator.errors import UserError
 
 GENERATED = Path("site/generated")
-DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/testing.yaml"))
+# The default site: the built-in shapes model's gallery, then the chapters that have prompt files.
+DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/course.yaml"), Path("prompts/digits.yaml"))
 
 
 def _show_version(value: bool) -> None:
@@ -104,7 +105,7 @@ def render_command(
 
 @app.command("build")
 def build_command(
-    prompts: list[Path] = typer.Argument(None, help="Prompt files (default: prompts/shapes.yaml)."),
+    prompts: list[Path] = typer.Argument(None, help="Prompt files (default: shapes, course and digits sets)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model id or folder for every file."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     dtype: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
@@ -114,7 +115,9 @@ def build_command(
     from generator.bake.manifest import merge_index
     from generator.bake.store import write_json
 
-    files = prompts or [next((p for p in DEFAULT_PROMPTS if p.exists()), DEFAULT_PROMPTS[-1])]
+    files = prompts or [p for p in DEFAULT_PROMPTS if p.exists()]
+    if not files:
+        raise UserError("no prompt file given and none of the defaults exist: " + ", ".join(map(str, DEFAULT_PROMPTS)))
     prompt_sets = [_bake(f, model, device, dtype, GENERATED, [], force) for f in files]
     write_json(GENERATED / "index.json", merge_index(GENERATED, prompt_sets))
     render_command(GENERATED / "index.json", Path("site"))

@@ -47,9 +47,9 @@ class DeepFloydIFAdapter(SamplingAdapter):
         self.capabilities = Capabilities(
             conditioning="text",
             pixel_space=True,
-            # IF's UNet attends with AttnAddedKVProcessor (text keys added to image keys); DAAM's recorder
-            # reads plain cross-attention only, so IF is not offered to DAAM
-            cross_attention=False,
+            # IF's UNet attends with AttnAddedKVProcessor (text keys added to the image's own keys);
+            # DAAM's recorder reads the text-key columns of those probabilities
+            cross_attention=True,
             size_multiple=2 ** (len(pipeline.unet.config.block_out_channels) - 1),
             max_tokens=MAX_TOKENS,
         )
