@@ -30,6 +30,7 @@ test-fast: install
 
 bench: install
 	$(PY) bench/bake_overhead.py
+	$(PY) bench/jumps.py
 
 serve: install
 	$(VENV)/bin/diffatlas serve

@@ -11,15 +11,24 @@
     });
   }
 
+  function show(fig, seed, guidance) {
+    var id = "s" + seed + "-g" + guidance;
+    select(fig, id === fig.dataset.own ? "main" : id);
+  }
+
   document.addEventListener("atlas:variant", function (e) {
     var d = e.detail || {};
     document.querySelectorAll("[data-atlas=map][data-follow-group='" + d.group + "']").forEach(function (fig) {
-      var id = "s" + d.seed + "-g" + d.guidance;
-      select(fig, id === fig.dataset.own ? "main" : id);
+      show(fig, d.seed, d.guidance);
     });
   });
 
   A.ready(function (root) {
-    root.querySelectorAll("[data-atlas=map]").forEach(function (fig) { select(fig, "main"); });
+    root.querySelectorAll("[data-atlas=map]").forEach(function (fig) {
+      // whichever script mounted first: start from the variants widget's current choice, if there is one
+      var variants = root.querySelector("[data-atlas=variants][data-follow-group='" + fig.dataset.followGroup + "']");
+      if (variants) show(fig, Number(variants.dataset.seed), Number(variants.dataset.guidance));
+      else select(fig, "main");
+    });
   });
 })();

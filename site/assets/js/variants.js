@@ -4,7 +4,7 @@
  * Markup (generator/render/templates/sections/variants.html.j2): <figure data-atlas="variants"
  * data-variants='[{seed, guidance, noisy, predicted, final}, ...]' data-seed data-guidance> with buttons
  * [data-guidance] / [data-seed] (aria-pressed) and sprites [data-role=noisy|predicted], img [data-role=final].
- * Announces the choice as a document event "atlas:variant" {group, seed, guidance} (the trajectory map
+ * The choice is kept in the URL hash (#variants-<id>=s<seed>-g<guidance>). Announces it as a document event "atlas:variant" {group, seed, guidance} (the trajectory map
  * highlights that path).
  */
 (function () {
@@ -45,12 +45,23 @@
       }));
     }
 
+    var own = { seed: state.seed, guidance: state.guidance };
+    var hashKey = fig.id; // permalink: #variants-<id>=s1-g7.5
+    function pick(seed, guidance) {
+      choose(seed, guidance);
+      var isOwn = state.seed === own.seed && state.guidance === own.guidance;
+      A.hashSet(hashKey, isOwn ? null : "s" + state.seed + "-g" + state.guidance);
+    }
+
     fig.addEventListener("click", function (e) {
       var b = e.target.closest("button[data-guidance], button[data-seed]");
       if (!b || !fig.contains(b)) return;
-      if (b.dataset.guidance !== undefined) choose(state.seed, Number(b.dataset.guidance));
-      else choose(Number(b.dataset.seed), state.guidance);
+      if (b.dataset.guidance !== undefined) pick(state.seed, Number(b.dataset.guidance));
+      else pick(Number(b.dataset.seed), state.guidance);
     });
+
+    var linked = /^s(\d+)-g([0-9.]+)$/.exec(A.hashGet(hashKey) || "");
+    if (linked) choose(Number(linked[1]), Number(linked[2]));
   }
 
   A.ready(function (root) {
