@@ -172,7 +172,7 @@ def run_jumps(
     guidance: float,
     seed: int = 0,
     batched: bool = True,
-    max_batch: int = 32,
+    max_batch: int = 16,
 ) -> list[JumpResult]:
     """Every (start, J) branch, advanced together; results ordered by start, then by ``jump_steps``.
 
