@@ -148,3 +148,29 @@ def load(device: torch.device, dtype: torch.dtype) -> DigitsAdapter:
     if device.type == "cpu":
         dtype = torch.float32
     return load_digits_adapter(device=device, dtype=dtype)
+
+
+def limits() -> "ModelLimits":
+    """What 'embedded:digits' accepts, without loading weights: the labels '0'..'9', 28x28, no tokenizer.
+
+    The fingerprint hashes the shipped class model's files (content, not sizes); before the model is
+    shipped it is 'absent', and loading then fails with the missing-weights error.
+    """
+    import hashlib
+
+    from generator.models.limits import ModelLimits
+    from generator.training.digits_weights import shipped_weights_dir
+
+    folder = shipped_weights_dir() / "class"
+    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".safetensors", ".json"))
+    fingerprint = hashlib.sha256()
+    for path in files:
+        fingerprint.update(path.name.encode())
+        fingerprint.update(path.read_bytes())
+    return ModelLimits(
+        size_multiple=IMAGE_SIZE,
+        max_tokens=None,
+        tokenizer=None,
+        labels=tuple(str(d) for d in range(10)),
+        fingerprint=fingerprint.hexdigest()[:16] if files else "absent",
+    )
