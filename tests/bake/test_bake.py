@@ -111,7 +111,8 @@ def test_index_lists_prompts_in_file_order(baked):
 
 @pytest.mark.slow
 def test_killed_bake_leaves_no_partial_files_and_rerun_completes(tmp_path):
-    (tmp_path / "set.yaml").write_text(PROMPTS.replace("steps: 5", "steps: 40"))
+    # long enough to be killed mid-way; no optional sections, so the time goes to the trajectory and its writes
+    (tmp_path / "set.yaml").write_text(PROMPTS.replace("steps: 5", "steps: 12, daam: false, jumps: false"))
     out = tmp_path / "generated"
     command = [sys.executable, "-m", "generator", "bake", str(tmp_path / "set.yaml"), "--out", str(out), "--device", "cpu"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
