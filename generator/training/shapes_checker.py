@@ -46,6 +46,9 @@ class Attribute:
     claim: str
     correct: bool
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "correct", bool(self.correct))  # numpy bools are not JSON-serialisable
+
 
 @dataclass(frozen=True)
 class SceneScore:

@@ -133,15 +133,15 @@ def summarize_fidelity(results: list[SampleScore]) -> dict[str, Any]:
     samples = []
     for result in results:
         for attribute in result.score.attributes:
-            right[result.group] += attribute.correct
+            right[result.group] += int(bool(attribute.correct))
             total[result.group] += 1
             counts = by_kind[result.group][attribute.kind]
-            counts[0] += attribute.correct
+            counts[0] += int(bool(attribute.correct))
             counts[1] += 1
         samples.append({
             "caption": result.scene.caption,
             "group": result.group,
-            "right": sum(a.correct for a in result.score.attributes),
+            "right": int(sum(bool(a.correct) for a in result.score.attributes)),
             "total": len(result.score.attributes),
             "wrong": [a.claim for a in result.score.attributes if not a.correct],
             "daam": list(result.noun_ious),
