@@ -19,7 +19,7 @@ from PIL import Image
 from generator.bake.encoders import preview_size
 from generator.bake.sections import Finisher
 from generator.bake.store import AssetStore
-from generator.experiments.trajectory import Trajectory, TrajectoryRequest
+from generator.experiments.trajectory import TrajectoryRequest
 from generator.models.base import ModelAdapter
 from generator.specs import PromptSpec
 

@@ -9,16 +9,15 @@ assets are unchanged.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from generator.bake.cache import cache_key, is_cached
 from generator.bake.encoders import preview_size
-from generator.bake.manifest import manifest_assets, versions
+from generator.bake.manifest import versions
 from generator.bake.store import AssetStore, write_json
 from generator.bake.trajectory import image_entry, sprite_entry
 from generator.experiment_specs import ExperimentsSpec
@@ -194,11 +193,8 @@ def _sample(b: _Baker, run: Any) -> dict:
 
 
 def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
-    """The section with its input bytes, the model's weights and our code's version."""
-    from generator import __version__
-
-    payload = [prompt_set.experiments.spec_hash(prompt_set.model), prompt_set.defaults.preview_size, fingerprint, __version__]
-    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+    """The section with its input bytes, the model's weights and the baking code."""
+    return cache_key(prompt_set.experiments.spec_hash(prompt_set.model), prompt_set.defaults.preview_size, fingerprint)
 
 
 def bake_experiments(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str,
@@ -207,14 +203,9 @@ def bake_experiments(prompt_set: Any, out_dir: Path, store: AssetStore, fingerpr
     """Bake the chapter of ``prompt_set`` unless it is cached; returns the manifest path."""
     path = chapter_path(out_dir, prompt_set)
     key = chapter_cache_key(prompt_set, fingerprint)
-    if not force and path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("provenance", {}).get("cache_key") == key and all((out_dir / a).exists() for a in manifest_assets(old)):
-            on_event(f"experiments {path.stem}: unchanged, cached (use --force to redo)")
-            return path
+    if not force and is_cached(path, key, out_dir):
+        on_event(f"experiments {path.stem}: unchanged, cached (use --force to redo)")
+        return path
     manifest = bake_chapter(get_adapter(), prompt_set, store, key, progress)
     write_json(path, manifest)
     on_event(f"experiments {path.stem}: baked")

@@ -6,14 +6,13 @@ present, is skipped. Per-prompt manifests are merged into ``index.json`` (so bak
 
 from __future__ import annotations
 
-import hashlib
-import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from generator.bake.manifest import build_manifest, manifest_assets, merge_index, versions
+from generator.bake.manifest import build_manifest, merge_index, versions
+from generator.bake.cache import cache_key, is_cached
 from generator.bake.store import AssetStore, write_json
 from generator.progress import ProgressCallback, no_progress
 from generator.specs import PromptSet, PromptSpec, check_against_model
@@ -28,24 +27,9 @@ class BakeOutcome:
     manifest: Path
 
 
-def cache_key(prompt: PromptSpec, model: str, fingerprint: str) -> str:
-    """Everything that decides a prompt's assets: its spec, the model's weights and our code's version."""
-    from generator import __version__
-
-    payload = [prompt.spec_hash(model), fingerprint, __version__]
-    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
-
-
-def _is_cached(manifest_path: Path, key: str, generated: Path) -> bool:
-    if not manifest_path.exists():
-        return False
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError:
-        return False
-    if manifest.get("provenance", {}).get("cache_key") != key:
-        return False
-    return all((generated / asset).exists() for asset in manifest_assets(manifest))
+def prompt_cache_key(prompt: PromptSpec, model: str, fingerprint: str) -> str:
+    """Everything that decides a prompt's assets: its spec, the model's weights and the baking code."""
+    return cache_key(prompt.spec_hash(model), fingerprint)
 
 
 def bake(
@@ -75,8 +59,8 @@ def bake(
     outcomes = []
     for prompt in prompt_set.prompts:
         manifest_path = out_dir / "prompts" / f"{prompt.id}.json"
-        key = cache_key(prompt, prompt_set.model, limits.fingerprint)
-        if not force and _is_cached(manifest_path, key, out_dir):
+        key = prompt_cache_key(prompt, prompt_set.model, limits.fingerprint)
+        if not force and is_cached(manifest_path, key, out_dir):
             on_event(f"{prompt.id}: unchanged, cached (use --force to redo)")
             outcomes.append(BakeOutcome(prompt.id, "cached", manifest_path))
             continue
@@ -103,6 +87,10 @@ def bake(
 
         bake_experiments(prompt_set, out_dir, store, limits.fingerprint, experiments_adapter, force=force,
                          progress=progress, on_event=on_event)
+    if prompt_set.training is not None:  # the MNIST training chapter (generator/bake/training.py)
+        from generator.bake.training import bake_training
+
+        bake_training(prompt_set, out_dir, store, force=force, progress=progress, on_event=on_event)
     write_json(out_dir / "index.json", merge_index(out_dir, prompt_set))
     return outcomes
 
