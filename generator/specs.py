@@ -80,6 +80,7 @@ class PromptSet:
     prompts: tuple[PromptSpec, ...] = field(default_factory=tuple)
     title: str = ""
     experiments: Any = None  # generator.experiment_specs.ExperimentsSpec when the file has an experiments: section
+    training: Any = None  # generator.training_specs.TrainingSpec when the file has a training: section
 
     def only(self, ids: list[str]) -> PromptSet:
         """The same set restricted to ``ids`` (all of which must exist)."""
@@ -193,7 +194,7 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]]
     "guidances": ((list,), _guidances),
     "seeds": ((list,), _seeds),
 }
-TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments"}
+TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training"}
 PROMPT_FIELDS = {"id", "text", "compare"} | set(SETTINGS)
 
 
@@ -265,9 +266,15 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
         from generator.experiment_specs import parse_experiments
 
         experiments = parse_experiments(located, data["experiments"], path.resolve().parent, defaults)
-    entries = data.get("prompts", [] if experiments is not None else None)
-    if not isinstance(entries, list) or not (entries or experiments is not None):
-        raise located.error(("prompts",), "'prompts' must be a non-empty list (it may be left out when the file has experiments:)")
+    training = None
+    if "training" in data:
+        from generator.training_specs import parse_training
+
+        training = parse_training(located, data["training"], path.resolve().parent)
+    chapters = experiments is not None or training is not None
+    entries = data.get("prompts", [] if chapters else None)
+    if not isinstance(entries, list) or not (entries or chapters):
+        raise located.error(("prompts",), "'prompts' must be a non-empty list (it may be left out when the file has experiments: or training:)")
     prompts, seen = [], {}
     for index, entry in enumerate(entries):
         key = ("prompts", index)
@@ -296,7 +303,7 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise located.error(("title",), "'title' must be a string")
-    return PromptSet(path, model, defaults, tuple(prompts), title, experiments)
+    return PromptSet(path, model, defaults, tuple(prompts), title, experiments, training)
 
 
 def _check_keys(located: _Located, key: tuple, data: dict, allowed: set[str], what: str) -> None:

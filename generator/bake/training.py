@@ -1,0 +1,228 @@
+"""Bake stage: the MNIST training chapter of a prompt set, run once and stored as one manifest.
+
+``training/<set id>.json`` under the generated folder holds the chapter of the file's ``training:`` section:
+test digits and their forward noising, the single-step denoiser per snapshot epoch and its sigma sweep, the
+shipped loss histories (for the SVG curves), one sampling animation per snapshot epoch of the time- and
+class-conditioned DDPMs (sprite sheets: frame k is the grid of every sample's x_t at one step), the guidance
+sweep and the measured quality numbers. Models that are not shipped yet are listed under ``missing`` with the
+command that trains them. Like the other manifests it is written atomically and skipped when its cache key
+(section, weight/loss/eval file bytes, jump prompts, code version) and assets are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+from generator.bake.manifest import manifest_assets, versions
+from generator.bake.store import AssetStore, write_json
+from generator.bake.trajectory import image_entry, sprite_entry
+from generator.progress import ProgressCallback, no_progress
+from generator.training_specs import TrainingSpec
+
+GAP = 2  # pixels between digits in a grid
+STILL_SCALE = 3  # stills are stored upscaled (nearest) so browsers never blur them
+SPRITE_SCALE = 1  # animation frames stay at 28 px per digit (noise does not compress); CSS scales them up
+TRAIN_COMMANDS = {
+    "class": "diffatlas train digits --stage class --hidden 32 --epochs 5 --snapshots 1,3,4,5 --ship-to DIR/class",
+    "time": "diffatlas train digits --stage time --hidden 32 --epochs 10 --snapshots 1,3,5,8,10 --ship-to DIR/time",
+    "denoiser": "diffatlas train digits --stage denoiser --hidden 32 --epochs 5 --snapshots 1,5 --ship-to DIR/denoiser",
+}
+
+
+def chapter_id(prompt_set: Any) -> str:
+    """The chapter's id: the prompt file's stem as a slug (as for the course chapter)."""
+    from generator.bake.experiments import chapter_id as experiments_chapter_id
+
+    return experiments_chapter_id(prompt_set)
+
+
+def chapter_path(out_dir: Path, prompt_set: Any) -> Path:
+    """Where the training chapter manifest of a prompt set goes."""
+    return Path(out_dir) / "training" / f"{chapter_id(prompt_set)}.json"
+
+
+def grid_image(images: torch.Tensor, columns: int, scale: int = 1) -> Image.Image:
+    """(n, 28, 28) in [0, 1] (clipped) -> one grayscale-as-RGB grid, row-major, ``GAP`` pixels apart."""
+    count, height, width = images.shape
+    rows = -(-count // columns)
+    sheet = Image.new("RGB", (columns * width + (columns - 1) * GAP, rows * height + (rows - 1) * GAP), (96, 96, 96))
+    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    for index in range(count):
+        tile = Image.fromarray(pixels[index], mode="L").convert("RGB")
+        sheet.paste(tile, ((index % columns) * (width + GAP), (index // columns) * (height + GAP)))
+    return sheet.resize((sheet.width * scale, sheet.height * scale), Image.NEAREST) if scale > 1 else sheet
+
+
+class _Store:
+    def __init__(self, store: AssetStore):
+        self.store = store
+
+    def still(self, images: torch.Tensor, columns: int) -> dict:
+        return {**image_entry(self.store, grid_image(images, columns, STILL_SCALE)), "columns": columns,
+                "count": int(images.shape[0])}
+
+    def animation(self, frames: torch.Tensor, columns: int) -> dict:
+        """(frames, n, 28, 28) -> a sprite sheet whose frame k is the grid of every sample at frame k."""
+        grids = [grid_image(frame, columns) for frame in frames]
+        size = (grids[0].width * SPRITE_SCALE, grids[0].height * SPRITE_SCALE)
+        return sprite_entry(self.store, grids, size)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _losses(folder: Path) -> dict | None:
+    """The shipped loss history (step and epoch means) of one model, as the chapter's curves need it."""
+    data = _read_json(folder / "losses.json")
+    if not data:
+        return None
+    return {k: data[k] for k in ("step_losses", "epoch_losses", "steps_per_epoch", "batch_size") if k in data}
+
+
+def _model_info(folder: Path) -> dict:
+    config = _read_json(folder / "config.json") or {}
+    keep = ("stage", "hidden", "epochs", "epochs_completed", "snapshot_epochs", "command", "hardware", "note", "dtype")
+    return {k: config[k] for k in keep if k in config}
+
+
+def _quality(weights: Path) -> dict | None:
+    """The shipped eval.json with the commands that reproduce each number."""
+    data = _read_json(weights / "eval.json")
+    if not data:
+        return None
+    quality = dict(data)
+    commands = {}
+    if isinstance(data.get("class"), dict):
+        c = data["class"]
+        commands["class"] = f"diffatlas eval digits --stage class --n {c.get('n', 500)} --gamma {c.get('gamma', 5.0):g} --seed {data.get('seed', 0)}"
+    if isinstance(data.get("time"), dict):
+        commands["time"] = f"diffatlas eval digits --stage time --n {data['time'].get('n', 500)} --seed {data.get('seed', 0)}"
+    quality.setdefault("commands", commands)
+    classifier = _read_json(weights / "classifier" / "config.json") or {}
+    if "test_accuracy" in classifier:
+        quality.setdefault("classifier_test_accuracy", classifier["test_accuracy"])
+    return quality
+
+
+def bake_training_chapter(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallback = no_progress) -> dict:
+    """Run every part of ``prompt_set.training`` whose model is shipped and return the manifest (assets stored)."""
+    from generator.experiments import training as ex
+    from generator.models.digits import load_digits_adapter
+    from generator.training.digits_weights import snapshot_epochs
+
+    spec: TrainingSpec = prompt_set.training
+    weights = spec.weights_dir()
+    s = _Store(store)
+    present = {stage: (weights / stage / "config.json").is_file() and any((weights / stage).glob("epoch_*.safetensors"))
+               for stage in ("class", "time", "denoiser")}
+    total = 2 + sum(present.values()) + present["class"]
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        progress(done, total, label)
+
+    progress(0, total, "training chapter")
+    torch.manual_seed(spec.seed)
+    class_adapter = load_digits_adapter("class", model_dir=weights / "class") if present["class"] else None
+    manifest: dict[str, Any] = {
+        "schema": 1,
+        "kind": "training",
+        "id": chapter_id(prompt_set),
+        "title": spec.title,
+        "settings": {"steps": spec.steps, "frames": spec.frames, "seed": spec.seed, "scheduler": "ddpm",
+                     "sigmas": list(spec.sigmas), "denoiser_sigma": spec.denoiser_sigma,
+                     "samples_per_digit": spec.samples_per_digit, "time_samples": spec.time_samples,
+                     "guidances": list(spec.guidances), "guidance_samples": spec.guidance_samples},
+        "provenance": {"spec_hash": spec.spec_hash(), "cache_key": key, "versions": versions()},
+        "models": {stage: _model_info(weights / stage) for stage, ok in present.items() if ok},
+        "missing": {stage: TRAIN_COMMANDS[stage] for stage, ok in present.items() if not ok},
+        "losses": {stage: loss for stage in ("denoiser", "time", "class") if (loss := _losses(weights / stage))},
+        "quality": _quality(weights),
+        "jumps": [p.id for p in prompt_set.prompts if p.settings.jumps is not None],
+    }
+    if class_adapter is not None:
+        manifest["model"] = {"id": class_adapter.id, "weight_hash": class_adapter.weight_hash}
+    digits = ex.pick_test_digits(spec, class_adapter)
+    if digits is not None:
+        n = len(digits.labels)
+        manifest["test_digits"] = {"source": digits.source, "labels": list(digits.labels),
+                                   "image": s.still(digits.images, n)}
+        manifest["forward"] = {"levels": [{"sigma": level.sigma, "image": s.still(level.noisy, n)}
+                                          for level in ex.noise_levels(digits.images, spec.sigmas, spec.seed)]}
+    tick("test digits")
+    if present["denoiser"] and digits is not None:
+        per_epoch, sweep = ex.denoiser_epochs(weights / "denoiser", digits.images, spec)
+        n = len(digits.labels)
+        manifest["denoiser"] = {
+            "sigma": spec.denoiser_sigma,
+            "noisy": s.still(per_epoch[0][1].noisy, n),
+            "epochs": [{"epoch": e, "image": s.still(level.denoised, n), "mse": level.mse} for e, level in per_epoch],
+            "sweep": {"epoch": per_epoch[-1][0], "levels": [
+                {"sigma": level.sigma, "noisy": s.still(level.noisy, n), "denoised": s.still(level.denoised, n),
+                 "mse": level.mse} for level in sweep]},
+        }
+        tick("denoiser")
+    for stage, columns in (("time", 10), ("class", 10)):
+        if not present[stage]:
+            continue
+        runs = ex.model_epochs(weights / stage, stage, spec)
+        manifest[stage] = {
+            "columns": columns,
+            "samples": int(runs[0].frames.shape[1]),
+            "labels": [d for _ in range(spec.samples_per_digit) for d in range(10)] if stage == "class" else None,
+            "guidance": 5.0 if stage == "class" else 1.0,
+            "epochs": [{"epoch": r.epoch, "frame_steps": list(r.frame_steps), "timesteps": list(r.timesteps),
+                        "sprite": s.animation(r.frames, columns), "final": s.still(r.final, columns)} for r in runs],
+        }
+        tick(f"{stage} epochs")
+    if class_adapter is not None:
+        manifest["guidance"] = {
+            "epoch": snapshot_epochs(weights / "class")[-1],
+            "labels": [d for _ in range(spec.guidance_samples) for d in range(10)],
+            "levels": [{"guidance": gamma, "image": s.still(images, 10)} for gamma, images in ex.guidance_sweep(class_adapter, spec)],
+        }
+        tick("guidance sweep")
+    tick("done")
+    return manifest
+
+
+def training_cache_key(prompt_set: Any) -> str:
+    """The section with every weight/loss/eval file's bytes, the jump prompts and our code's version."""
+    from generator import __version__
+
+    jumps = [p.id for p in prompt_set.prompts if p.settings.jumps is not None]
+    payload = [prompt_set.training.spec_hash(), jumps, __version__]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+def bake_training(prompt_set: Any, out_dir: Path, store: AssetStore, *, force: bool = False,
+                  progress: ProgressCallback = no_progress, on_event: Callable[[str], None] = lambda m: None) -> Path:
+    """Bake the training chapter of ``prompt_set`` unless it is cached; returns the manifest path."""
+    path = chapter_path(out_dir, prompt_set)
+    key = training_cache_key(prompt_set)
+    if not force and path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("provenance", {}).get("cache_key") == key and all((out_dir / a).exists() for a in manifest_assets(old)):
+            on_event(f"training {path.stem}: unchanged, cached (use --force to redo)")
+            return path
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 28x28 UNet on small batches: more threads only contend (5x slower beside training)
+    try:
+        manifest = bake_training_chapter(prompt_set, store, key, progress)
+    finally:
+        torch.set_num_threads(threads)
+    write_json(path, manifest)
+    on_event(f"training {path.stem}: baked" + (f" (not shipped yet: {', '.join(manifest['missing'])})" if manifest["missing"] else ""))
+    return path
