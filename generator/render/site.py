@@ -228,6 +228,11 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     course_outputs, course_embeds = render_course(env, generated_dir, site_dir, embed_dir, embed_common, relurl, sprite_context)
     outputs.update(course_outputs)
     embeds.extend(course_embeds)
+    from generator.render.training import render_training  # the MNIST training chapter
+
+    training_outputs, training_embeds = render_training(env, generated_dir, site_dir, embed_dir, embed_common, index)
+    outputs.update(training_outputs)
+    embeds.extend(training_embeds)
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,
