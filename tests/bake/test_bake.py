@@ -132,3 +132,12 @@ def test_killed_bake_leaves_no_partial_files_and_rerun_completes(tmp_path):
     for manifest in (out / "prompts").glob("*.json"):
         for asset in manifest_assets(json.loads(manifest.read_text())):
             assert (out / asset).exists()
+
+
+def test_changed_baking_code_invalidates_the_cache(baked, tiny_sd, monkeypatch):
+    from generator.bake import cache
+
+    root, prompt_set, _, _ = baked
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "other-code")
+    outcomes = bake(prompt_set.only(["cat"]), root / "generated", adapter=tiny_sd)
+    assert [o.status for o in outcomes] == ["baked"]
