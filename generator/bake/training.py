@@ -171,7 +171,7 @@ def bake_training_chapter(prompt_set: Any, store: AssetStore, key: str, progress
                  "mse": level.mse} for level in sweep]},
         }
         tick("denoiser")
-    for stage, columns in (("time", 10), ("class", 10)):
+    for stage, columns in (("time", min(10, spec.time_samples)), ("class", 10)):
         if not present[stage]:
             continue
         runs = ex.model_epochs(weights / stage, stage, spec)
