@@ -67,8 +67,8 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
     assert result.pages == (gen / "pages" / "red-cat.md", gen / "pages" / "two-dogs.md")
     embeds = ("red-cat-daam.html", "red-cat-trajectory.html", "two-dogs-trajectory.html")  # red-cat has a DAAM section
     assert result.embeds == tuple(site / "embed" / name for name in embeds)
-    # and the course-experiments chapter, written even without experiments so its nav entry resolves
-    assert set(result.changed) == {result.gallery, *result.pages, *result.embeds, gen / "course.md"}
+    # and the course-experiments and training chapters, written even when not baked so their nav entries resolve
+    assert set(result.changed) == {result.gallery, *result.pages, *result.embeds, gen / "course.md", gen / "training.md"}
 
     gallery = result.gallery.read_text()
     assert 'href="pages/red-cat.html"' in gallery and 'href="pages/two-dogs.html"' in gallery
