@@ -136,3 +136,25 @@ def test_rendered_loss_curves_match_the_shipped_json(baked: Path) -> None:
         for (_, cy), value in zip(circles, shipped["epoch_losses"]):
             assert loss_at(cy) == pytest.approx(value, rel=2e-3)
     assert "97.1%" in page and "diffatlas eval digits --stage class --n 500" in page
+
+
+def test_data_folder_gives_real_test_digits_in_label_order(tmp_path: Path) -> None:
+    """With `data:` the chapter noises the first test image of each digit (synthetic IDX files here)."""
+    import numpy as np
+
+    from generator.experiments.training import pick_test_digits
+    from generator.training.mnist import write_idx_images, write_idx_labels
+
+    data = tmp_path / "mnist"
+    data.mkdir()
+    labels = np.array([3, 1, 0, 1, 2, 0, 3], dtype=np.uint8)
+    images = np.stack([np.full((28, 28), 10 * i, dtype=np.uint8) for i in range(len(labels))])
+    write_idx_images(data / "t10k-images-idx3-ubyte.gz", images)
+    write_idx_labels(data / "t10k-labels-idx1-ubyte.gz", labels)
+    path = tmp_path / "digits.yaml"
+    path.write_text("model: embedded:digits\ntraining:\n  data: mnist\n  test_digits: 4\n")
+    spec = load_prompt_set(path).training
+    digits = pick_test_digits(spec, None)
+    assert digits.source == "mnist-test" and digits.labels == (0, 1, 2, 3)
+    # first occurrences: 0 at index 2, 1 at 1, 2 at 4, 3 at 0
+    assert [round(float(im[0, 0]) * 255) for im in digits.images] == [20, 10, 40, 0]
