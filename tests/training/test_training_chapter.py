@@ -158,3 +158,13 @@ def test_data_folder_gives_real_test_digits_in_label_order(tmp_path: Path) -> No
     assert digits.source == "mnist-test" and digits.labels == (0, 1, 2, 3)
     # first occurrences: 0 at index 2, 1 at 1, 2 at 4, 3 at 0
     assert [round(float(im[0, 0]) * 255) for im in digits.images] == [20, 10, 40, 0]
+
+
+def test_shipped_prompt_file_asks_for_the_issue_settings() -> None:
+    """prompts/digits.yaml: the issue's sigmas, 4 samples per digit, guidance {0, 5, 10}, beta-sum jump prompts."""
+    prompt_set = load_prompt_set(Path(__file__).resolve().parents[2] / "prompts" / "digits.yaml")
+    spec = prompt_set.training
+    assert prompt_set.model == "embedded:digits" and spec.weights is None and spec.data is None
+    assert spec.sigmas == (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0) and spec.denoiser_sigma == 0.5
+    assert spec.samples_per_digit == 4 and spec.guidances == (0.0, 5.0, 10.0)
+    assert prompt_set.prompts and all(p.settings.jumps.method == "beta-sum" for p in prompt_set.prompts)
