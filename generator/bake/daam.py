@@ -8,7 +8,6 @@ coarse half) and ``over_time`` (per entry: one frame per timestep bin). Entries 
 
 from __future__ import annotations
 
-import io
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.bake.encoders import preview_size
+from generator.bake.encoders import png_bytes, preview_size
 from generator.bake.sections import Finisher
 from generator.bake.store import AssetStore
 from generator.experiments.trajectory import TrajectoryRequest
@@ -106,9 +105,7 @@ def grayscale_sheet(frames: list[torch.Tensor], columns: int) -> tuple[bytes, in
         row, column = divmod(index, columns)
         pixels = (frame.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
         sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = pixels
-    buffer = io.BytesIO()
-    Image.fromarray(sheet, mode="L").save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue(), columns
+    return png_bytes(Image.fromarray(sheet, mode="L")), columns
 
 
 def bake_daam(traced: object, store: AssetStore, preview: int) -> dict:

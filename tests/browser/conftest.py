@@ -14,17 +14,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 import fakesite  # noqa: E402  (tests/render/fakesite.py: fake bake output + fixture site build)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser_helpers import Watched, _QuietHandler  # noqa: E402,F401  (re-exported for the fixtures below)
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 IFRAME_TEST = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>host</title></head>
 <body><p>A course page that embeds a figure:</p>
 <iframe id="fig" src="embed/red-cat-trajectory.html?theme=dark#traj-red-cat=1" width="600" height="560" style="border:0"></iframe>
 </body></html>"""
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -57,25 +55,6 @@ def browser():
         )
         yield b
         b.close()
-
-
-class Watched:
-    """A page plus everything it logged and requested."""
-
-    def __init__(self, page, base_url: str):
-        self.page = page
-        self.errors: list[str] = []
-        self.foreign: list[str] = []
-        self.failed: list[str] = []
-        page.on("console", lambda m: m.type in ("error", "warning") and self.errors.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on("request", lambda r: r.url.startswith((base_url, "data:", "blob:")) or self.foreign.append(r.url))
-        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
-
-    def assert_clean(self):
-        assert self.errors == [], self.errors
-        assert self.foreign == [], f"requests left 127.0.0.1: {self.foreign}"
-        assert self.failed == [], self.failed
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import fakesite  # noqa: F401  (on sys.path through tests/browser/conftest.py)
-from conftest import Watched, _QuietHandler
+from browser_helpers import Watched, _QuietHandler
 
 
 def _asset(generated: Path, image: Image.Image, ext: str = "png") -> dict:

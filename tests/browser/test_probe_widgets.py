@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Watched, _QuietHandler  # tests/browser/conftest.py
+from browser_helpers import Watched, _QuietHandler
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import fakesite  # noqa: F401  (on sys.path through tests/browser/conftest.py)
-from conftest import Watched, _QuietHandler
+from browser_helpers import Watched, _QuietHandler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 import training_chapter_fixture  # noqa: E402

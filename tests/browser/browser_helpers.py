@@ -1,0 +1,29 @@
+"""Browser test helpers shared by every widget test (a unique module name: importable in any collection order)."""
+
+from __future__ import annotations
+
+import http.server
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+class Watched:
+    """A page plus everything it logged and requested."""
+
+    def __init__(self, page, base_url: str):
+        self.page = page
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.failed: list[str] = []
+        page.on("console", lambda m: m.type in ("error", "warning") and self.errors.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("request", lambda r: r.url.startswith((base_url, "data:", "blob:")) or self.foreign.append(r.url))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+
+    def assert_clean(self):
+        assert self.errors == [], self.errors
+        assert self.foreign == [], f"requests left 127.0.0.1: {self.foreign}"
+        assert self.failed == [], self.failed
