@@ -11,7 +11,6 @@ command that trains them. Like the other manifests it is written atomically and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -19,7 +18,8 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from generator.bake.manifest import manifest_assets, versions
+from generator.bake.cache import cache_key, is_cached
+from generator.bake.manifest import versions
 from generator.bake.store import AssetStore, write_json
 from generator.bake.trajectory import image_entry, sprite_entry
 from generator.progress import ProgressCallback, no_progress
@@ -196,12 +196,9 @@ def bake_training_chapter(prompt_set: Any, store: AssetStore, key: str, progress
 
 
 def training_cache_key(prompt_set: Any) -> str:
-    """The section with every weight/loss/eval file's bytes, the jump prompts and our code's version."""
-    from generator import __version__
-
+    """The section with every weight/loss/eval file's bytes, the jump prompts and the baking code."""
     jumps = [p.id for p in prompt_set.prompts if p.settings.jumps is not None]
-    payload = [prompt_set.training.spec_hash(), jumps, __version__]
-    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+    return cache_key(prompt_set.training.spec_hash(), jumps)
 
 
 def bake_training(prompt_set: Any, out_dir: Path, store: AssetStore, *, force: bool = False,
@@ -209,14 +206,9 @@ def bake_training(prompt_set: Any, out_dir: Path, store: AssetStore, *, force: b
     """Bake the training chapter of ``prompt_set`` unless it is cached; returns the manifest path."""
     path = chapter_path(out_dir, prompt_set)
     key = training_cache_key(prompt_set)
-    if not force and path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-        if old.get("provenance", {}).get("cache_key") == key and all((out_dir / a).exists() for a in manifest_assets(old)):
-            on_event(f"training {path.stem}: unchanged, cached (use --force to redo)")
-            return path
+    if not force and is_cached(path, key, out_dir):
+        on_event(f"training {path.stem}: unchanged, cached (use --force to redo)")
+        return path
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 28x28 UNet on small batches: more threads only contend (5x slower beside training)
     try:
