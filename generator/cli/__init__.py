@@ -8,14 +8,7 @@ from generator.cli.app import app
 from generator.errors import UserError
 
 # Importing the command modules registers their commands on ``app``.
-from generator.cli import commands as _commands  # noqa: E402,F401
-
-for _optional in ("generator.cli.digits", "generator.cli.shapes", "generator.cli.daam"):
-    try:
-        __import__(_optional)
-    except ModuleNotFoundError as _missing:
-        if _missing.name != _optional:
-            raise
+from generator.cli import commands, daam, digits, shapes  # noqa: E402,F401
 
 
 def main() -> None:
