@@ -169,7 +169,8 @@ def render_training(env: Any, generated_dir: Path, site_dir: Path, embed_dir: Pa
             traj = trajectory_context(p, generated_dir, embed_dir, generated_dir, prompt_page)
             jumps.append({"p": p, "traj": traj, "section": p.manifest["jumps"],
                           "asset": _asset_resolver(generated_dir, generated_dir, f"{prompt_id} jumps"),
-                          "page_url": relurl(prompt_page, generated_dir)})
+                          # a Markdown link: name the source page so mkdocs resolves (and checks) it
+                          "page_url": relurl(prompt_page.with_suffix(".md"), generated_dir)})
         page_views = views(cid, generated_dir)
         embed_views = views(cid, embed_dir)
         for widget, macro in (("forward", "forward"), ("denoiser", "denoiser"), ("losses", "losses"),
