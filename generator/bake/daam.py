@@ -1,6 +1,6 @@
 """Bake stage: the ``daam`` manifest section, DAAM word heat maps recorded during the trajectory's sampling.
 
-Every map is 8-bit grayscale, scaled to [0, 255] by its own maximum (so a tau slider is a threshold at
+Every map is 8-bit grayscale, scaled to [0, 255] by its own minimum and maximum (so a tau slider is a threshold at
 tau * 255), packed into two PNG sprite sheets: ``aggregate`` (per entry: all layers, the fine half, the
 coarse half) and ``over_time`` (per entry: one frame per timestep bin). Entries are the prompt's words
 (multi-piece words merged) and the start and end tokens. The page colours them in the browser.

@@ -157,10 +157,15 @@ def heat_maps(
 
 
 def normalize(maps: torch.Tensor) -> torch.Tensor:
-    """Clip bicubic overshoot below 0, then scale each (H, W) map to [0, 1] by its maximum (zero maps stay 0)."""
-    maps = maps.clamp_min(0)
-    peak = maps.amax(dim=(-2, -1), keepdim=True)
-    return torch.where(peak > 0, maps / peak.clamp_min(torch.finfo(maps.dtype).tiny), torch.zeros_like(maps))
+    """Scale each (H, W) map to [0, 1] by its own minimum and maximum (flat maps become 0).
+
+    Min-max, as the DAAM authors' released code does: diffuse attention leaves a near-constant floor under every
+    word's raw sum (on the small built-in models the minimum is ~0.7 of the maximum), so scaling by the maximum
+    alone would put every pixel above a tau of 0.2..0.6 and Eq. 7 would mark the whole image.
+    """
+    low = maps.amin(dim=(-2, -1), keepdim=True)
+    span = maps.amax(dim=(-2, -1), keepdim=True) - low
+    return torch.where(span > 0, (maps - low) / span.clamp_min(torch.finfo(maps.dtype).tiny), torch.zeros_like(maps))
 
 
 def threshold(heat_map: torch.Tensor, tau: float) -> torch.Tensor:

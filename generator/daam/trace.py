@@ -259,7 +259,7 @@ class Trace:
         normalized: bool = True,
         size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """(H, W) heat map of a word (DAAM Eq. 6; several pieces: their mean), scaled to [0, 1] by its maximum.
+        """(H, W) heat map of a word (DAAM Eq. 6; several pieces: their mean), min-max scaled to [0, 1].
 
         ``locations`` ('down', 'mid', 'up'), ``resolutions`` ('fine', 'coarse' or (h, w) list) and
         ``timesteps`` (lo, hi; whole bins) restrict the sum; ``size`` (H, W) upsamples to another size than
@@ -313,8 +313,8 @@ class Trace:
         return normalize(self._maps(weights, image_index, locations, resolutions, None, per_bin=True, size=size)).cpu()
 
     def mask(self, word: str | int, tau: float = 0.4, occurrence: int = 0, image_index: int = 0, **filters: Any) -> torch.Tensor:
-        """bool (H, W): where the word's map reaches ``tau`` times its maximum (DAAM Eq. 7)."""
-        return threshold(self.word_map(word, occurrence, image_index, normalized=False, **filters), tau)
+        """bool (H, W): where the word's min-max normalized map reaches ``tau`` (DAAM Eq. 7, see ``normalize``)."""
+        return threshold(self.word_map(word, occurrence, image_index, **filters), tau)
 
     # -- helpers --------------------------------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ def _noun_ious(tc: Any, image_index: int, scene: Scene, score: SceneScore, taus:
         truth = torch.from_numpy(blob.mask)
         if scene.layout == "count":  # a plural noun covers every object of its kind
             truth = torch.from_numpy(np.any([b.mask for b in score.matched if b is not None], axis=0))
-        heat = tc.word_map(noun, occurrence, image_index, normalized=False)
+        heat = tc.word_map(noun, occurrence, image_index)  # min-max normalized, as the DAAM authors threshold it
         results.append({
             "noun": noun,
             "iou": {f"{tau:.2f}": round(iou(threshold(heat, tau), truth), 4) for tau in taus},
