@@ -117,9 +117,15 @@ def eval_shapes_command(
     guidance: float = typer.Option(3.0, help="Classifier-free guidance scale."),
     seed: int = typer.Option(1234, help="Seed of the held-out captions and the noise."),
     daam: bool = typer.Option(True, help="Also measure DAAM masks against the checker's masks (mIoU, tau sweep)."),
-    out: Path = typer.Option(Path("build/eval/shapes.json"), help="Where to write the JSON report."),
+    out: Optional[Path] = typer.Option(None, help="Where to write the JSON report (default: WEIGHTS/eval.json, "
+                                       "i.e. generator/weights/shapes/eval.json for the shipped model: the report "
+                                       "the site's page 'How faithful is DAAM?' is baked from)."),
 ) -> None:
-    """Prompt fidelity of the 'shapes' model (rule-based checker) and DAAM faithfulness (mIoU vs its masks)."""
+    """Prompt fidelity of the 'shapes' model (rule-based checker) and DAAM faithfulness (mIoU vs its masks).
+
+    The report also keeps the best and worst DAAM examples (tiny base64 PNGs). By default it is written next to
+    the weights, where `faithfulness:` in prompts/shapes.yaml reads it; then `diffatlas build` shows it.
+    """
     import torch
 
     from generator.training.shapes_eval import evaluate
@@ -130,6 +136,7 @@ def eval_shapes_command(
         raise UserError("--n must be at least 2 (one one-object and one two-object prompt)")
     if not (weights / "unet").exists():
         raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
+    out = out if out is not None else weights / "eval.json"
     with _progress("eval shapes") as report:
         result = evaluate(weights, n=n, device=_device(device), steps=steps, guidance=guidance, seed=seed, daam=daam,
                           progress=report)

@@ -125,7 +125,9 @@ def limits() -> ModelLimits:
     folder = _require(shipped_weights_dir())
     unet_config = json.loads((folder / "unet" / "config.json").read_text())
     tokenizer_config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text())
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json"))
+    # eval.json (`diffatlas eval shapes` writes it here) measures the weights; it does not change what they draw
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json")
+                   and p.relative_to(folder).as_posix() != "eval.json")
     fingerprint = hashlib.sha256()  # content, not sizes: every export of the same architecture has the same sizes
     for path in files:
         fingerprint.update(str(path.relative_to(folder)).encode())

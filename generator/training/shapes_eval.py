@@ -10,10 +10,15 @@
    shape), the IoU between the noun's DAAM mask (Tang et al. 2023, Eq. 7, at several tau) and the checker's blob
    mask; mIoU per tau, the best tau, and trivial baselines (whole image; centre box) so the number means
    something. The DAAM paper needed human annotations for this; here the world provides them.
+3. Examples: the nouns with the highest and the lowest IoU at the best tau, each with the generated image, the
+   noun's normalized heat map and the checker's mask as tiny base64 PNGs inside the report (the site's page
+   "How faithful is DAAM?" shows them; generator/bake/faithfulness.py).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +34,29 @@ from generator.training.shapes_world import PLURALS, Scene, ShapesStream
 TARGETS = {"one_object": 0.90, "two_object": 0.75}
 GROUP_OF_LAYOUT = {"single": "one_object", "pair": "two_object", "relation": "two_object"}
 TAUS: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6)
+EXAMPLES = 6  # best and worst noun entries kept in the report
+
+
+def tau_key(tau: float) -> str:
+    """How a tau names its entry in the report: 0.4 -> "0.40"."""
+    return f"{tau:.2f}"
+
+
+@dataclass(frozen=True)
+class NounScore:
+    """One noun whose object the checker found: its DAAM mask's IoU per tau, the baselines, and both masks."""
+
+    noun: str
+    ious: dict[str, float]  # tau_key(tau) -> IoU of the thresholded map with the truth
+    baseline_whole: float  # IoU of the whole image with the truth
+    baseline_centre: float  # IoU of the centre box with the truth
+    heat: np.ndarray  # (H, W) uint8: the min-max normalized map, 255 = its maximum
+    truth: np.ndarray  # (H, W) bool: the checker's blob mask of the object
+
+    def to_json(self) -> dict[str, Any]:
+        """The numbers (not the masks), as each sample of the report lists them."""
+        return {"noun": self.noun, "iou": dict(self.ious), "baseline_whole": self.baseline_whole,
+                "baseline_centre": self.baseline_centre}
 
 
 @dataclass(frozen=True)
@@ -39,7 +67,7 @@ class SampleScore:
     group: str
     image: np.ndarray  # (H, W, 3) uint8
     score: SceneScore
-    noun_ious: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # one per noun with a found object
+    nouns: tuple[NounScore, ...] = field(default_factory=tuple)  # one per noun with a found object
 
 
 def held_out_scenes(count_per_group: int, seed: int) -> list[tuple[str, Scene]]:
@@ -71,7 +99,7 @@ def centre_box(height: int, width: int) -> torch.Tensor:
     return box
 
 
-def _noun_ious(tc: Any, image_index: int, scene: Scene, score: SceneScore, taus: Sequence[float]) -> list[dict[str, Any]]:
+def _noun_scores(tc: Any, image_index: int, scene: Scene, score: SceneScore, taus: Sequence[float]) -> list[NounScore]:
     """IoU of each found object's noun map (DAAM Eq. 7 at every tau) with the checker's blob mask."""
     from generator.daam.aggregate import threshold
 
@@ -87,12 +115,14 @@ def _noun_ious(tc: Any, image_index: int, scene: Scene, score: SceneScore, taus:
         if scene.layout == "count":  # a plural noun covers every object of its kind
             truth = torch.from_numpy(np.any([b.mask for b in score.matched if b is not None], axis=0))
         heat = tc.word_map(noun, occurrence, image_index)  # min-max normalized, as the DAAM authors threshold it
-        results.append({
-            "noun": noun,
-            "iou": {f"{tau:.2f}": round(iou(threshold(heat, tau), truth), 4) for tau in taus},
-            "baseline_whole": round(iou(torch.ones_like(truth), truth), 4),
-            "baseline_centre": round(iou(centre_box(*truth.shape), truth), 4),
-        })
+        results.append(NounScore(
+            noun=noun,
+            ious={tau_key(tau): round(iou(threshold(heat, tau), truth), 4) for tau in taus},
+            baseline_whole=round(iou(torch.ones_like(truth), truth), 4),
+            baseline_centre=round(iou(centre_box(*truth.shape), truth), 4),
+            heat=(heat.clamp(0, 1) * 255).round().to(torch.uint8).numpy(),
+            truth=truth.numpy(),
+        ))
         if scene.layout == "count":
             break
     return results
@@ -119,8 +149,8 @@ def generate_and_score(adapter: Any, n: int = 200, steps: int = 25, guidance: fl
         for index, ((group, scene), image) in enumerate(zip(chunk, images)):
             pixels = np.asarray(image.convert("RGB"))
             score = score_scene(scene, pixels)
-            ious = tuple(_noun_ious(tc, index, scene, score, taus)) if tc is not None else ()
-            results.append(SampleScore(scene, group, pixels, score, ious))
+            nouns = tuple(_noun_scores(tc, index, scene, score, taus)) if tc is not None else ()
+            results.append(SampleScore(scene, group, pixels, score, nouns))
         progress(len(results), len(scenes), "generating")
     return results
 
@@ -144,7 +174,7 @@ def summarize_fidelity(results: list[SampleScore]) -> dict[str, Any]:
             "right": int(sum(bool(a.correct) for a in result.score.attributes)),
             "total": len(result.score.attributes),
             "wrong": [a.claim for a in result.score.attributes if not a.correct],
-            "daam": list(result.noun_ious),
+            "daam": [noun.to_json() for noun in result.nouns],
         })
     summary = {group: round(right[group] / total[group], 4) if total[group] else None for group in TARGETS}
     return {
@@ -161,24 +191,59 @@ def summarize_fidelity(results: list[SampleScore]) -> dict[str, Any]:
     }
 
 
-def summarize_daam(results: list[SampleScore], taus: Sequence[float] = TAUS) -> dict[str, Any]:
-    """mIoU of noun masks against checker masks per tau, the best tau, and the trivial baselines."""
-    nouns = [entry for result in results for entry in result.noun_ious]
+def summarize_daam(results: list[SampleScore], taus: Sequence[float] = TAUS, examples: int = EXAMPLES) -> dict[str, Any]:
+    """mIoU of noun masks against checker masks per tau, the best tau, the trivial baselines and examples."""
+    nouns = [entry for result in results for entry in result.nouns]
     if not nouns:
-        return {"nouns": 0, "miou": {}, "best_tau": None, "best_miou": None, "baselines": {}}
-    miou = {f"{tau:.2f}": round(float(np.mean([e["iou"][f"{tau:.2f}"] for e in nouns])), 4) for tau in taus}
+        return {"nouns": 0, "miou": {}, "best_tau": None, "best_miou": None, "baselines": {},
+                "examples": {"tau": None, "best": [], "worst": []}}
+    miou = {tau_key(tau): round(float(np.mean([e.ious[tau_key(tau)] for e in nouns])), 4) for tau in taus}
     best = max(miou, key=lambda k: miou[k])
     return {
         "nouns": len(nouns),
-        "images": sum(1 for r in results if r.noun_ious),
+        "images": sum(1 for r in results if r.nouns),
         "miou": miou,
         "best_tau": float(best),
         "best_miou": miou[best],
         "baselines": {
-            "whole_image": round(float(np.mean([e["baseline_whole"] for e in nouns])), 4),
-            "centre_box": round(float(np.mean([e["baseline_centre"] for e in nouns])), 4),
+            "whole_image": round(float(np.mean([e.baseline_whole for e in nouns])), 4),
+            "centre_box": round(float(np.mean([e.baseline_centre for e in nouns])), 4),
         },
+        "examples": pick_examples(results, float(best), examples),
     }
+
+
+def png_base64(pixels: np.ndarray) -> str:
+    """A lossless PNG of (H, W, 3) uint8 RGB, (H, W) uint8 gray or (H, W) bool (1-bit), base64-encoded."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=9)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def pick_examples(results: list[SampleScore], tau: float, k: int = EXAMPLES) -> dict[str, Any]:
+    """The ``k`` noun entries with the highest IoU at ``tau`` and the ``k`` lowest among the rest.
+
+    Best come highest first, worst lowest first; ties go to the earlier sample, then the earlier noun, so the
+    choice is deterministic. The two lists never share an entry (with fewer than 2k nouns, worst gets fewer).
+    Each entry holds the caption, the noun, its IoU, ``sample`` (the index into the report's samples) and three
+    base64 PNGs: the generated image, the noun's heat map (8-bit gray) and the checker's mask (1-bit).
+    """
+    key = tau_key(tau)
+    entries = [(noun.ious[key], sample, position) for sample, result in enumerate(results)
+               for position, noun in enumerate(result.nouns)]
+    best = sorted(entries, key=lambda e: (-e[0], e[1], e[2]))[:k]
+    chosen = {(sample, position) for _, sample, position in best}
+    worst = sorted((e for e in entries if (e[1], e[2]) not in chosen), key=lambda e: e[:3])[:k]
+
+    def example(value: float, sample: int, position: int) -> dict[str, Any]:
+        result, noun = results[sample], results[sample].nouns[position]
+        return {"caption": result.scene.caption, "group": result.group, "noun": noun.noun, "iou": value,
+                "sample": sample, "image": png_base64(result.image), "heat": png_base64(noun.heat),
+                "truth": png_base64(noun.truth.astype(bool))}
+
+    return {"tau": float(key), "best": [example(*e) for e in best], "worst": [example(*e) for e in worst]}
 
 
 def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, guidance: float = 3.0,

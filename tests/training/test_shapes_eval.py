@@ -1,16 +1,31 @@
-"""`diffatlas train shapes` / `diffatlas eval shapes` end to end; the report's numbers are its own recomputation."""
+"""`diffatlas train shapes` / `diffatlas eval shapes` end to end; the report's numbers are its own recomputation.
+
+Also the report's best and worst DAAM examples (chosen from synthetic scores with known IoUs) and their PNGs.
+"""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.training.shapes_eval import TARGETS, centre_box, iou
+from generator.training.shapes_checker import SceneScore
+from generator.training.shapes_eval import TARGETS, NounScore, SampleScore, centre_box, iou, pick_examples, summarize_daam
+from generator.training.shapes_world import ShapesStream
+
+
+def decode_png(text: str) -> Image.Image:
+    """A base64 PNG of the report, opened."""
+    image = Image.open(io.BytesIO(base64.b64decode(text)))
+    image.load()
+    return image
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +38,7 @@ def one_thread():
 
 def test_train_export_and_eval_cli(tmp_path):
     runner = CliRunner()
-    run, weights, report = tmp_path / "run", tmp_path / "weights", tmp_path / "eval.json"
+    run, weights = tmp_path / "run", tmp_path / "weights"
     result = runner.invoke(app, ["train", "shapes", "--steps", "2", "--batch", "2", "--device", "cpu", "--out", str(run)])
     assert result.exit_code == 0, result.output
     again = runner.invoke(app, ["train", "shapes", "--steps", "2", "--batch", "2", "--device", "cpu", "--out", str(run)])
@@ -34,8 +49,9 @@ def test_train_export_and_eval_cli(tmp_path):
     assert info["steps"] == 2 and info["command"].startswith("diffatlas train shapes --steps 2")
 
     result = runner.invoke(app, ["eval", "shapes", "--weights", str(weights), "--n", "4", "--steps", "2",
-                                 "--device", "cpu", "--out", str(report)])
+                                 "--device", "cpu"])
     assert result.exit_code == 0, result.output
+    report = weights / "eval.json"  # the default: next to the weights it measures
     data = json.loads(report.read_text())
     samples = data["samples"]
     assert len(samples) == data["summary"]["images"] == 4
@@ -48,6 +64,14 @@ def test_train_export_and_eval_cli(tmp_path):
     if nouns:
         for tau, value in data["daam"]["miou"].items():
             assert value == round(float(np.mean([n["iou"][tau] for n in nouns])), 4)
+    examples = data["daam"]["examples"]
+    shown = examples["best"] + examples["worst"]
+    assert len(examples["best"]) == min(6, len(nouns)) and len(shown) == min(12, len(nouns))
+    for example in shown:  # each example is one of the samples' nouns, with that sample's IoU at the best tau
+        sample = samples[example["sample"]]
+        assert example["caption"] == sample["caption"]
+        assert example["iou"] in [n["iou"][f"{examples['tau']:.2f}"] for n in sample["daam"] if n["noun"] == example["noun"]]
+        assert decode_png(example["image"]).size == decode_png(example["truth"]).size == (32, 32)
     assert data["settings"]["trained_steps"] == 2
 
 
@@ -56,3 +80,72 @@ def test_iou_and_baselines():
     a[:2] = True
     assert iou(a, a) == 1.0 and iou(a, ~a) == 0.0 and iou(a, torch.ones_like(a)) == 0.5
     assert centre_box(32, 32).sum() == 256 and centre_box(32, 32)[16, 16]
+
+
+def _synthetic_results(ious: list[list[float]]) -> list[SampleScore]:
+    """One sample per inner list (a real world image and its masks), one noun per IoU, heat maps from a formula."""
+    stream = ShapesStream(seed=7)
+    results = []
+    for index, values in enumerate(ious):
+        sample = stream.sample(index)
+        nouns = []
+        for position, value in enumerate(values):
+            truth = sample.masks[position % len(sample.masks)]
+            heat = ((np.arange(32 * 32).reshape(32, 32) * (index + 3) + position * 11) % 256).astype(np.uint8)
+            nouns.append(NounScore(noun=f"noun{position}", ious={"0.30": value, "0.40": round(1 - value, 4)}, baseline_whole=0.1,
+                                   baseline_centre=0.2, heat=heat, truth=truth))
+        results.append(SampleScore(sample.scene, "one_object", sample.image, SceneScore((), ()), tuple(nouns)))
+    return results
+
+
+def test_examples_are_the_highest_and_lowest_ious_with_their_images():
+    ious = [[0.9, 0.1], [0.5], [0.9, 0.05, 0.7], [0.3], [0.3, 0.8], [0.6], [0.2, 0.95]]
+    results = _synthetic_results(ious)
+    picked = pick_examples(results, 0.3, k=3)
+    assert picked["tau"] == 0.3
+    best = [(e["sample"], e["noun"], e["iou"]) for e in picked["best"]]
+    worst = [(e["sample"], e["noun"], e["iou"]) for e in picked["worst"]]
+    # highest first; the tie at 0.9 goes to the earlier sample
+    assert best == [(6, "noun1", 0.95), (0, "noun0", 0.9), (2, "noun0", 0.9)]
+    # lowest first; the tie at 0.3 goes to the earlier sample
+    assert worst == [(2, "noun1", 0.05), (0, "noun1", 0.1), (6, "noun0", 0.2)]
+    for example in picked["best"] + picked["worst"]:
+        result = results[example["sample"]]
+        noun = result.nouns[int(example["noun"][-1])]
+        assert example["caption"] == result.scene.caption and example["group"] == "one_object"
+        image, heat, truth = (decode_png(example[key]) for key in ("image", "heat", "truth"))
+        assert image.size == heat.size == truth.size == (32, 32)
+        assert (image.mode, heat.mode, truth.mode) == ("RGB", "L", "1")
+        assert np.array_equal(np.asarray(image), result.image)
+        assert np.array_equal(np.asarray(heat), noun.heat)
+        assert np.array_equal(np.asarray(truth), noun.truth) and noun.truth.any()
+        assert len(example["image"]) + len(example["heat"]) + len(example["truth"]) < 6000  # tiny
+    # with fewer than 2k nouns the lists do not overlap; worst gets what is left
+    few = pick_examples(results[:2], 0.3, k=2)
+    assert [e["iou"] for e in few["best"]] == [0.9, 0.5] and [e["iou"] for e in few["worst"]] == [0.1]
+
+
+def test_summary_picks_examples_at_the_best_tau():
+    results = _synthetic_results([[0.9, 0.1], [0.2], [0.3]])  # mIoU 0.375 at 0.30, 0.625 at 0.40
+    summary = summarize_daam(results, taus=(0.3, 0.4), examples=1)
+    assert summary["best_tau"] == 0.4 and summary["miou"] == {"0.30": 0.375, "0.40": 0.625}
+    assert summary["examples"]["tau"] == 0.4
+    assert [e["iou"] for e in summary["examples"]["best"]] == [0.9]  # 1 - 0.1
+    assert [e["iou"] for e in summary["examples"]["worst"]] == [0.1]
+    json.dumps(summary)  # the report stays JSON
+
+
+def test_writing_the_report_next_to_the_weights_keeps_the_model_fingerprint(tmp_path, monkeypatch):
+    """eval.json lives in the weights folder but is no weight: shapes bakes must stay cached when it appears."""
+    import shutil
+
+    from generator.models import shapes
+
+    folder = tmp_path / "shapes"
+    shutil.copytree(shapes.shipped_weights_dir(), folder, ignore=shutil.ignore_patterns("eval.json"))
+    monkeypatch.setattr(shapes, "shipped_weights_dir", lambda: folder)
+    before = shapes.limits().fingerprint
+    (folder / "eval.json").write_text("{}")
+    assert shapes.limits().fingerprint == before
+    (folder / "unet" / "config.json").write_text((folder / "unet" / "config.json").read_text() + " ")
+    assert shapes.limits().fingerprint != before
