@@ -47,6 +47,7 @@ class NounScore:
     """One noun whose object the checker found: its DAAM mask's IoU per tau, the baselines, and both masks."""
 
     noun: str
+    colour: str  # the object's colour: tells two nouns of one caption apart ("a red square and a blue square")
     ious: dict[str, float]  # tau_key(tau) -> IoU of the thresholded map with the truth
     baseline_whole: float  # IoU of the whole image with the truth
     baseline_centre: float  # IoU of the centre box with the truth
@@ -55,7 +56,7 @@ class NounScore:
 
     def to_json(self) -> dict[str, Any]:
         """The numbers (not the masks), as each sample of the report lists them."""
-        return {"noun": self.noun, "iou": dict(self.ious), "baseline_whole": self.baseline_whole,
+        return {"noun": self.noun, "colour": self.colour, "iou": dict(self.ious), "baseline_whole": self.baseline_whole,
                 "baseline_centre": self.baseline_centre}
 
 
@@ -117,6 +118,7 @@ def _noun_scores(tc: Any, image_index: int, scene: Scene, score: SceneScore, tau
         heat = tc.word_map(noun, occurrence, image_index)  # min-max normalized, as the DAAM authors threshold it
         results.append(NounScore(
             noun=noun,
+            colour=obj.colour,
             ious={tau_key(tau): round(iou(threshold(heat, tau), truth), 4) for tau in taus},
             baseline_whole=round(iou(torch.ones_like(truth), truth), 4),
             baseline_centre=round(iou(centre_box(*truth.shape), truth), 4),
@@ -227,8 +229,9 @@ def pick_examples(results: list[SampleScore], tau: float, k: int = EXAMPLES) -> 
 
     Best come highest first, worst lowest first; ties go to the earlier sample, then the earlier noun, so the
     choice is deterministic. The two lists never share an entry (with fewer than 2k nouns, worst gets fewer).
-    Each entry holds the caption, the noun, its IoU, ``sample`` (the index into the report's samples) and three
-    base64 PNGs: the generated image, the noun's heat map (8-bit gray) and the checker's mask (1-bit).
+    Each entry holds the caption, the noun and its object's colour, its IoU, ``sample`` (the index into the
+    report's samples) and three base64 PNGs: the generated image, the noun's heat map (8-bit gray) and the
+    checker's mask (1-bit).
     """
     key = tau_key(tau)
     entries = [(noun.ious[key], sample, position) for sample, result in enumerate(results)
@@ -239,8 +242,8 @@ def pick_examples(results: list[SampleScore], tau: float, k: int = EXAMPLES) -> 
 
     def example(value: float, sample: int, position: int) -> dict[str, Any]:
         result, noun = results[sample], results[sample].nouns[position]
-        return {"caption": result.scene.caption, "group": result.group, "noun": noun.noun, "iou": value,
-                "sample": sample, "image": png_base64(result.image), "heat": png_base64(noun.heat),
+        return {"caption": result.scene.caption, "group": result.group, "noun": noun.noun, "colour": noun.colour,
+                "iou": value, "sample": sample, "image": png_base64(result.image), "heat": png_base64(noun.heat),
                 "truth": png_base64(noun.truth.astype(bool))}
 
     return {"tau": float(key), "best": [example(*e) for e in best], "worst": [example(*e) for e in worst]}

@@ -92,8 +92,8 @@ def _synthetic_results(ious: list[list[float]]) -> list[SampleScore]:
         for position, value in enumerate(values):
             truth = sample.masks[position % len(sample.masks)]
             heat = ((np.arange(32 * 32).reshape(32, 32) * (index + 3) + position * 11) % 256).astype(np.uint8)
-            nouns.append(NounScore(noun=f"noun{position}", ious={"0.30": value, "0.40": round(1 - value, 4)}, baseline_whole=0.1,
-                                   baseline_centre=0.2, heat=heat, truth=truth))
+            nouns.append(NounScore(noun=f"noun{position}", colour="red", ious={"0.30": value, "0.40": round(1 - value, 4)},
+                                   baseline_whole=0.1, baseline_centre=0.2, heat=heat, truth=truth))
         results.append(SampleScore(sample.scene, "one_object", sample.image, SceneScore((), ()), tuple(nouns)))
     return results
 
