@@ -81,6 +81,7 @@ class PromptSet:
     title: str = ""
     experiments: Any = None  # generator.experiment_specs.ExperimentsSpec when the file has an experiments: section
     training: Any = None  # generator.training_specs.TrainingSpec when the file has a training: section
+    faithfulness: Any = None  # generator.faithfulness_specs.FaithfulnessSpec when the file has a faithfulness: section
 
     def only(self, ids: list[str]) -> PromptSet:
         """The same set restricted to ``ids`` (all of which must exist)."""
@@ -194,7 +195,7 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]]
     "guidances": ((list,), _guidances),
     "seeds": ((list,), _seeds),
 }
-TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training"}
+TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training", "faithfulness"}
 PROMPT_FIELDS = {"id", "text", "compare"} | set(SETTINGS)
 
 
@@ -271,10 +272,16 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
         from generator.training_specs import parse_training
 
         training = parse_training(located, data["training"], path.resolve().parent)
-    chapters = experiments is not None or training is not None
+    faithfulness = None
+    if "faithfulness" in data:
+        from generator.faithfulness_specs import parse_faithfulness
+
+        faithfulness = parse_faithfulness(located, data["faithfulness"], path.resolve().parent)
+    chapters = experiments is not None or training is not None or faithfulness is not None
     entries = data.get("prompts", [] if chapters else None)
     if not isinstance(entries, list) or not (entries or chapters):
-        raise located.error(("prompts",), "'prompts' must be a non-empty list (it may be left out when the file has experiments: or training:)")
+        raise located.error(("prompts",), "'prompts' must be a non-empty list (it may be left out when the file has "
+                                          "experiments:, training: or faithfulness:)")
     prompts, seen = [], {}
     for index, entry in enumerate(entries):
         key = ("prompts", index)
@@ -303,7 +310,7 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise located.error(("title",), "'title' must be a string")
-    return PromptSet(path, model, defaults, tuple(prompts), title, experiments, training)
+    return PromptSet(path, model, defaults, tuple(prompts), title, experiments, training, faithfulness)
 
 
 def _check_keys(located: _Located, key: tuple, data: dict, allowed: set[str], what: str) -> None:

@@ -91,6 +91,10 @@ def bake(
         from generator.bake.training import bake_training
 
         bake_training(prompt_set, out_dir, store, force=force, progress=progress, on_event=on_event)
+    if prompt_set.faithfulness is not None:  # the page "How faithful is DAAM?" (generator/bake/faithfulness.py)
+        from generator.bake.faithfulness import bake_faithfulness
+
+        bake_faithfulness(prompt_set, out_dir, store, force=force, on_event=on_event)
     write_json(out_dir / "index.json", merge_index(out_dir, prompt_set))
     return outcomes
 

@@ -233,6 +233,11 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     training_outputs, training_embeds = render_training(env, generated_dir, site_dir, embed_dir, embed_common, index)
     outputs.update(training_outputs)
     embeds.extend(training_embeds)
+    from generator.render.faithfulness import render_faithfulness  # the page "How faithful is DAAM?"
+
+    faithfulness_outputs, faithfulness_embeds = render_faithfulness(env, generated_dir, embed_dir, embed_common)
+    outputs.update(faithfulness_outputs)
+    embeds.extend(faithfulness_embeds)
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,

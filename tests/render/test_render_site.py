@@ -67,8 +67,10 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
     assert result.pages == (gen / "pages" / "red-cat.md", gen / "pages" / "two-dogs.md")
     embeds = ("red-cat-daam.html", "red-cat-trajectory.html", "two-dogs-trajectory.html")  # red-cat has a DAAM section
     assert result.embeds == tuple(site / "embed" / name for name in embeds)
-    # and the course-experiments and training chapters, written even when not baked so their nav entries resolve
-    assert set(result.changed) == {result.gallery, *result.pages, *result.embeds, gen / "course.md", gen / "training.md"}
+    # and the course-experiments, training and faithfulness chapters, written even when not baked so their nav
+    # entries resolve
+    assert set(result.changed) == {result.gallery, *result.pages, *result.embeds, gen / "course.md", gen / "training.md",
+                                   gen / "faithfulness.md"}
 
     gallery = result.gallery.read_text()
     assert 'href="pages/red-cat.html"' in gallery and 'href="pages/two-dogs.html"' in gallery
@@ -194,7 +196,8 @@ def test_render_path_never_imports_torch(site):
 def test_mkdocs_build_strict_on_the_fixture_site(tmp_path):
     built = build_fixture_site(tmp_path)  # copies site/ + mkdocs.yml, renders, python -m mkdocs build --strict
     for rel in ("index.html", "generated/gallery.html", "generated/pages/red-cat.html",
-                "generated/pages/two-dogs.html", "embed/red-cat-trajectory.html", "assets/js/atlas-core.js"):
+                "generated/pages/two-dogs.html", "embed/red-cat-trajectory.html", "assets/js/atlas-core.js",
+                "generated/faithfulness.html"):
         assert (built / rel).is_file(), rel
     page = (built / "generated" / "pages" / "red-cat.html").read_text()
     assert 'data-atlas="trajectory"' in page and "assets/js/trajectory.js" in page

@@ -1,0 +1,162 @@
+"""Bake stage: the page "How faithful is DAAM?" of a prompt set, from the shapes model's eval report, as one manifest.
+
+``faithfulness/<set id>.json`` under the generated folder holds the numbers of the report ``diffatlas eval
+shapes`` wrote (generator/training/shapes_eval.py): prompt fidelity per group and attribute, DAAM's mIoU per
+tau with its baselines, the settings, and the best and worst examples. The examples' tiny base64 PNGs go to the
+content-addressed store: the generated image and the checker's mask as they are, the heat map coloured with
+inferno (generator/daam/overlay.py). No model is loaded. Without a report the manifest names the command that
+writes one, so the page can say so. Written atomically; skipped when its cache key (title, report bytes, code
+version) matches and its assets exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from generator.bake.cache import cache_key, is_cached
+from generator.bake.manifest import versions
+from generator.bake.store import AssetStore, write_json
+from generator.bake.trajectory import image_entry
+from generator.errors import UserError
+from generator.faithfulness_specs import FaithfulnessSpec
+
+SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "weight_hash")
+DAAM_KEYS = ("nouns", "images", "miou", "best_tau", "best_miou", "baselines")
+
+
+def chapter_id(prompt_set: Any) -> str:
+    """The page's id: the prompt file's stem as a slug (as for the other chapters)."""
+    from generator.bake.experiments import chapter_id as experiments_chapter_id
+
+    return experiments_chapter_id(prompt_set)
+
+
+def chapter_path(out_dir: Path, prompt_set: Any) -> Path:
+    """Where the faithfulness manifest of a prompt set goes."""
+    return Path(out_dir) / "faithfulness" / f"{chapter_id(prompt_set)}.json"
+
+
+def decode_png(text: str, mode: str, where: str) -> Image.Image:
+    """A base64 PNG of the report, as an image of ``mode`` (raises UserError when it is not one)."""
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(text, validate=True)))
+        image.load()
+    except (binascii.Error, OSError, ValueError, TypeError) as error:
+        raise UserError(f"{where}: not a base64 PNG ({error})") from None
+    return image.convert(mode) if image.mode != mode else image
+
+
+def heat_colours(heat: Image.Image) -> Image.Image:
+    """An 8-bit gray heat map (255 = the map's maximum) in the inferno colormap, as the DAAM widget shows maps."""
+    from generator.daam.overlay import inferno
+
+    values = np.asarray(heat, dtype=np.float64) / 255
+    return Image.fromarray((inferno(values) * 255).round().astype(np.uint8))
+
+
+def _example(store: AssetStore, entry: dict, where: str) -> dict:
+    """One best/worst example: its text and numbers, and its three images stored as assets."""
+    missing = [k for k in ("caption", "noun", "iou", "image", "heat", "truth") if not isinstance(entry, dict) or k not in entry]
+    if missing:
+        raise UserError(f"{where}: example without {', '.join(missing)}")
+    image = decode_png(entry["image"], "RGB", f"{where} image")
+    heat = decode_png(entry["heat"], "L", f"{where} heat")
+    truth = decode_png(entry["truth"], "1", f"{where} truth")
+    if not image.size == heat.size == truth.size:
+        raise UserError(f"{where}: image, heat map and mask differ in size ({image.size}, {heat.size}, {truth.size})")
+    return {
+        "caption": str(entry["caption"]),
+        "group": entry.get("group"),
+        "noun": str(entry["noun"]),
+        "colour": entry.get("colour"),
+        "iou": float(entry["iou"]),
+        "sample": entry.get("sample"),
+        "image": image_entry(store, image),
+        "heat": image_entry(store, heat_colours(heat)),
+        "truth": image_entry(store, truth),
+    }
+
+
+def read_report(path: Path, command: str) -> dict | None:
+    """The eval report as a dict, None when the file does not exist; a malformed one is a UserError."""
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: cannot read the eval report ({error}); write it again with `{command}`") from None
+    missing = [k for k in ("summary", "by_attribute", "settings")
+               if not isinstance(report, dict) or not isinstance(report.get(k), dict)]
+    if missing:
+        raise UserError(f"{path}: not a `diffatlas eval shapes` report (no {', '.join(missing)}); "
+                        f"write it again with `{command}`")
+    return report
+
+
+def bake_faithfulness_chapter(prompt_set: Any, store: AssetStore, key: str) -> dict:
+    """The manifest of ``prompt_set.faithfulness`` (example images stored)."""
+    spec: FaithfulnessSpec = prompt_set.faithfulness
+    path = spec.report_path()
+    report = read_report(path, spec.command())
+    manifest: dict[str, Any] = {
+        "schema": 1,
+        "kind": "faithfulness",
+        "id": chapter_id(prompt_set),
+        "title": spec.title,
+        "report": spec.shown_report(),
+        "command": spec.command(),
+        "provenance": {"spec_hash": spec.spec_hash(), "cache_key": key, "versions": versions()},
+        "measured": report is not None,
+    }
+    if report is None:
+        return manifest
+    settings = {k: report["settings"].get(k) for k in SETTINGS_KEYS}
+    summary = report["summary"]
+    manifest["settings"] = settings
+    manifest["command"] = spec.command(settings)
+    manifest["fidelity"] = {
+        "groups": {g: summary.get(g) for g in ("one_object", "two_object")},
+        "targets": summary.get("targets", {}),
+        "met": summary.get("met"),
+        "images": summary.get("images"),
+        "by_attribute": report["by_attribute"],
+    }
+    daam = report.get("daam")
+    manifest["daam"] = {k: daam.get(k) for k in DAAM_KEYS} if daam and daam.get("best_tau") is not None else None
+    examples = (daam or {}).get("examples")
+    if manifest["daam"] is not None and examples:
+        manifest["examples"] = {
+            "tau": examples.get("tau"),
+            **{side: [_example(store, e, f"{path}: daam.examples.{side}[{i}]") for i, e in enumerate(examples.get(side, []))]
+               for side in ("best", "worst")},
+        }
+    else:
+        manifest["examples"] = None
+    return manifest
+
+
+def faithfulness_cache_key(prompt_set: Any) -> str:
+    """The section's title and the report's bytes, plus the baking code."""
+    return cache_key(prompt_set.faithfulness.spec_hash())
+
+
+def bake_faithfulness(prompt_set: Any, out_dir: Path, store: AssetStore, *, force: bool = False,
+                      on_event: Callable[[str], None] = lambda m: None) -> Path:
+    """Bake the faithfulness page of ``prompt_set`` unless it is cached; returns the manifest path."""
+    path = chapter_path(out_dir, prompt_set)
+    key = faithfulness_cache_key(prompt_set)
+    if not force and is_cached(path, key, out_dir):
+        on_event(f"faithfulness {path.stem}: unchanged, cached (use --force to redo)")
+        return path
+    manifest = bake_faithfulness_chapter(prompt_set, store, key)
+    write_json(path, manifest)
+    on_event(f"faithfulness {path.stem}: baked" + ("" if manifest["measured"] else f" (no eval report yet: {manifest['command']})"))
+    return path

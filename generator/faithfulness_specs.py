@@ -1,0 +1,86 @@
+"""Specs stage: the ``faithfulness:`` section of a prompt file (the page "How faithful is DAAM?"), validated here.
+
+Parsed by ``generator.specs.load_prompt_set``; a mistake is one ``FILE:LINE: message`` ``SpecError``. The
+section names the JSON report ``diffatlas eval shapes`` writes (prompt fidelity of the built-in shapes model and
+DAAM's mIoU against the checker's true masks); the bake (generator/bake/faithfulness.py) turns it into the page.
+The report may be missing: the page then says which command writes it. See README.md, "Prompt file:
+faithfulness".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SECTION_KEYS = {"title", "report"}
+DEFAULT_N = 200  # images of the measurement the page asks for when the report is missing
+SHIPPED_REPORT = "generator/weights/shapes/eval.json"  # as the page shows it
+
+
+def shipped_report() -> Path:
+    """Where ``diffatlas eval shapes`` writes by default: next to the shipped shapes weights."""
+    return Path(__file__).resolve().parent.parent / SHIPPED_REPORT
+
+
+@dataclass(frozen=True)
+class FaithfulnessSpec:
+    """The whole ``faithfulness:`` section, resolved (absolute report path or None for the shipped one)."""
+
+    title: str = "How faithful is DAAM?"
+    report: str | None = None  # None: generator/weights/shapes/eval.json
+    line: int = 0
+
+    def report_path(self) -> Path:
+        """The eval report the page is baked from (it may not exist yet)."""
+        return Path(self.report) if self.report is not None else shipped_report()
+
+    def shown_report(self) -> str:
+        """The report's path as the page and the commands show it (from the repository root, where they run)."""
+        if self.report is None:
+            return SHIPPED_REPORT
+        try:
+            return os.path.relpath(self.report)
+        except ValueError:  # another drive (Windows)
+            return self.report
+
+    def command(self, settings: dict[str, Any] | None = None) -> str:
+        """The command that writes the report: with a report's own ``settings`` it measures it again."""
+        if settings:
+            arguments = (f"--n {settings.get('n')} --steps {settings.get('steps')} --guidance {settings.get('guidance'):g} "
+                         f"--seed {settings.get('seed')}")
+        else:
+            arguments = f"--n {DEFAULT_N}"
+        return f"diffatlas eval shapes {arguments}" + (f" --out {self.shown_report()}" if self.report is not None else "")
+
+    def spec_hash(self) -> str:
+        """Hash of the title and of the report's bytes (the bake cache key; 'absent' while there is none)."""
+        digest = hashlib.sha256(json.dumps({"title": self.title}, sort_keys=True).encode())
+        path = self.report_path()
+        digest.update(path.read_bytes() if path.is_file() else b"absent")
+        return digest.hexdigest()[:16]
+
+
+def parse_faithfulness(located: Any, data: Any, base_dir: Path) -> FaithfulnessSpec:
+    """The validated ``faithfulness:`` section (``located`` is ``generator.specs._Located``); empty means defaults."""
+    from generator.experiment_specs import _Parser
+
+    p = _Parser(located, base_dir)
+    root = ("faithfulness",)
+    data = p.keys(root, data if data is not None else {}, SECTION_KEYS, "faithfulness")
+    values: dict[str, Any] = {"line": located.lines.get(root, 1)}
+    if "title" in data:
+        values["title"] = p.text(root + ("title",), data["title"], "title")
+    if data.get("report") is not None:
+        report = data["report"]
+        if not isinstance(report, str) or not report.strip() or not report.strip().endswith(".json"):
+            raise p.error(root + ("report",), "report must be the path of a .json file (relative to the prompt file), "
+                                              "as `diffatlas eval shapes --out` writes it")
+        path = (base_dir / report.strip()).resolve()
+        if path.is_dir():
+            raise p.error(root + ("report",), f"report {report!r} is a folder; name the JSON file")
+        values["report"] = str(path)
+    return FaithfulnessSpec(**values)

@@ -1,0 +1,199 @@
+"""The page "How faithful is DAAM?": its prompt-file section, bake from an eval report, SVG plot and render.
+
+The eval report is synthetic (no model runs): real shapes-world images and masks, known IoUs, and the report's
+own example picker (generator/training/shapes_eval.py), so the page is checked against numbers set here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.errors import UserError
+from generator.render.faithfulness import miou_svg
+from generator.specs import SpecError, load_prompt_set
+
+REPO = Path(__file__).resolve().parents[2]
+IMG_SRC = re.compile(r'<img [^>]*src="([^"]+)"')
+
+
+def synthetic_report(count: int = 14) -> dict:
+    """An eval report in the format `diffatlas eval shapes` writes, with chosen fidelity numbers and IoUs."""
+    from generator.training.shapes_checker import SceneScore
+    from generator.training.shapes_eval import NounScore, SampleScore, summarize_daam
+    from generator.training.shapes_world import ShapesStream
+
+    stream = ShapesStream(seed=3)
+    results = []
+    for index in range(count):
+        sample = stream.sample(index)
+        value = round((index * 7 % count) / count, 4)  # distinct IoUs 0 .. (count-1)/count
+        heat = (np.linspace(0, 255, 32 * 32).reshape(32, 32) * ((index % 3) + 1) % 256).astype(np.uint8)
+        noun = NounScore(noun=sample.scene.objects[0].shape, colour=sample.scene.objects[0].colour,
+                         ious={"0.20": round(value / 2, 4), "0.40": value}, baseline_whole=0.125, baseline_centre=0.25,
+                         heat=heat, truth=sample.masks[0])
+        results.append(SampleScore(sample.scene, "one_object", sample.image, SceneScore((), ()), (noun,)))
+    daam = summarize_daam(results, taus=(0.2, 0.4))
+    return {
+        "summary": {"one_object": 0.9321, "two_object": 0.7054, "targets": {"one_object": 0.9, "two_object": 0.75},
+                    "met": False, "images": 200},
+        "by_attribute": {"one_object": {"colour": 0.9876, "count": 0.875, "shape": 0.9512, "position": 0.8123},
+                         "two_object": {"colour": 0.9034, "relation": 0.6123, "shape": 0.7711}},
+        "samples": [],
+        "daam": daam,
+        "settings": {"n": 200, "sampler": "ddim", "steps": 25, "guidance": 3.0, "seed": 1234, "trained_steps": 4321,
+                     "weight_hash": "abcdef0123456789"},
+    }
+
+
+def _prompt_file(root: Path, section: str) -> Path:
+    path = root / "faith.yaml"
+    path.write_text("model: embedded:shapes\nfaithfulness:\n" + section)
+    return path
+
+
+def _bake_and_render(root: Path, prompt_file: Path) -> Path:
+    """Bake the file (only its faithfulness page) into root/site/generated and render; returns the page's folder."""
+    from generator.bake.runner import bake
+    from generator.render.site import render_site
+
+    site = root / "site"
+    shutil.copytree(REPO / "site" / "assets", site / "assets")
+    bake(load_prompt_set(prompt_file), site / "generated")
+    render_site(site / "generated", site)
+    return site / "generated"
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return synthetic_report()
+
+
+def _plot_points(svg: str) -> tuple[dict, list[tuple[float, float]]]:
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', svg.split(">", 1)[0]))
+    circles = re.findall(r'<circle class="atlas-faith-point" data-tau="[^"]*" data-miou="[^"]*" cx="([^"]*)" cy="([^"]*)"', svg)
+    return attrs, [(float(x), float(y)) for x, y in circles]
+
+
+def test_miou_plot_puts_every_tau_and_baseline_where_its_value_is() -> None:
+    daam = {"miou": {"0.20": 0.31, "0.30": 0.52, "0.40": 0.64, "0.50": 0.47, "0.60": 0.12}, "best_tau": 0.4,
+            "best_miou": 0.64, "baselines": {"whole_image": 0.08, "centre_box": 0.27}, "nouns": 10, "images": 9}
+    svg = str(miou_svg(daam))
+    attrs, points = _plot_points(svg)
+    left, top, width, height = map(float, attrs["plot"].split())
+    tau_min, tau_max = float(attrs["tau-min"]), float(attrs["tau-max"])
+
+    def value(x: float, y: float) -> tuple[float, float]:
+        return tau_min + (x - left) / width * (tau_max - tau_min), 1 - (y - top) / height
+
+    assert tau_min < 0.2 and tau_max > 0.6
+    expected = [(0.2, 0.31), (0.3, 0.52), (0.4, 0.64), (0.5, 0.47), (0.6, 0.12)]
+    assert len(points) == len(expected)
+    for point, (tau, miou) in zip(points, expected):
+        assert value(*point) == pytest.approx((tau, miou), abs=1e-3)
+    polyline = re.search(r'<polyline class="atlas-faith-curve" points="([^"]*)"', svg).group(1)
+    assert [tuple(map(float, p.split(","))) for p in polyline.split()] == points
+    for name, expected in daam["baselines"].items():
+        line = re.search(rf'<line class="[^"]*" data-baseline="{name}" data-value="[^"]*" x1="([^"]*)" x2="([^"]*)" y1="([^"]*)" y2="([^"]*)"', svg)
+        x1, x2, y1, y2 = map(float, line.groups())
+        assert y1 == y2 and value(x1, y1)[1] == pytest.approx(expected, abs=1e-3)
+        assert (x1, x2) == (left, left + width)  # across the whole plot
+    best = re.search(r'<circle class="atlas-faith-best" data-tau="([^"]*)" cx="([^"]*)" cy="([^"]*)"', svg)
+    assert best.group(1) == "0.4" and value(float(best.group(2)), float(best.group(3))) == pytest.approx((0.4, 0.64), abs=1e-3)
+    assert miou_svg({"miou": {}}) == ""
+
+
+def test_page_from_a_synthetic_report_shows_its_numbers_and_examples(tmp_path: Path, report: dict) -> None:
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "eval.json").write_text(json.dumps(report))
+    generated = _bake_and_render(tmp_path, _prompt_file(tmp_path, "  title: Faithful?\n  report: reports/eval.json\n"))
+    manifest = json.loads((generated / "faithfulness" / "faith.json").read_text())
+    assert manifest["measured"] and manifest["kind"] == "faithfulness"
+    page = (generated / "faithfulness.md").read_text()
+    assert "Not measured yet" not in page and "Nothing baked yet" not in page
+    # fidelity: groups against targets, every attribute, the settings
+    assert re.search(r"\| one object \| \*\*93\.2%\*\* \| ≥ 90% \| ✓ \|", page)
+    assert re.search(r"\| two objects \| \*\*70\.5%\*\* \| ≥ 75% \| ✗ \|", page)
+    assert "| colour | 98.8% | 90.3% |" in page and "| relation | – | 61.2% |" in page and "| count | 87.5% | – |" in page
+    assert page.index("| colour |") < page.index("| shape |") < page.index("| position |") < page.index("| relation |")
+    assert "4321 steps" in page and "abcdef0123456789" in page and "guidance 3.0" in page
+    assert "diffatlas eval shapes --n 200 --steps 25 --guidance 3 --seed 1234 --out " in page
+    # DAAM: the table per tau and the baselines
+    daam = report["daam"]
+    assert daam["best_tau"] == 0.4
+    assert f"| DAAM, τ = 0.40 (best) | **{daam['miou']['0.40']:.3f}** |" in page
+    assert f"| DAAM, τ = 0.20 | {daam['miou']['0.20']:.3f} |" in page
+    assert "| baseline: whole image | 0.125 |" in page and "| baseline: centre box | 0.250 |" in page
+    assert page.count('<svg class="atlas-faith-plot"') == 1
+    # the examples: 6 best then 6 worst, as the report chose them, each image an existing file
+    shown = [float(v) for v in re.findall(r'<div class="atlas-faith-example" data-iou="([^"]+)"', page)]
+    ious = sorted((n["iou"] for n in daam["examples"]["best"] + daam["examples"]["worst"]), reverse=True)
+    assert shown == [e["iou"] for e in daam["examples"]["best"]] + [e["iou"] for e in daam["examples"]["worst"]]
+    assert shown[:6] == ious[:6] and sorted(shown[6:]) == sorted(ious[6:]) and len(shown) == 12
+    sources = IMG_SRC.findall(page)
+    assert len(sources) == 36
+    for src in sources:
+        assert (generated / src).is_file(), src
+    first = daam["examples"]["best"][0]
+    assert f"“{first['caption']}”" in page
+    # the truth mask stored for the page is the report's mask; the heat map is coloured, same size
+    entry = manifest["examples"]["best"][0]
+    from generator.bake.faithfulness import decode_png
+
+    with Image.open(generated / entry["truth"]["src"]) as truth:
+        assert np.array_equal(np.asarray(truth.convert("1")), np.asarray(decode_png(first["truth"], "1", "test")))
+    with Image.open(generated / entry["heat"]["src"]) as heat:
+        assert heat.mode == "RGB" and heat.size == (32, 32)
+    for figure in ("miou", "examples"):
+        assert (tmp_path / "site" / "embed" / f"faithfulness-faith-{figure}.html").is_file()
+
+
+def test_missing_report_gives_a_page_that_says_how_to_write_it(tmp_path: Path) -> None:
+    generated = _bake_and_render(tmp_path, _prompt_file(tmp_path, "  report: not-yet.json\n"))
+    page = (generated / "faithfulness.md").read_text()
+    assert "Not measured yet" in page and "`diffatlas eval shapes --n 200 --out " in page and "not-yet.json" in page
+    assert "<svg" not in page and "<img" not in page
+
+
+def test_shapes_prompt_file_reads_the_shipped_report() -> None:
+    spec = load_prompt_set(REPO / "prompts" / "shapes.yaml").faithfulness
+    assert spec is not None and spec.report is None
+    assert spec.report_path() == REPO / "generator" / "weights" / "shapes" / "eval.json"
+    assert spec.command() == "diffatlas eval shapes --n 200"  # its default --out is that file
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "message"),
+    [
+        ("  colour: red\n", 3, "unknown key 'colour' in faithfulness"),
+        ("  report: eval.txt\n", 3, "report must be the path of a .json file"),
+        ("  title: ''\n", 3, "title must be a non-empty string"),
+    ],
+)
+def test_section_errors_name_file_and_line(tmp_path: Path, section: str, line: int, message: str) -> None:
+    path = _prompt_file(tmp_path, section)
+    with pytest.raises(SpecError) as error:
+        load_prompt_set(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}:{line}: ") and message in text and "\n" not in text
+
+
+def test_a_broken_report_is_one_clear_error(tmp_path: Path, report: dict) -> None:
+    from generator.bake.faithfulness import bake_faithfulness_chapter
+    from generator.bake.store import AssetStore
+
+    prompt_set = load_prompt_set(_prompt_file(tmp_path, "  report: eval.json\n"))
+    (tmp_path / "eval.json").write_text("{not json")
+    with pytest.raises(UserError, match="cannot read the eval report"):
+        bake_faithfulness_chapter(prompt_set, AssetStore(tmp_path / "out"), "key")
+    broken = json.loads(json.dumps(report))
+    broken["daam"]["examples"]["best"][0]["heat"] = "not base64!"
+    (tmp_path / "eval.json").write_text(json.dumps(broken))
+    with pytest.raises(UserError, match=r"daam\.examples\.best\[0\] heat: not a base64 PNG"):
+        bake_faithfulness_chapter(prompt_set, AssetStore(tmp_path / "out"), "key")
