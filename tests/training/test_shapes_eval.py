@@ -149,3 +149,28 @@ def test_writing_the_report_next_to_the_weights_keeps_the_model_fingerprint(tmp_
     assert shapes.limits().fingerprint == before
     (folder / "unet" / "config.json").write_text((folder / "unet" / "config.json").read_text() + " ")
     assert shapes.limits().fingerprint != before
+
+
+def test_examples_of_a_small_eval_of_the_shipped_model_agree_with_its_samples(tmp_path):
+    """A real (tiny) eval: the shipped model draws some objects, so the report has DAAM nouns and examples."""
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["eval", "shapes", "--n", "4", "--steps", "4", "--device", "cpu", "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    daam, samples = data["daam"], data["samples"]
+    key = f"{daam['best_tau']:.2f}"
+    ious = sorted((n["iou"][key] for s in samples for n in s["daam"]), reverse=True)
+    assert ious, "the shipped model drew no object the checker recognised"
+    assert daam["miou"][key] == max(daam["miou"].values())
+    examples = daam["examples"]
+    k = min(6, len(ious))
+    assert examples["tau"] == daam["best_tau"]
+    assert [e["iou"] for e in examples["best"]] == ious[:k]
+    assert [e["iou"] for e in examples["worst"]] == sorted(ious[k:])[:6]
+    for example in examples["best"] + examples["worst"]:
+        sample = samples[example["sample"]]
+        assert example["caption"] == sample["caption"]
+        assert any(n["noun"] == example["noun"] and n["colour"] == example["colour"] and n["iou"][key] == example["iou"]
+                   for n in sample["daam"])
+        image, heat, truth = (decode_png(example[name]) for name in ("image", "heat", "truth"))
+        assert image.size == heat.size == truth.size == (32, 32) and truth.mode == "1" and np.asarray(truth).any()
