@@ -2,37 +2,25 @@
 
 ``experiments/<set id>.json`` under the generated folder holds every experiment of the file's
 ``experiments:`` section (forward process, denoising baselines, sweeps, SDEdit, inpainting, anagrams,
-hybrids) with its images and scrubbable trajectories in the content-addressed store. Like prompt manifests it
-is written atomically and skipped when its cache key (section + input bytes, model fingerprint, version) and
-assets are unchanged.
+hybrids) with its images and scrubbable trajectories in the content-addressed store. A chapter module
+(generator/bake/chapters.py): rebaked when its cache key (section + input bytes, model fingerprint, baking
+code) or an asset changes.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from generator.bake.cache import cache_key, is_cached
+from generator.bake.cache import cache_key
+from generator.bake.chapters import ChapterContext, chapter_id
 from generator.bake.encoders import preview_size
 from generator.bake.manifest import versions
-from generator.bake.store import AssetStore, write_json
+from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry, sprite_entry
 from generator.experiment_specs import ExperimentsSpec
 from generator.models.base import ModelAdapter, to_pil
-from generator.progress import ProgressCallback, no_progress
-
-
-def chapter_id(prompt_set: Any) -> str:
-    """The chapter's id: the prompt file's stem as a slug."""
-    return re.sub(r"[^a-z0-9_-]+", "-", Path(prompt_set.path).stem.lower()).strip("-") or "experiments"
-
-
-def chapter_path(out_dir: Path, prompt_set: Any) -> Path:
-    """Where the chapter manifest of a prompt set goes."""
-    return Path(out_dir) / "experiments" / f"{chapter_id(prompt_set)}.json"
 
 
 def _still(store: AssetStore, image: torch.Tensor, size: tuple[int, int]) -> dict:
@@ -73,8 +61,7 @@ class _Baker:
         return self.trajectory(run)
 
 
-def bake_chapter(adapter: ModelAdapter, prompt_set: Any, store: AssetStore, key: str,
-                 progress: ProgressCallback = no_progress) -> dict:
+def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     """Run every experiment of ``prompt_set.experiments`` and return the chapter manifest (assets stored)."""
     from generator.experiments.baselines import denoising_baselines
     from generator.experiments.editing import require_pixel_space
@@ -86,6 +73,7 @@ def bake_chapter(adapter: ModelAdapter, prompt_set: Any, store: AssetStore, key:
     from generator.experiments.views import hybrid_image, visual_anagram
 
     spec: ExperimentsSpec = prompt_set.experiments
+    adapter, store, progress = context.get_adapter(), context.store, context.progress
     # refuse before any work: anagrams/hybrids on a latent model need allow_latent
     for entry in spec.anagrams:
         if not entry.allow_latent:
@@ -113,7 +101,7 @@ def bake_chapter(adapter: ModelAdapter, prompt_set: Any, store: AssetStore, key:
         "model": {"id": adapter.id, "weight_hash": adapter.weight_hash, "prediction_type": adapter.prediction_type,
                   "pixel_space": adapter.capabilities.pixel_space},
         "settings": {"scheduler": b.scheduler, "width": width, "height": height},
-        "provenance": {"spec_hash": spec.spec_hash(adapter.id), "cache_key": key, "versions": versions()},
+        "provenance": {"spec_hash": spec.spec_hash(adapter.id), "cache_key": context.key, "versions": versions()},
         "inputs": {name: b.image(image) for name, image in images.items()},
     }
     tick("inputs")
@@ -197,16 +185,6 @@ def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
     return cache_key(prompt_set.experiments.spec_hash(prompt_set.model), prompt_set.defaults.preview_size, fingerprint)
 
 
-def bake_experiments(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str,
-                     get_adapter: Callable[[], ModelAdapter], *, force: bool = False,
-                     progress: ProgressCallback = no_progress, on_event: Callable[[str], None] = lambda m: None) -> Path:
-    """Bake the chapter of ``prompt_set`` unless it is cached; returns the manifest path."""
-    path = chapter_path(out_dir, prompt_set)
-    key = chapter_cache_key(prompt_set, fingerprint)
-    if not force and is_cached(path, key, out_dir):
-        on_event(f"experiments {path.stem}: unchanged, cached (use --force to redo)")
-        return path
-    manifest = bake_chapter(get_adapter(), prompt_set, store, key, progress)
-    write_json(path, manifest)
-    on_event(f"experiments {path.stem}: baked")
-    return path
+def baked_note(manifest: dict) -> str:
+    """Nothing to add to the "baked" message."""
+    return ""

@@ -5,8 +5,8 @@ shapes`` wrote (generator/training/shapes_eval.py): prompt fidelity per group an
 tau with its baselines, the settings, and the best and worst examples. The examples' tiny base64 PNGs go to the
 content-addressed store: the generated image and the checker's mask as they are, the heat map coloured with
 inferno (generator/daam/overlay.py). No model is loaded. Without a report the manifest names the command that
-writes one, so the page can say so. Written atomically; skipped when its cache key (title, report bytes, code
-version) matches and its assets exist.
+writes one, so the page can say so. A chapter module (generator/bake/chapters.py): rebaked when its cache key
+(title, report bytes, baking code) or an asset changes.
 """
 
 from __future__ import annotations
@@ -16,32 +16,21 @@ import binascii
 import io
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from generator.bake.cache import cache_key, is_cached
+from generator.bake.cache import cache_key
+from generator.bake.chapters import ChapterContext, chapter_id
 from generator.bake.manifest import versions
-from generator.bake.store import AssetStore, write_json
+from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry
 from generator.errors import UserError
 from generator.faithfulness_specs import FaithfulnessSpec
 
 SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "weight_hash")
 DAAM_KEYS = ("nouns", "images", "miou", "best_tau", "best_miou", "baselines")
-
-
-def chapter_id(prompt_set: Any) -> str:
-    """The page's id: the prompt file's stem as a slug (as for the other chapters)."""
-    from generator.bake.experiments import chapter_id as experiments_chapter_id
-
-    return experiments_chapter_id(prompt_set)
-
-
-def chapter_path(out_dir: Path, prompt_set: Any) -> Path:
-    """Where the faithfulness manifest of a prompt set goes."""
-    return Path(out_dir) / "faithfulness" / f"{chapter_id(prompt_set)}.json"
 
 
 def decode_png(text: str, mode: str, where: str) -> Image.Image:
@@ -101,8 +90,9 @@ def read_report(path: Path, command: str) -> dict | None:
     return report
 
 
-def bake_faithfulness_chapter(prompt_set: Any, store: AssetStore, key: str) -> dict:
-    """The manifest of ``prompt_set.faithfulness`` (example images stored)."""
+def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
+    """The manifest of ``prompt_set.faithfulness`` (example images stored; no model is loaded)."""
+    store, key = context.store, context.key
     spec: FaithfulnessSpec = prompt_set.faithfulness
     path = spec.report_path()
     report = read_report(path, spec.command())
@@ -143,20 +133,11 @@ def bake_faithfulness_chapter(prompt_set: Any, store: AssetStore, key: str) -> d
     return manifest
 
 
-def faithfulness_cache_key(prompt_set: Any) -> str:
-    """The section's title and the report's bytes, plus the baking code."""
+def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
+    """The section's title and the report's bytes, plus the baking code (the report names its own weights)."""
     return cache_key(prompt_set.faithfulness.spec_hash())
 
 
-def bake_faithfulness(prompt_set: Any, out_dir: Path, store: AssetStore, *, force: bool = False,
-                      on_event: Callable[[str], None] = lambda m: None) -> Path:
-    """Bake the faithfulness page of ``prompt_set`` unless it is cached; returns the manifest path."""
-    path = chapter_path(out_dir, prompt_set)
-    key = faithfulness_cache_key(prompt_set)
-    if not force and is_cached(path, key, out_dir):
-        on_event(f"faithfulness {path.stem}: unchanged, cached (use --force to redo)")
-        return path
-    manifest = bake_faithfulness_chapter(prompt_set, store, key)
-    write_json(path, manifest)
-    on_event(f"faithfulness {path.stem}: baked" + ("" if manifest["measured"] else f" (no eval report yet: {manifest['command']})"))
-    return path
+def baked_note(manifest: dict) -> str:
+    """The command to run when there is no report yet."""
+    return "" if manifest["measured"] else f" (no eval report yet: {manifest['command']})"

@@ -13,6 +13,7 @@ from typing import Callable, Literal
 
 from generator.bake.manifest import build_manifest, merge_index, versions
 from generator.bake.cache import cache_key, is_cached
+from generator.bake.chapters import bake_chapters
 from generator.bake.store import AssetStore, write_json
 from generator.progress import ProgressCallback, no_progress
 from generator.specs import PromptSet, PromptSpec, check_against_model
@@ -56,6 +57,15 @@ def bake(
     if removed:
         on_event(f"removed {removed} temporary file(s) left by an interrupted bake")
 
+    def get_adapter() -> object:  # loaded on first use: a fully cached bake never loads it
+        nonlocal adapter
+        if adapter is None:
+            from generator.models.registry import load_model
+
+            on_event(f"loading {prompt_set.model}")
+            adapter = load_model(prompt_set.model, device=device, dtype=dtype)
+        return adapter
+
     outcomes = []
     for prompt in prompt_set.prompts:
         manifest_path = out_dir / "prompts" / f"{prompt.id}.json"
@@ -64,37 +74,12 @@ def bake(
             on_event(f"{prompt.id}: unchanged, cached (use --force to redo)")
             outcomes.append(BakeOutcome(prompt.id, "cached", manifest_path))
             continue
-        if adapter is None:
-            from generator.models.registry import load_model
-
-            on_event(f"loading {prompt_set.model}")
-            adapter = load_model(prompt_set.model, device=device, dtype=dtype)
-        manifest = bake_prompt(adapter, prompt, store, key, progress)
+        manifest = bake_prompt(get_adapter(), prompt, store, key, progress)
         write_json(manifest_path, manifest)
         on_event(f"{prompt.id}: baked")
         outcomes.append(BakeOutcome(prompt.id, "baked", manifest_path))
-    if prompt_set.experiments is not None:  # the course-experiments chapter (generator/bake/experiments.py)
-        from generator.bake.experiments import bake_experiments
-
-        def experiments_adapter() -> object:
-            nonlocal adapter
-            if adapter is None:
-                from generator.models.registry import load_model
-
-                on_event(f"loading {prompt_set.model}")
-                adapter = load_model(prompt_set.model, device=device, dtype=dtype)
-            return adapter
-
-        bake_experiments(prompt_set, out_dir, store, limits.fingerprint, experiments_adapter, force=force,
-                         progress=progress, on_event=on_event)
-    if prompt_set.training is not None:  # the MNIST training chapter (generator/bake/training.py)
-        from generator.bake.training import bake_training
-
-        bake_training(prompt_set, out_dir, store, force=force, progress=progress, on_event=on_event)
-    if prompt_set.faithfulness is not None:  # the page "How faithful is DAAM?" (generator/bake/faithfulness.py)
-        from generator.bake.faithfulness import bake_faithfulness
-
-        bake_faithfulness(prompt_set, out_dir, store, force=force, on_event=on_event)
+    bake_chapters(prompt_set, out_dir, store, limits.fingerprint, get_adapter, force=force, progress=progress,
+                  on_event=on_event)
     write_json(out_dir / "index.json", merge_index(out_dir, prompt_set))
     return outcomes
 

@@ -5,22 +5,23 @@ test digits and their forward noising, the single-step denoiser per snapshot epo
 shipped loss histories (for the SVG curves), one sampling animation per snapshot epoch of the time- and
 class-conditioned DDPMs (sprite sheets: frame k is the grid of every sample's x_t at one step), the guidance
 sweep and the measured quality numbers. Models that are not shipped yet are listed under ``missing`` with the
-command that trains them. Like the other manifests it is written atomically and skipped when its cache key
-(section, weight/loss/eval file bytes, jump prompts, code version) and assets are unchanged.
+command that trains them. A chapter module (generator/bake/chapters.py): rebaked when its cache key (section,
+weight/loss/eval file bytes, jump prompts, baking code) or an asset changes.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from PIL import Image
 
-from generator.bake.cache import cache_key, is_cached
+from generator.bake.cache import cache_key
+from generator.bake.chapters import ChapterContext, chapter_id
 from generator.bake.manifest import versions
-from generator.bake.store import AssetStore, write_json
+from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry, sprite_entry
 from generator.progress import ProgressCallback, no_progress
 from generator.training_specs import TrainingSpec
@@ -33,18 +34,6 @@ TRAIN_COMMANDS = {
     "time": "diffatlas train digits --stage time --hidden 32 --epochs 10 --snapshots 1,3,5,8,10 --ship-to DIR/time",
     "denoiser": "diffatlas train digits --stage denoiser --hidden 32 --epochs 5 --snapshots 1,5 --ship-to DIR/denoiser",
 }
-
-
-def chapter_id(prompt_set: Any) -> str:
-    """The chapter's id: the prompt file's stem as a slug (as for the course chapter)."""
-    from generator.bake.experiments import chapter_id as experiments_chapter_id
-
-    return experiments_chapter_id(prompt_set)
-
-
-def chapter_path(out_dir: Path, prompt_set: Any) -> Path:
-    """Where the training chapter manifest of a prompt set goes."""
-    return Path(out_dir) / "training" / f"{chapter_id(prompt_set)}.json"
 
 
 def grid_image(images: torch.Tensor, columns: int, scale: int = 1) -> Image.Image:
@@ -111,7 +100,7 @@ def _quality(weights: Path) -> dict | None:
     return quality
 
 
-def bake_training_chapter(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallback = no_progress) -> dict:
+def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallback = no_progress) -> dict:
     """Run every part of ``prompt_set.training`` whose model is shipped and return the manifest (assets stored)."""
     from generator.experiments import training as ex
     from generator.models.digits import load_digits_adapter
@@ -195,26 +184,25 @@ def bake_training_chapter(prompt_set: Any, store: AssetStore, key: str, progress
     return manifest
 
 
-def training_cache_key(prompt_set: Any) -> str:
-    """The section with every weight/loss/eval file's bytes, the jump prompts and the baking code."""
+def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
+    """The section with every weight/loss/eval file's bytes, the jump prompts and the baking code.
+
+    The digits models are the section's own weights, so the prompt set's model ``fingerprint`` plays no part.
+    """
     jumps = [p.id for p in prompt_set.prompts if p.settings.jumps is not None]
     return cache_key(prompt_set.training.spec_hash(), jumps)
 
 
-def bake_training(prompt_set: Any, out_dir: Path, store: AssetStore, *, force: bool = False,
-                  progress: ProgressCallback = no_progress, on_event: Callable[[str], None] = lambda m: None) -> Path:
-    """Bake the training chapter of ``prompt_set`` unless it is cached; returns the manifest path."""
-    path = chapter_path(out_dir, prompt_set)
-    key = training_cache_key(prompt_set)
-    if not force and is_cached(path, key, out_dir):
-        on_event(f"training {path.stem}: unchanged, cached (use --force to redo)")
-        return path
+def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
+    """Run every part of ``prompt_set.training`` whose model is shipped and return the manifest (assets stored)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 28x28 UNet on small batches: more threads only contend (5x slower beside training)
     try:
-        manifest = bake_training_chapter(prompt_set, store, key, progress)
+        return _bake(prompt_set, context.store, context.key, context.progress)
     finally:
         torch.set_num_threads(threads)
-    write_json(path, manifest)
-    on_event(f"training {path.stem}: baked" + (f" (not shipped yet: {', '.join(manifest['missing'])})" if manifest["missing"] else ""))
-    return path
+
+
+def baked_note(manifest: dict) -> str:
+    """Which models are not shipped yet."""
+    return f" (not shipped yet: {', '.join(manifest['missing'])})" if manifest["missing"] else ""

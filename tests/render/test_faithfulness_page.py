@@ -185,15 +185,16 @@ def test_section_errors_name_file_and_line(tmp_path: Path, section: str, line: i
 
 
 def test_a_broken_report_is_one_clear_error(tmp_path: Path, report: dict) -> None:
-    from generator.bake.faithfulness import bake_faithfulness_chapter
+    from generator.bake.chapters import ChapterContext
+    from generator.bake.faithfulness import bake_chapter
     from generator.bake.store import AssetStore
 
     prompt_set = load_prompt_set(_prompt_file(tmp_path, "  report: eval.json\n"))
     (tmp_path / "eval.json").write_text("{not json")
     with pytest.raises(UserError, match="cannot read the eval report"):
-        bake_faithfulness_chapter(prompt_set, AssetStore(tmp_path / "out"), "key")
+        bake_chapter(prompt_set, ChapterContext(AssetStore(tmp_path / "out"), "key", get_adapter=lambda: None))
     broken = json.loads(json.dumps(report))
     broken["daam"]["examples"]["best"][0]["heat"] = "not base64!"
     (tmp_path / "eval.json").write_text(json.dumps(broken))
     with pytest.raises(UserError, match=r"daam\.examples\.best\[0\] heat: not a base64 PNG"):
-        bake_faithfulness_chapter(prompt_set, AssetStore(tmp_path / "out"), "key")
+        bake_chapter(prompt_set, ChapterContext(AssetStore(tmp_path / "out"), "key", get_adapter=lambda: None))
