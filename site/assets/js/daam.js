@@ -1,12 +1,17 @@
 /* diffusion-atlas DAAM widget: where each word of the prompt acts, over the final image.
  *
- * Markup: <figure data-atlas="daam" data-bins="B" data-tau="0.4" data-levels="all,fine,coarse"
- * data-bin-timesteps='[[...],...]' data-entries='["a", ...]'> (generator/render/templates/sections/
- * daam.html.j2) with the final <img>, an overlay <canvas>, two grayscale sprite sheets ([data-role=aggregate]:
- * frame entry*3 + level; [data-role=over-time]: frame entry*B + bin), token buttons (data-entry), an opacity
- * slider, a mask toggle with a tau slider, a time slider (value B: all steps) with play, level buttons.
+ * Markup: <figure data-atlas="daam" data-group="traj-<id>" data-bins="B" data-tau="0.4"
+ * data-levels="all,fine,coarse" data-bin-timesteps='[[...],...]' data-timesteps='[999, ...]'
+ * data-entries='["a", ...]'> (generator/render/templates/sections/daam.html.j2) with the final <img>, an overlay
+ * <canvas>, two grayscale sprite sheets ([data-role=aggregate]: frame entry*3 + level; [data-role=over-time]:
+ * frame entry*B + bin), token buttons (data-entry), an opacity slider, a mask toggle with a tau slider, a time
+ * slider (value B: all steps) with play, level buttons.
  * Maps are 8-bit, each scaled to 255 at its maximum, so the DAAM mask (Eq. 7) is gray >= tau * 255. The
  * colormap is inferno, the polynomial fit used by generator/daam/overlay.py.
+ * Time follows the trajectory: while the time slider shows a bin (not "all steps"), a step published on the
+ * Atlas step bus (data-group: the trajectory's scrubbing, jump rows, ...) shows the bin holding that step's
+ * timestep, and moving the slider or playing publishes the bin's first step, so the trajectory comes along.
+ * "All steps" (and the fine/coarse levels, which exist only over all steps) leaves the bus alone.
  * State for tests and assistive tech: data-entry, data-level, data-bin, data-mode, data-mask-fraction.
  */
 (function () {
@@ -49,6 +54,24 @@
     try { return JSON.parse(text); } catch (err) { return fallback; }
   }
 
+  /* Trajectory step -> time bin: step i (timestep timesteps[i]) lies in the bin whose recorded timesteps hold
+   * that timestep (the nearest one, so the manifest's rounding cannot break the match); the last entry, for
+   * the final image (step = timesteps.length), repeats the last step's bin. -1: no bin recorded anything. */
+  function stepBins(timesteps, binTimesteps) {
+    var out = timesteps.map(function (t) {
+      var best = -1, nearest = Infinity;
+      binTimesteps.forEach(function (recorded, b) {
+        recorded.forEach(function (u) {
+          var d = Math.abs(u - t);
+          if (d < nearest) { nearest = d; best = b; }
+        });
+      });
+      return best;
+    });
+    if (out.length) out.push(out[out.length - 1]);
+    return out;
+  }
+
   function loadSheet(el) {
     var spec = {
       src: el.dataset.src,
@@ -75,6 +98,8 @@
     var levels = (fig.dataset.levels || "all").split(",");
     var binTimesteps = json(fig.dataset.binTimesteps, []);
     var entries = json(fig.dataset.entries, []);
+    var group = fig.dataset.group;
+    var stepBin = stepBins(json(fig.dataset.timesteps, []), binTimesteps);
     var tokens = Array.prototype.slice.call(fig.querySelectorAll(".atlas-daam-token"));
     var canvas = fig.querySelector("[data-role=overlay]");
     var ctx = canvas.getContext("2d", { willReadFrequently: true }); // small; read back by tests and tools
@@ -224,13 +249,34 @@
     });
     maskBtn.addEventListener("click", function () { setMask(!state.mask); });
 
-    function setBin(b, fromSlider) {
+    function setBin(b, fromSlider, fromBus) {
       state.bin = A.clamp(b, 0, bins);
       if (!fromSlider) binInput.value = String(state.bin);
+      binInput.setAttribute("aria-valuetext", binLabel(state.bin));
       if (state.bin < bins && state.level !== 0) setLevel(0, true);
       draw();
+      if (!fromBus) publish();
     }
     binInput.addEventListener("input", function () { stop(); setBin(parseInt(binInput.value, 10), true); });
+
+    /* The shown bin's first step goes to the bus, unless the bus's step already lies in that bin (moving
+     * within a bin must not snap the trajectory back to the bin's start). Empty bins publish nothing. */
+    function publish() {
+      if (!group || state.bin >= bins) return;
+      var now = A.getStep(group);
+      if (now !== undefined && stepBin[A.clamp(now, 0, stepBin.length - 1)] === state.bin) return;
+      var first = stepBin.indexOf(state.bin);
+      if (first >= 0) A.setStep(group, first, "daam");
+    }
+
+    /* Follow the bus while a time bin is shown; a step from elsewhere also ends our own playback. */
+    function follow(step, source) {
+      if (source === "daam" || state.bin >= bins || !stepBin.length) return;
+      var b = stepBin[A.clamp(step, 0, stepBin.length - 1)];
+      if (b < 0) return;
+      stop();
+      if (b !== state.bin) setBin(b, false, true);
+    }
 
     function setLevel(level, quiet) {
       state.level = level;
@@ -257,6 +303,8 @@
     }
     playBtn.addEventListener("click", function () { if (timer) stop(); else play(); });
 
+    binInput.setAttribute("aria-valuetext", binLabel(state.bin));
+    if (group) A.onStep(group, follow);
     draw();
   }
 
