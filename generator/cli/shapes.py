@@ -113,7 +113,8 @@ def eval_shapes_command(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     weights: Path = typer.Option(SHIPPED, help="Folder with the model (save_pretrained layout)."),
-    steps: int = typer.Option(25, help="DDIM sampling steps."),
+    steps: int = typer.Option(25, help="Sampling steps."),
+    scheduler: Optional[str] = typer.Option(None, help="Sampler (ddim, ddpm, euler-ancestral, ...; default: the model's)."),
     guidance: float = typer.Option(3.0, help="Classifier-free guidance scale."),
     seed: int = typer.Option(1234, help="Seed of the held-out captions and the noise."),
     daam: bool = typer.Option(True, help="Also measure DAAM masks against the checker's masks (mIoU, tau sweep)."),
@@ -138,8 +139,8 @@ def eval_shapes_command(
         raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
     out = out if out is not None else weights / "eval.json"
     with _progress("eval shapes") as report:
-        result = evaluate(weights, n=n, device=_device(device), steps=steps, guidance=guidance, seed=seed, daam=daam,
-                          progress=report)
+        result = evaluate(weights, n=n, device=_device(device), steps=steps, scheduler=scheduler, guidance=guidance,
+                          seed=seed, daam=daam, progress=report)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(result, indent=1, sort_keys=True))

@@ -3,8 +3,8 @@
 1. Prompt fidelity: held-out captions come from the world's stream under an evaluation seed that training never
    uses (training reads seed 0; the caption space is small, so a caption's words may still have been seen,
    but never this scene). Each caption gets one image from the model (our sampling loop through the
-   ModelAdapter, DDIM + classifier-free guidance); the rule-based checker scores every attribute the caption
-   states. Split into one-object prompts ("a large red circle on the left") and two-object prompts ("a red
+   ModelAdapter: the model's sampler or ``--scheduler``, with classifier-free guidance); the rule-based checker
+   scores every attribute the caption states. Split into one-object prompts ("a large red circle on the left") and two-object prompts ("a red
    circle above a blue square", "a red circle and a red square"); the targets are >= 90% and >= 75%.
 2. DAAM faithfulness, on the same generations: for every noun whose object the checker found (right colour and
    shape), the IoU between the noun's DAAM mask (Tang et al. 2023, Eq. 7, at several tau) and the checker's blob
@@ -131,7 +131,7 @@ def _noun_scores(tc: Any, image_index: int, scene: Scene, score: SceneScore, tau
 
 
 def generate_and_score(adapter: Any, n: int = 200, steps: int = 25, guidance: float = 3.0, seed: int = 1234,
-                       batch: int = 25, daam: bool = True, taus: Sequence[float] = TAUS,
+                       scheduler: str | None = None, batch: int = 25, daam: bool = True, taus: Sequence[float] = TAUS,
                        progress: ProgressCallback = no_progress) -> list[SampleScore]:
     """Generate ``n`` images (half one-object, half two-object captions), score each, and trace DAAM maps."""
     from generator.daam import trace
@@ -144,10 +144,10 @@ def generate_and_score(adapter: Any, n: int = 200, steps: int = 25, guidance: fl
         captions = [scene.caption for _, scene in chunk]
         if daam:
             with trace(adapter, timestep_bins=1) as tc:
-                images = adapter.generate(captions, seed=seed + start, steps=steps, guidance=guidance)
+                images = adapter.generate(captions, seed=seed + start, steps=steps, guidance=guidance, scheduler=scheduler)
         else:
             tc = None
-            images = adapter.generate(captions, seed=seed + start, steps=steps, guidance=guidance)
+            images = adapter.generate(captions, seed=seed + start, steps=steps, guidance=guidance, scheduler=scheduler)
         for index, ((group, scene), image) in enumerate(zip(chunk, images)):
             pixels = np.asarray(image.convert("RGB"))
             score = score_scene(scene, pixels)
@@ -250,18 +250,25 @@ def pick_examples(results: list[SampleScore], tau: float, k: int = EXAMPLES) -> 
 
 
 def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, guidance: float = 3.0,
-             seed: int = 1234, daam: bool = True, progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Load the model in ``weights``, generate and score ``n`` images, and return the JSON-ready report."""
+             seed: int = 1234, daam: bool = True, scheduler: str | None = None,
+             progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """Load the model in ``weights``, generate and score ``n`` images, and return the JSON-ready report.
+
+    ``scheduler`` picks the sampler by name (default: the model's recommended one).
+    """
     import json
 
     from generator.models.shapes import ShapesAdapter
 
     adapter = ShapesAdapter(weights, device=device)
-    results = generate_and_score(adapter, n=n, steps=steps, guidance=guidance, seed=seed, daam=daam, progress=progress)
+    scheduler = scheduler or adapter.default_scheduler
+    adapter.make_scheduler(scheduler)  # an unknown name is a UserError before any work
+    results = generate_and_score(adapter, n=n, steps=steps, guidance=guidance, seed=seed, daam=daam,
+                                 scheduler=scheduler, progress=progress)
     report = summarize_fidelity(results)
     report["daam"] = summarize_daam(results) if daam else None
     training = weights / "training.json"
     trained_steps = json.loads(training.read_text()).get("steps") if training.exists() else None
-    report["settings"] = {"n": n, "sampler": adapter.default_scheduler, "steps": steps, "guidance": guidance,
+    report["settings"] = {"n": n, "sampler": scheduler, "steps": steps, "guidance": guidance,
                           "seed": seed, "trained_steps": trained_steps, "weight_hash": adapter.weight_hash}
     return report

@@ -174,3 +174,17 @@ def test_examples_of_a_small_eval_of_the_shipped_model_agree_with_its_samples(tm
                    for n in sample["daam"])
         image, heat, truth = (decode_png(example[name]) for name in ("image", "heat", "truth"))
         assert image.size == heat.size == truth.size == (32, 32) and truth.mode == "1" and np.asarray(truth).any()
+
+
+def test_eval_samples_with_the_requested_scheduler():
+    from generator.errors import UserError
+    from generator.models.shapes import shipped_weights_dir
+    from generator.training.shapes_eval import evaluate
+
+    weights = shipped_weights_dir()
+    ddim = evaluate(weights, n=2, steps=3, daam=False, scheduler="ddim")
+    ancestral = evaluate(weights, n=2, steps=3, daam=False, scheduler="euler-ancestral")
+    assert (ddim["settings"]["sampler"], ancestral["settings"]["sampler"]) == ("ddim", "euler-ancestral")
+    assert [s["caption"] for s in ddim["samples"]] == [s["caption"] for s in ancestral["samples"]]
+    with pytest.raises(UserError, match="unknown scheduler"):
+        evaluate(weights, n=2, steps=3, daam=False, scheduler="nope")
