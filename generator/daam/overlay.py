@@ -1,7 +1,8 @@
 """DAAM stage: heat maps as coloured overlays on the image (a perceptual colormap, no plotting library).
 
 The colormap is a degree-6 polynomial fit of matplotlib's "inferno" (perceptually uniform, readable in
-grayscale); the site's widget evaluates the same polynomial in JavaScript.
+grayscale); the site's widget (site/assets/js/daam.js) evaluates the same polynomial in JavaScript, and
+tests/daam/test_overlay_colormap.py keeps its copy of the table equal to ``INFERNO``.
 """
 
 from __future__ import annotations
