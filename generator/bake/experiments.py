@@ -21,6 +21,7 @@ from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry, sprite_entry
 from generator.experiment_specs import ExperimentsSpec
 from generator.models.base import ModelAdapter, to_pil
+from generator.progress import progress_counter
 
 
 def _still(store: AssetStore, image: torch.Tensor, size: tuple[int, int]) -> dict:
@@ -85,14 +86,7 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     width, height = b.width, b.height
     images = {name: fit_image(path, width, height) for name, path in spec.inputs.items()}
     total = 1 + bool(spec.forward) + bool(spec.denoise) + bool(spec.samples) + len(spec.sdedit) + len(spec.inpaint) + len(spec.anagrams) + len(spec.hybrids)
-    done = 0
-
-    def tick(label: str) -> None:
-        nonlocal done
-        done += 1
-        progress(done, total, label)
-
-    progress(0, total, "experiments")
+    tick = progress_counter(progress, total, "experiments")
     manifest: dict[str, Any] = {
         "schema": 1,
         "kind": "experiments",

@@ -15,7 +15,7 @@ from generator.bake.manifest import build_manifest, merge_index, versions
 from generator.bake.cache import cache_key, is_cached
 from generator.bake.chapters import bake_chapters
 from generator.bake.store import AssetStore, write_json
-from generator.progress import ProgressCallback, no_progress
+from generator.progress import ProgressCallback, no_progress, progress_counter
 from generator.specs import PromptSet, PromptSpec, check_against_model
 
 
@@ -102,18 +102,11 @@ def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str
         height=height,
         scheduler=settings.scheduler or adapter.default_scheduler,
     )
-    steps_done = 0
-
-    def on_step(step: object) -> None:
-        nonlocal steps_done
-        steps_done += 1
-        progress(steps_done, request.steps, prompt.id)
-
-    progress(0, request.steps, prompt.id)
+    step_done = progress_counter(progress, request.steps, prompt.id)
     extra_sections = [s for s in load_sections() if s.applies(adapter, prompt)]
     with ExitStack() as stack:
         finishers = [stack.enter_context(section.capture(adapter, prompt, request)) for section in extra_sections]
-        (trajectory,) = run_trajectories(adapter, request, on_step=on_step, preview=settings.preview_size)
+        (trajectory,) = run_trajectories(adapter, request, on_step=lambda step: step_done(), preview=settings.preview_size)
     sections = bake_trajectory(trajectory, store, settings.preview_size)
     for finish in finishers:
         sections.update(finish(trajectory, store))

@@ -23,7 +23,7 @@ from generator.bake.chapters import ChapterContext, chapter_id
 from generator.bake.manifest import versions
 from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry, sprite_entry
-from generator.progress import ProgressCallback, no_progress
+from generator.progress import ProgressCallback, no_progress, progress_counter
 from generator.training_specs import TrainingSpec
 
 GAP = 2  # pixels between digits in a grid
@@ -112,14 +112,7 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
     present = {stage: (weights / stage / "config.json").is_file() and any((weights / stage).glob("epoch_*.safetensors"))
                for stage in ("class", "time", "denoiser")}
     total = 2 + sum(present.values()) + present["class"]
-    done = 0
-
-    def tick(label: str) -> None:
-        nonlocal done
-        done += 1
-        progress(done, total, label)
-
-    progress(0, total, "training chapter")
+    tick = progress_counter(progress, total, "training chapter")
     torch.manual_seed(spec.seed)
     class_adapter = load_digits_adapter("class", model_dir=weights / "class") if present["class"] else None
     manifest: dict[str, Any] = {
