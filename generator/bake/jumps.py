@@ -8,13 +8,10 @@ it), so the rows scrub with the trajectory's step group.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
 
 from generator.bake.encoders import preview_size
-from generator.bake.sections import Finisher
+from generator.bake.sections import AfterSampling
 from generator.bake.store import AssetStore
 from generator.bake.trajectory import sprite_entry
 from generator.experiments.jumps import JumpStart, jump_points, run_jumps
@@ -33,7 +30,7 @@ def frame_of_step(points: list[int], steps: int) -> list[int]:
     return frames + [len(points)]
 
 
-class JumpsSection:
+class JumpsSection(AfterSampling):
     """Jump previews from every k-th step (and/or listed steps), one row per jump length."""
 
     name = "jumps"
@@ -43,55 +40,48 @@ class JumpsSection:
         jumps = prompt.settings.jumps
         return jumps is not None and bool(jump_points(prompt.settings.steps, jumps.every, jumps.at))
 
-    @contextmanager
-    def capture(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest) -> Iterator[Finisher]:
-        """Nothing to hook during sampling: the jumps branch off the recorded states afterwards."""
-
-        def finish(trajectory: Trajectory, store: AssetStore) -> dict:
-            return {"jumps": bake_jumps(adapter, prompt, request, trajectory, store)}
-
-        yield finish
-
-
-def bake_jumps(
-    adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
-) -> dict:
-    """Run the prompt's jumps from the trajectory's states and store one sprite row per jump length."""
-    settings = prompt.settings.jumps
-    steps = len(trajectory.timesteps)
-    points = jump_points(steps, settings.every, settings.at)
-    scheduler = adapter.make_scheduler(request.scheduler)
-    scheduler.set_timesteps(request.steps, device=adapter.device)
-    starts = [
-        JumpStart(i, trajectory.timesteps[i], trajectory.noisy_latents[i], trajectory.predicted_latents[i]) for i in points
-    ]
-    with torch.inference_mode():
-        embeddings = adapter.encode_prompts([prompt.text])
-    results = run_jumps(
-        adapter, embeddings, scheduler, starts, settings.steps,
-        method=settings.method, guidance=request.guidance, seed=request.seed,
-    )
-    stride = preview_stride(adapter, request, prompt.settings.preview_size)
-    with torch.inference_mode():
-        decoded = decode_in_batches(adapter, torch.stack([r.x0 for r in results])[..., ::stride, ::stride])
-    final_small = trajectory.predicted[-1]
-    frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
-    rows = []
-    for row, jumps in enumerate(settings.steps):
-        mine = [(r, decoded[i]) for i, r in enumerate(results) if r.requested_steps == jumps]
-        images = torch.stack([image for _, image in mine] + [final_small])
-        rows.append(
-            {
-                "steps": jumps,
-                "effective_steps": [len(r.plan.timesteps) for r, _ in mine],
-                "timesteps": [list(r.plan.timesteps) for r, _ in mine],
-                **({"betas": [list(r.plan.betas) for r, _ in mine]} if settings.method == "beta-sum" else {}),
-                "sprite": sprite_entry(store, to_pil(images), frame_size),
-            }
+    def bake(
+        self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
+    ) -> dict:
+        """Run the prompt's jumps from the recorded states and store one sprite row per jump length."""
+        settings = prompt.settings.jumps
+        steps = len(trajectory.timesteps)
+        points = jump_points(steps, settings.every, settings.at)
+        scheduler = adapter.make_scheduler(request.scheduler)
+        scheduler.set_timesteps(request.steps, device=adapter.device)
+        starts = [
+            JumpStart(i, trajectory.timesteps[i], trajectory.noisy_latents[i], trajectory.predicted_latents[i])
+            for i in points
+        ]
+        with torch.inference_mode():
+            embeddings = adapter.encode_prompts([prompt.text])
+        results = run_jumps(
+            adapter, embeddings, scheduler, starts, settings.steps,
+            method=settings.method, guidance=request.guidance, seed=request.seed,
         )
-    return {
-        "method": settings.method,
-        "points": points,
-        "frame_of_step": frame_of_step(points, steps),
-        "rows": rows,
-    }
+        stride = preview_stride(adapter, request, prompt.settings.preview_size)
+        with torch.inference_mode():
+            decoded = decode_in_batches(adapter, torch.stack([r.x0 for r in results])[..., ::stride, ::stride])
+        final_small = trajectory.predicted[-1]
+        frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
+        rows = []
+        for row, jumps in enumerate(settings.steps):
+            mine = [(r, decoded[i]) for i, r in enumerate(results) if r.requested_steps == jumps]
+            images = torch.stack([image for _, image in mine] + [final_small])
+            rows.append(
+                {
+                    "steps": jumps,
+                    "effective_steps": [len(r.plan.timesteps) for r, _ in mine],
+                    "timesteps": [list(r.plan.timesteps) for r, _ in mine],
+                    **({"betas": [list(r.plan.betas) for r, _ in mine]} if settings.method == "beta-sum" else {}),
+                    "sprite": sprite_entry(store, to_pil(images), frame_size),
+                }
+            )
+        return {
+            "jumps": {
+                "method": settings.method,
+                "points": points,
+                "frame_of_step": frame_of_step(points, steps),
+                "rows": rows,
+            }
+        }

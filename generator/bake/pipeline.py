@@ -8,13 +8,10 @@ shown as false colour: the first three channels (one channel: grey) mapped from 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
 
 from generator.bake.encoders import preview_size
-from generator.bake.sections import Finisher
+from generator.bake.sections import AfterSampling
 from generator.bake.store import AssetStore
 from generator.bake.trajectory import sprite_entry
 from generator.experiments.trajectory import Trajectory, TrajectoryRequest
@@ -39,7 +36,7 @@ def noise_estimates(trajectory: Trajectory) -> torch.Tensor:
     ])
 
 
-class PipelineSection:
+class PipelineSection(AfterSampling):
     """Noise estimates (and latents) per step for the pipeline overview."""
 
     name = "pipeline"
@@ -48,28 +45,18 @@ class PipelineSection:
         """Every prompt page has the overview."""
         return True
 
-    @contextmanager
-    def capture(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest) -> Iterator[Finisher]:
-        """Nothing to hook: everything follows from the recorded trajectory."""
-
-        def finish(trajectory: Trajectory, store: AssetStore) -> dict:
-            return {"pipeline": bake_pipeline(adapter, prompt, request, trajectory, store)}
-
-        yield finish
-
-
-def bake_pipeline(
-    adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
-) -> dict:
-    """Sprites of eps (frames 0..steps-1; the last frame repeats the last step's) and of latent x_t."""
-    frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
-    eps = noise_estimates(trajectory)
-    eps = torch.cat([eps, eps[-1:]])  # frame `steps` (final image) keeps the last estimate
-    section = {
-        "noise": sprite_entry(store, to_pil(false_colour(eps)), frame_size),
-        "latent_shape": list(trajectory.noisy_latents.shape[1:]),
-        "space": "pixel" if adapter.capabilities.pixel_space else "latent",
-    }
-    if not adapter.capabilities.pixel_space:
-        section["latents"] = sprite_entry(store, to_pil(false_colour(trajectory.noisy_latents)), frame_size)
-    return section
+    def bake(
+        self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
+    ) -> dict:
+        """Sprites of eps (frames 0..steps-1; the last frame repeats the last step's) and of latent x_t."""
+        frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
+        eps = noise_estimates(trajectory)
+        eps = torch.cat([eps, eps[-1:]])  # frame `steps` (final image) keeps the last estimate
+        section = {
+            "noise": sprite_entry(store, to_pil(false_colour(eps)), frame_size),
+            "latent_shape": list(trajectory.noisy_latents.shape[1:]),
+            "space": "pixel" if adapter.capabilities.pixel_space else "latent",
+        }
+        if not adapter.capabilities.pixel_space:
+            section["latents"] = sprite_entry(store, to_pil(false_colour(trajectory.noisy_latents)), frame_size)
+        return {"pipeline": section}

@@ -8,13 +8,10 @@ the predicted x0 of every path (main, pair, variants) onto their first two princ
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import numpy as np
 
 from generator.bake.encoders import preview_size
-from generator.bake.sections import Finisher
+from generator.bake.sections import AfterSampling
 from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry, sprite_entry
 from generator.experiments.compare import Run, run_many, word_diff, x0_distance
@@ -42,7 +39,7 @@ def strips(trajectory: Trajectory, store: AssetStore, frame_size: tuple[int, int
     }
 
 
-class ProbeSection:
+class ProbeSection(AfterSampling):
     """Prompt pair, guidance/seed variants and the trajectory map of a prompt."""
 
     name = "probe"
@@ -51,14 +48,11 @@ class ProbeSection:
         """Every prompt gets a map; pairs and variants only where the prompt file asks for them."""
         return True
 
-    @contextmanager
-    def capture(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest) -> Iterator[Finisher]:
-        """Nothing to hook: the extra trajectories are sampled after the main one."""
-
-        def finish(trajectory: Trajectory, store: AssetStore) -> dict:
-            return bake_probe(adapter, prompt, request, trajectory, store)
-
-        yield finish
+    def bake(
+        self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
+    ) -> dict:
+        """``bake_probe``: the extra trajectories are sampled after the main one."""
+        return bake_probe(adapter, prompt, request, trajectory, store)
 
 
 def bake_probe(

@@ -2,14 +2,16 @@
 
 A section's ``capture`` is a context manager entered around the trajectory's sampling (so it can install
 hooks, as DAAM does) that yields a finisher; after sampling, ``finisher(trajectory, store)`` returns the
-manifest sections it adds. Sections are listed by import path so that loading them stays lazy.
+manifest sections it adds. Sections with nothing to hook derive from ``AfterSampling`` and write only
+``bake``. Sections are listed by import path so that loading them stays lazy.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from contextlib import AbstractContextManager
-from typing import Callable, Protocol
+from contextlib import AbstractContextManager, contextmanager
+from typing import Callable, Iterator, Protocol
 
 from generator.bake.store import AssetStore
 from generator.experiments.trajectory import Trajectory, TrajectoryRequest
@@ -33,6 +35,23 @@ class Section(Protocol):
     ) -> AbstractContextManager[Finisher]:
         """Entered around sampling; yields the function that bakes the section afterwards."""
         ...
+
+
+class AfterSampling:
+    """A section with nothing to hook during sampling: ``bake`` reads the recorded trajectory afterwards."""
+
+    name: str
+
+    @contextmanager
+    def capture(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest) -> Iterator[Finisher]:
+        """Nothing to hook: the finisher hands the recorded trajectory and the store to ``bake``."""
+        yield functools.partial(self.bake, adapter, prompt, request)
+
+    def bake(
+        self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
+    ) -> dict:
+        """The manifest sections this one adds (assets stored)."""
+        raise NotImplementedError
 
 
 SECTIONS: tuple[str, ...] = (  # "module:ClassName" of each Section, in manifest order

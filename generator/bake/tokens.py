@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
-from generator.bake.sections import Finisher
+from generator.bake.sections import AfterSampling
 from generator.bake.store import AssetStore
 from generator.experiments.text import text_view
 from generator.experiments.trajectory import Trajectory, TrajectoryRequest
@@ -13,7 +10,7 @@ from generator.models.base import ModelAdapter
 from generator.specs import PromptSpec
 
 
-class TokensSection:
+class TokensSection(AfterSampling):
     """What the text encoder sees of the prompt (text-conditioned models only)."""
 
     name = "tokens"
@@ -22,14 +19,11 @@ class TokensSection:
         """Models conditioned on text."""
         return adapter.capabilities.conditioning == "text"
 
-    @contextmanager
-    def capture(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest) -> Iterator[Finisher]:
-        """Nothing to hook: tokenize and encode afterwards."""
-
-        def finish(trajectory: Trajectory, store: AssetStore) -> dict:
-            return {"tokens": tokens_section(adapter, prompt.text)}
-
-        yield finish
+    def bake(
+        self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
+    ) -> dict:
+        """Tokenize and encode the prompt (after sampling: nothing to hook)."""
+        return {"tokens": tokens_section(adapter, prompt.text)}
 
 
 def tokens_section(adapter: ModelAdapter, text: str) -> dict:
