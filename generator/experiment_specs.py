@@ -147,6 +147,14 @@ class _Parser:
                 raise self.error(key + (name,), f"unknown key {name!r} in {what}; allowed: {', '.join(sorted(allowed))}")
         return data
 
+    def chapter(self, root: tuple, data: Any, allowed: set[str]) -> tuple[dict, dict[str, Any]]:
+        """A chapter section (``training:``, ``faithfulness:``; empty means defaults) and its line and title values."""
+        data = self.keys(root, data if data is not None else {}, allowed, root[-1])
+        values: dict[str, Any] = {"line": self.located.lines.get(root, 1)}
+        if "title" in data:
+            values["title"] = self.text(root + ("title",), data["title"], "title")
+        return data, values
+
     def number(self, key: tuple, value: Any, name: str, *, integer: bool, low: float, high: float | None = None,
                low_open: bool = False) -> float | int:
         types = (int,) if integer else (int, float)

@@ -70,10 +70,7 @@ def parse_faithfulness(located: Any, data: Any, base_dir: Path) -> FaithfulnessS
 
     p = _Parser(located, base_dir)
     root = ("faithfulness",)
-    data = p.keys(root, data if data is not None else {}, SECTION_KEYS, "faithfulness")
-    values: dict[str, Any] = {"line": located.lines.get(root, 1)}
-    if "title" in data:
-        values["title"] = p.text(root + ("title",), data["title"], "title")
+    data, values = p.chapter(root, data, SECTION_KEYS)
     if data.get("report") is not None:
         report = data["report"]
         if not isinstance(report, str) or not report.strip() or not report.strip().endswith(".json"):

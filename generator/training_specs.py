@@ -72,10 +72,7 @@ def parse_training(located: Any, data: Any, base_dir: Path) -> TrainingSpec:
 
     p = _Parser(located, base_dir)
     root = ("training",)
-    data = p.keys(root, data if data is not None else {}, SECTION_KEYS, "training")
-    values: dict[str, Any] = {"line": located.lines.get(root, 1)}
-    if "title" in data:
-        values["title"] = p.text(root + ("title",), data["title"], "title")
+    data, values = p.chapter(root, data, SECTION_KEYS)
     for name in ("weights", "data"):
         if data.get(name) is not None:
             values[name] = _folder(p, root + (name,), data[name], name)
