@@ -136,9 +136,7 @@ def _int_list(value: Any, low: int, what: str, most: int = 64) -> str | None:
 
 
 def _jumps(value: Any) -> str | None:
-    if value is False:
-        return None
-    if value is True:
+    if isinstance(value, bool):  # true: the default jumps, false: none
         return None
     unknown = sorted(set(value) - JUMP_KEYS)
     if unknown:
