@@ -9,8 +9,6 @@
   var A = window.Atlas;
 
   function mount(fig) {
-    if (fig.dataset.atlasMounted) return;
-    fig.dataset.atlasMounted = "1";
     var stage = fig.querySelector("[data-role=stage]");
     var button = fig.querySelector("[data-action=flip]");
     var out = fig.querySelector("[data-role=course-label]");
@@ -36,7 +34,5 @@
     update();
   }
 
-  A.ready(function (root) {
-    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=anagram]"), mount);
-  });
+  A.widget("anagram", mount);
 })();

@@ -4,6 +4,8 @@
  *   ready(fn)                    run fn(document) on every page: through Material's document$
  *                                (survives instant navigation) or, on plain pages (embeds), on
  *                                DOMContentLoaded.
+ *   widget(kind, mount)          mount(fig) once for each <figure data-atlas="kind"> of every page
+ *                                (marks it data-atlas-mounted: a page seen again is not mounted twice).
  *   onStep(group, fn) -> off     subscribe to a step group; fn(step, source) is called at once
  *                                with the current step (source "init") if the group has one.
  *   setStep(group, step, source) publish a step to every subscriber of the group.
@@ -140,6 +142,16 @@
     }
   }
 
+  function widget(kind, mount) {
+    ready(function (root) {
+      Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=" + kind + "]"), function (fig) {
+        if (fig.dataset.atlasMounted) return;
+        fig.dataset.atlasMounted = "1";
+        mount(fig);
+      });
+    });
+  }
+
   /* A new page (instant navigation) starts with fresh step groups; this subscription is made
    * before any widget's, so it runs first on every page. */
   if (window.document$ && typeof window.document$.subscribe === "function") {
@@ -153,6 +165,7 @@
   window.Atlas = {
     version: 1,
     ready: ready,
+    widget: widget,
     onStep: onStep,
     setStep: setStep,
     getStep: getStep,

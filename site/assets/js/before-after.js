@@ -11,8 +11,6 @@
   var A = window.Atlas;
 
   function mount(fig) {
-    if (fig.dataset.atlasMounted) return;
-    fig.dataset.atlasMounted = "1";
     var stage = fig.querySelector("[data-role=stage]");
     var after = fig.querySelector("[data-role=after]");
     var toggle = fig.querySelector("[data-action=toggle]");
@@ -51,7 +49,5 @@
     update();
   }
 
-  A.ready(function (root) {
-    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=before-after]"), mount);
-  });
+  A.widget("before-after", mount);
 })();

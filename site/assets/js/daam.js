@@ -91,8 +91,6 @@
   }
 
   function mount(fig) {
-    if (fig.dataset.atlasMounted) return;
-    fig.dataset.atlasMounted = "1";
     ensureStyles();
     var bins = parseInt(fig.dataset.bins, 10) || 1;
     var levels = (fig.dataset.levels || "all").split(",");
@@ -308,9 +306,5 @@
     draw();
   }
 
-  function mountAll(root) {
-    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=daam]"), mount);
-  }
-
-  A.ready(mountAll);
+  A.widget("daam", mount);
 })();

@@ -9,8 +9,6 @@
   var A = window.Atlas;
 
   function mount(fig) {
-    if (fig.dataset.atlasMounted) return;
-    fig.dataset.atlasMounted = "1";
     var image = fig.querySelector("[data-role=image]");
     var out = fig.querySelector("[data-role=course-label]");
     var buttons = Array.prototype.slice.call(fig.querySelectorAll("[data-scale]"));
@@ -37,7 +35,5 @@
     pick(buttons.filter(function (b) { return b.getAttribute("aria-pressed") === "true"; })[0] || buttons[0]);
   }
 
-  A.ready(function (root) {
-    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=hybrid]"), mount);
-  });
+  A.widget("hybrid", mount);
 })();

@@ -10,8 +10,6 @@
   var A = window.Atlas;
 
   function mount(fig) {
-    if (fig.dataset.pipelineMounted) return;
-    fig.dataset.pipelineMounted = "1";
     var timesteps = (fig.dataset.timesteps || "").split(",");
     var alphaBars = (fig.dataset.alphaBars || "").split(",");
     var steps = parseInt(fig.dataset.steps, 10);
@@ -71,7 +69,5 @@
     });
   }
 
-  A.ready(function (root) {
-    root.querySelectorAll("[data-atlas=pipeline]").forEach(mount);
-  });
+  A.widget("pipeline", mount);
 })();

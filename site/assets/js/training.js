@@ -77,8 +77,6 @@
   }
 
   function mount(fig) {
-    if (fig.dataset.atlasMounted) return;
-    fig.dataset.atlasMounted = "1";
     var panels = Array.prototype.map.call(fig.querySelectorAll("[data-role=epoch]"), mountPanel);
     var all = fig.querySelector("[data-action=play-all]");
     if (!all) return;
@@ -90,7 +88,5 @@
     });
   }
 
-  A.ready(function (root) {
-    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=epochs]"), mount);
-  });
+  A.widget("epochs", mount);
 })();

@@ -19,8 +19,6 @@
   }
 
   function mount(fig) {
-    if (fig.dataset.atlasMounted) return;
-    fig.dataset.atlasMounted = "1";
     var steps = parseInt(fig.dataset.steps, 10);
     var last = steps; // frames 0..steps
     var group = fig.dataset.group;
@@ -141,10 +139,6 @@
     if (A.getStep(group) !== current) render(A.clamp(A.getStep(group), 0, last));
   }
 
-  function mountAll(root) {
-    Array.prototype.forEach.call(root.querySelectorAll("[data-atlas=trajectory]"), mount);
-  }
-
   window.addEventListener("hashchange", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-atlas=trajectory][data-atlas-mounted]"), function (fig) {
       var v = parseInt(A.hashGet(fig.dataset.group), 10);
@@ -152,5 +146,5 @@
     });
   });
 
-  A.ready(mountAll);
+  A.widget("trajectory", mount);
 })();

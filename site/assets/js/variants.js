@@ -12,8 +12,6 @@
   var A = window.Atlas;
 
   function mount(fig) {
-    if (fig.dataset.variantsMounted) return;
-    fig.dataset.variantsMounted = "1";
     var items = JSON.parse(fig.dataset.variants || "[]");
     var state = { seed: Number(fig.dataset.seed), guidance: Number(fig.dataset.guidance) };
 
@@ -64,7 +62,5 @@
     if (linked) choose(Number(linked[1]), Number(linked[2]));
   }
 
-  A.ready(function (root) {
-    root.querySelectorAll("[data-atlas=variants]").forEach(mount);
-  });
+  A.widget("variants", mount);
 })();
