@@ -12,26 +12,15 @@
     var stage = fig.querySelector("[data-role=stage]");
     var button = fig.querySelector("[data-action=flip]");
     var out = fig.querySelector("[data-role=course-label]");
-    var hovering = false;
 
-    function update() {
-      var turned = (button.getAttribute("aria-pressed") === "true") !== hovering;
+    function update(pressed, hovering) {
+      var turned = pressed !== hovering; // hovering a pinned image turns it back
       stage.classList.toggle("is-flipped", turned);
       fig.dataset.turned = turned ? "1" : "0";
       out.textContent = turned ? "upside down: “" + fig.dataset.flipped + "”" : "upright: “" + fig.dataset.upright + "”";
     }
 
-    button.addEventListener("click", function () {
-      button.setAttribute("aria-pressed", button.getAttribute("aria-pressed") === "true" ? "false" : "true");
-      update();
-    });
-    stage.addEventListener("pointerenter", function (e) { if (e.pointerType === "mouse") { hovering = true; update(); } });
-    stage.addEventListener("pointerleave", function (e) { if (e.pointerType === "mouse") { hovering = false; update(); } });
-    stage.addEventListener("pointerup", function (e) { if (e.pointerType !== "mouse") button.click(); });
-    stage.addEventListener("keydown", function (e) {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); button.click(); }
-    });
-    update();
+    A.pinnable(stage, button, update);
   }
 
   A.widget("anagram", mount);

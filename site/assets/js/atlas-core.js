@@ -6,6 +6,11 @@
  *                                DOMContentLoaded.
  *   widget(kind, mount)          mount(fig) once for each <figure data-atlas="kind"> of every page
  *                                (marks it data-atlas-mounted: a page seen again is not mounted twice).
+ *   pinnable(stage, button, update) -> hover
+ *                                a stage that shows its other state while a mouse hovers it and a toggle
+ *                                button (aria-pressed) that pins it; a tap or Enter/Space on the stage
+ *                                presses the button. update(pinned, hovering) redraws after every change
+ *                                (and at once); hover(on) lets the widget add its own hover-like events.
  *   onStep(group, fn) -> off     subscribe to a step group; fn(step, source) is called at once
  *                                with the current step (source "init") if the group has one.
  *   setStep(group, step, source) publish a step to every subscriber of the group.
@@ -152,6 +157,24 @@
     });
   }
 
+  function pinnable(stage, button, update) {
+    var hovering = false;
+    function pinned() { return button.getAttribute("aria-pressed") === "true"; }
+    function hover(on) { hovering = on; update(pinned(), hovering); }
+    button.addEventListener("click", function () {
+      button.setAttribute("aria-pressed", pinned() ? "false" : "true");
+      update(pinned(), hovering);
+    });
+    stage.addEventListener("pointerenter", function (e) { if (e.pointerType === "mouse") hover(true); });
+    stage.addEventListener("pointerleave", function (e) { if (e.pointerType === "mouse") hover(false); });
+    stage.addEventListener("pointerup", function (e) { if (e.pointerType !== "mouse") button.click(); });
+    stage.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); button.click(); }
+    });
+    update(pinned(), hovering);
+    return hover;
+  }
+
   /* A new page (instant navigation) starts with fresh step groups; this subscription is made
    * before any widget's, so it runs first on every page. */
   if (window.document$ && typeof window.document$.subscribe === "function") {
@@ -166,6 +189,7 @@
     version: 1,
     ready: ready,
     widget: widget,
+    pinnable: pinnable,
     onStep: onStep,
     setStep: setStep,
     getStep: getStep,

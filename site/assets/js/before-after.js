@@ -16,10 +16,8 @@
     var toggle = fig.querySelector("[data-action=toggle]");
     var levels = Array.prototype.slice.call(fig.querySelectorAll("[data-level]"));
     var runs = Array.prototype.slice.call(fig.querySelectorAll("[data-run]"));
-    var hovering = false;
 
-    function update() {
-      var pinned = toggle.getAttribute("aria-pressed") === "true";
+    function update(pinned, hovering) {
       var show = pinned || hovering;
       stage.classList.toggle("is-after", show);
       fig.dataset.showing = show ? "after" : "before";
@@ -33,20 +31,10 @@
       fig.dataset.level = level.dataset.level;
     }
 
-    toggle.addEventListener("click", function () {
-      toggle.setAttribute("aria-pressed", toggle.getAttribute("aria-pressed") === "true" ? "false" : "true");
-      update();
-    });
     levels.forEach(function (b) { b.addEventListener("click", function () { pick(b); }); });
-    stage.addEventListener("pointerenter", function (e) { if (e.pointerType === "mouse") { hovering = true; update(); } });
-    stage.addEventListener("pointerleave", function (e) { if (e.pointerType === "mouse") { hovering = false; update(); } });
-    stage.addEventListener("pointerup", function (e) { if (e.pointerType !== "mouse") toggle.click(); });
-    stage.addEventListener("focus", function () { hovering = true; update(); });
-    stage.addEventListener("blur", function () { hovering = false; update(); });
-    stage.addEventListener("keydown", function (e) {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle.click(); }
-    });
-    update();
+    var hover = A.pinnable(stage, toggle, update);
+    stage.addEventListener("focus", function () { hover(true); }); // keyboard focus shows the result too
+    stage.addEventListener("blur", function () { hover(false); });
   }
 
   A.widget("before-after", mount);
