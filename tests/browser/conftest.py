@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 import fakesite  # noqa: E402  (tests/render/fakesite.py: fake bake output + fixture site build)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_helpers import Watched, _QuietHandler  # noqa: E402,F401  (re-exported for the fixtures below)
+from browser_helpers import Watched, serve  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -34,13 +31,8 @@ def built_site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def base_url(built_site):
-    handler = functools.partial(_QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(built_site) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,21 +4,13 @@ requests."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import subprocess
-import sys
-import threading
-from pathlib import Path
-
 import pytest
 
-from browser_helpers import Watched, _QuietHandler
+import fakesite  # (on sys.path through tests/browser/conftest.py)
+from browser_helpers import Watched, serve
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 TEXT = "a smiling, red cat chewing gum"
 PROMPTS = f"""
 model: testing:tiny-sd
@@ -42,27 +34,19 @@ def probe_site(tmp_path_factory, tiny_sd):
     from generator.specs import load_prompt_set
 
     root = tmp_path_factory.mktemp("probe-site")
-    shutil.copy2(REPO / "mkdocs.yml", root / "mkdocs.yml")
-    shutil.copytree(REPO / "site", root / "site", ignore=shutil.ignore_patterns("generated", "embed"))
+    fakesite.copy_site(root)
     (root / "prompts.yaml").write_text(PROMPTS)
     bake(load_prompt_set(root / "prompts.yaml"), root / "site" / "generated", adapter=tiny_sd)
     render_site(root / "site" / "generated", root / "site")
     for page in ("index.md",):  # only the generated pages matter here: drop hand-written links to other parts
         (root / "site" / page).write_text("# Probe fixture\n\n[Gallery](generated/gallery.md)\n")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"], cwd=root,
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return root / "build" / "site"
+    return fakesite.mkdocs_build(root)
 
 
 @pytest.fixture(scope="module")
 def probe_url(probe_site):
-    handler = functools.partial(_QuietHandler, directory=str(probe_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(probe_site) as url:
+        yield url
 
 
 @pytest.fixture

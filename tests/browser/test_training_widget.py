@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-import fakesite  # noqa: F401  (on sys.path through tests/browser/conftest.py)
-from browser_helpers import Watched, _QuietHandler
+import fakesite  # (on sys.path through tests/browser/conftest.py)
+from browser_helpers import Watched, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 import training_chapter_fixture  # noqa: E402
@@ -33,15 +29,8 @@ def training_url(tmp_path_factory):
     fakesite.copy_site(root)
     shutil.copytree(generated, root / "site" / "generated")
     render_site(root / "site" / "generated", root / "site")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"], cwd=root,
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    handler = functools.partial(_QuietHandler, directory=str(root / "build" / "site"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(fakesite.mkdocs_build(root)) as url:
+        yield url
 
 
 def _frames(page) -> list[str]:

@@ -168,13 +168,8 @@ def copy_site(dest: Path) -> Path:
     return dest
 
 
-def build_fixture_site(root: Path) -> Path:
-    """Fake bake + render + `python -m mkdocs build --strict` in `root`; returns root/build/site."""
-    from generator.render import render_site
-
-    copy_site(root)
-    write_fake_generated(root / "site" / "generated")
-    render_site(root / "site" / "generated", root / "site")
+def mkdocs_build(root: Path) -> Path:
+    """`python -m mkdocs build --strict` in `root` (its output in the error if it fails); returns root/build/site."""
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"],
         cwd=root, capture_output=True, text=True, timeout=180,
@@ -182,3 +177,13 @@ def build_fixture_site(root: Path) -> Path:
     if proc.returncode:
         raise AssertionError(f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}")
     return root / "build" / "site"
+
+
+def build_fixture_site(root: Path) -> Path:
+    """Fake bake + render + `python -m mkdocs build --strict` in `root`; returns root/build/site."""
+    from generator.render import render_site
+
+    copy_site(root)
+    write_fake_generated(root / "site" / "generated")
+    render_site(root / "site" / "generated", root / "site")
+    return mkdocs_build(root)
