@@ -1,25 +1,25 @@
 """Render stage: the page "How faithful is DAAM?" (``generated/faithfulness.md``) and its embeddable figures.
 
-Reads the manifests ``<generated>/faithfulness/*.json`` written by ``generator/bake/faithfulness.py`` (never
-torch), checks every asset, draws DAAM's mIoU against tau as inline SVG (no plotting library) with the two
-baselines as horizontal lines and the best tau marked, and renders ``templates/faithfulness.md.j2``; the plot and
-the examples grid also get embed pages ``<embed>/faithfulness-<id>-<figure>.html``. Without a manifest the page
-says how to produce one, so the navigation entry always resolves.
+A chapter render module (generator/render/chapters.py reads and checks the manifests
+``<generated>/faithfulness/*.json`` written by ``generator/bake/faithfulness.py`` and writes the files): it draws
+DAAM's mIoU against tau as inline SVG (no plotting library) with the two baselines as horizontal lines and the
+best tau marked; the plot and the examples grid also get embed pages ``<embed>/faithfulness-<id>-<figure>.html``.
+Without a manifest the page (``templates/faithfulness.md.j2``) says how to produce one, so the navigation entry
+always resolves.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from markupsafe import Markup, escape
 
-from generator.render.errors import RenderError
-from generator.render.experiments import _check_assets
+from generator.render.chapters import Figure, PageContext
 
-PAGE = "faithfulness.md"
-PAGE_HTML = "faithfulness.html"
+PAGE = "faithfulness"
+# (figure, also the name of its macro in templates/faithfulness.html.j2; the manifest key it needs; its embed's caption)
+FIGURES = (("miou", "daam", "mIoU against tau"), ("examples", "examples", "best and worst examples"))
 BASELINE_NAMES = {"whole_image": "whole image", "centre_box": "centre box"}
 ATTRIBUTE_ORDER = ("colour", "shape", "size", "position", "relation", "count")  # then any other, alphabetically
 EXAMPLE_SCALE = 3  # examples are 32x32; the browser upscales them (pixelated) to this many times their size
@@ -28,22 +28,6 @@ EXAMPLE_SCALE = 3  # examples are 32x32; the browser upscales them (pixelated) t
 WIDTH, HEIGHT = 560, 250
 LEFT, RIGHT, TOP, BOTTOM = 44, 132, 12, 40
 LABEL_GAP = 14  # least vertical distance between two labels in the right margin
-
-
-def load_faithfulness_chapters(generated_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every faithfulness manifest, checked (kind, schema, assets), sorted by file name."""
-    chapters = []
-    folder = Path(generated_dir) / "faithfulness"
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise RenderError(f"{path}: cannot read faithfulness manifest: {error}") from None
-        if not isinstance(manifest, dict) or manifest.get("schema") != 1 or manifest.get("kind") != "faithfulness":
-            raise RenderError(f"{path}: not a schema-1 faithfulness manifest")
-        _check_assets(generated_dir, manifest, str(path))
-        chapters.append((path, manifest))
-    return chapters
 
 
 def _spread(positions: list[float], gap: float, low: float, high: float) -> list[float]:
@@ -130,41 +114,19 @@ def attribute_rows(chapter: dict[str, Any]) -> list[tuple[str, float | None, flo
     return [(kind, one.get(kind), two.get(kind)) for kind in kinds]
 
 
-def render_faithfulness(env: Any, generated_dir: Path, embed_dir: Path,
-                        embed_common: dict[str, Any]) -> tuple[dict[Path, str], list[Path]]:
-    """(outputs: path -> text, embed pages) of the page "How faithful is DAAM?"."""
-    from generator.render.site import relurl
+def views(cid: str, ctx: PageContext, from_dir: Path) -> dict[str, Any]:
+    """URL helpers bound to the folder of the file being written: ``img`` (examples upscaled), ``embed``, ``miou_svg``."""
+    return {**ctx.views(cid, from_dir, scale=EXAMPLE_SCALE), "miou_svg": miou_svg}
 
-    chapters = load_faithfulness_chapters(generated_dir)
-    page_file, built_page = generated_dir / PAGE, generated_dir / PAGE_HTML
-    figures = env.get_template("faithfulness.html.j2").module
-    outputs: dict[Path, str] = {}
-    embeds: list[Path] = []
 
-    def views(cid: str, from_dir: Path) -> dict[str, Any]:
-        """URL helpers bound to the directory of the file being written."""
+def figures(chapter: dict, ctx: PageContext) -> Iterator[Figure]:
+    """The mIoU plot and the examples grid, each when the report had them."""
+    for figure, needs, what in FIGURES:
+        if chapter.get(needs):
+            body = Markup(getattr(ctx.macros, figure)(chapter, chapter["id"], views(chapter["id"], ctx, ctx.embed_dir)))
+            yield Figure(figure, f"{chapter['title']}: {what}", body)
 
-        def img(entry: dict) -> dict:
-            return {"url": relurl(generated_dir / entry["src"], from_dir), "width": entry["width"] * EXAMPLE_SCALE,
-                    "height": entry["height"] * EXAMPLE_SCALE}
 
-        def embed(figure: str) -> str:
-            return relurl(embed_dir / f"faithfulness-{cid}-{figure}.html", from_dir)
-
-        return {"img": img, "embed": embed, "miou_svg": miou_svg}
-
-    rendered = []
-    for _, chapter in chapters:
-        cid = chapter["id"]
-        for figure, needs in (("miou", "daam"), ("examples", "examples")):
-            if not chapter.get(needs):
-                continue
-            body = Markup(getattr(figures, figure)(chapter, cid, views(cid, embed_dir)))
-            target = embed_dir / f"faithfulness-{cid}-{figure}.html"
-            outputs[target] = env.get_template("embed.html.j2").render(
-                p={"title": chapter["title"], "text": f"{chapter['title']}: {'mIoU against tau' if figure == 'miou' else 'best and worst examples'}"},
-                traj={"page_url": relurl(built_page, embed_dir)}, body=body, widget=figure, **embed_common)
-            embeds.append(target)
-        rendered.append({**chapter, "_views": views(cid, generated_dir), "_attributes": attribute_rows(chapter)})
-    outputs[page_file] = env.get_template("faithfulness.md.j2").render(chapters=rendered, f=figures)
-    return outputs, embeds
+def page_chapter(chapter: dict, ctx: PageContext) -> dict[str, Any]:
+    """The chapter as templates/faithfulness.md.j2 sees it: with its page views and its attribute rows."""
+    return {**chapter, "_views": views(chapter["id"], ctx, ctx.generated_dir), "_attributes": attribute_rows(chapter)}

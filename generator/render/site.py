@@ -6,7 +6,9 @@ Reads only JSON and image headers (never imports torch). Writes, through the Jin
 * `<generated>/gallery.md`: every prompt as a card;
 * `<generated>/pages/<id>.md`: one page per prompt (prompt, trajectory widget, final image,
   downloads, settings and provenance);
-* `<embed>/<id>-trajectory.html`: each widget alone, for iframes (no MkDocs chrome).
+* `<embed>/<id>-trajectory.html`: each widget alone, for iframes (no MkDocs chrome);
+* the chapter pages `<generated>/course.md`, `training.md`, `faithfulness.md` and their embeds
+  (generator/render/chapters.py, one loop over the bake stage's chapters).
 
 All links are relative to the file that holds them, so the built site also works from file://
 (mkdocs.yml uses `use_directory_urls: false`). Files are rewritten only when their content
@@ -223,21 +225,12 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         )
         pages.append(page)
         embeds.append(embed)
-    from generator.render.experiments import render_course  # the course-experiments chapter
+    # the chapter pages (course, training, faithfulness); imported here, as the chapter modules use this one's helpers
+    from generator.render.chapters import render_chapters
 
-    course_outputs, course_embeds = render_course(env, generated_dir, site_dir, embed_dir, embed_common, relurl, sprite_context)
-    outputs.update(course_outputs)
-    embeds.extend(course_embeds)
-    from generator.render.training import render_training  # the MNIST training chapter
-
-    training_outputs, training_embeds = render_training(env, generated_dir, site_dir, embed_dir, embed_common, index)
-    outputs.update(training_outputs)
-    embeds.extend(training_embeds)
-    from generator.render.faithfulness import render_faithfulness  # the page "How faithful is DAAM?"
-
-    faithfulness_outputs, faithfulness_embeds = render_faithfulness(env, generated_dir, embed_dir, embed_common)
-    outputs.update(faithfulness_outputs)
-    embeds.extend(faithfulness_embeds)
+    chapter_outputs, chapter_embeds = render_chapters(env, generated_dir, embed_dir, embed_common, index)
+    outputs.update(chapter_outputs)
+    embeds.extend(chapter_embeds)
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,

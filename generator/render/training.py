@@ -1,27 +1,30 @@
 """Render stage: the MNIST training chapter (``generated/training.md``) and its embeddable figures.
 
-Reads the chapter manifests ``<generated>/training/*.json`` written by ``generator/bake/training.py`` (never
-torch), checks every asset and sprite sheet, draws the loss curves as inline SVG (no plotting library) and
-renders ``templates/training.md.j2``; each figure also gets an embed page ``<embed>/training-<chapter>-<figure>.html``.
-The chapter's jump previews are the ``jumps`` sections of its prompts' manifests, shown with the standard
-trajectory and jumps widgets. Without a manifest the page says how to bake one, so the navigation entry resolves.
+A chapter render module (generator/render/chapters.py reads and checks the manifests
+``<generated>/training/*.json`` written by ``generator/bake/training.py`` and writes the files): it draws the loss
+curves as inline SVG (no plotting library) and gives each figure an embed page
+``<embed>/training-<chapter>-<figure>.html``. The chapter's jump previews are the ``jumps`` sections of its
+prompts' manifests, shown with the standard trajectory and jumps widgets. Without a manifest the page
+(``templates/training.md.j2``) says how to bake one, so the navigation entry resolves.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from markupsafe import Markup, escape
 
+from generator.render.chapters import Figure, PageContext
 from generator.render.errors import RenderError
-from generator.render.experiments import _check_assets
 from generator.render.load import _sprite
+from generator.render.site import _asset_resolver, relurl, sprite_context, trajectory_context
 
-PAGE = "training.md"
-PAGE_HTML = "training.html"
+PAGE = "training"
+# (figure, its macro in templates/training.html.j2, the manifest key it needs); epochs-<stage> also passes the stage
+FIGURES = (("forward", "forward", "forward"), ("denoiser", "denoiser", "denoiser"), ("losses", "losses", "losses"),
+           ("epochs-time", "epochs", "time"), ("epochs-class", "epochs", "class"), ("guidance", "guidance", "guidance"))
 STAGE_NAMES = {"denoiser": "single-step denoiser", "time": "time-conditioned DDPM", "class": "class-conditioned DDPM"}
 MAX_CURVE_POINTS = 400  # per-step losses are averaged in bins down to at most this many points
 
@@ -30,25 +33,13 @@ WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 10, 30
 
 
-def load_training_chapters(generated_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every training manifest, checked (kind, schema, assets, sprites), sorted by file name."""
-    chapters = []
-    folder = Path(generated_dir) / "training"
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise RenderError(f"{path}: cannot read training manifest: {error}") from None
-        if not isinstance(manifest, dict) or manifest.get("schema") != 1 or manifest.get("kind") != "training":
-            raise RenderError(f"{path}: not a schema-1 training manifest")
-        _check_assets(generated_dir, manifest, str(path))
-        for stage in ("class", "time"):
-            for entry in (manifest.get(stage) or {}).get("epochs", []):
-                if entry["sprite"]["count"] != len(entry["frame_steps"]):
-                    raise RenderError(f"{path}: {stage} epoch {entry['epoch']}: sprite has {entry['sprite']['count']} "
-                                      f"frames but frame_steps lists {len(entry['frame_steps'])}")
-        chapters.append((path, manifest))
-    return chapters
+def check(path: Path, manifest: dict[str, Any]) -> None:
+    """Each sampling animation has one frame per listed step (beyond the schema; raises RenderError)."""
+    for stage in ("class", "time"):
+        for entry in (manifest.get(stage) or {}).get("epochs", []):
+            if entry["sprite"]["count"] != len(entry["frame_steps"]):
+                raise RenderError(f"{path}: {stage} epoch {entry['epoch']}: sprite has {entry['sprite']['count']} "
+                                  f"frames but frame_steps lists {len(entry['frame_steps'])}")
 
 
 def binned(values: list[float], most: int = MAX_CURVE_POINTS) -> list[tuple[float, float]]:
@@ -130,62 +121,41 @@ def _last_frame_position(sprite: Any) -> str:
     return f"{x:.3f}% {y:.3f}%"
 
 
-def render_training(env: Any, generated_dir: Path, site_dir: Path, embed_dir: Path, embed_common: dict[str, Any],
-                    index: Any) -> tuple[dict[Path, str], list[Path]]:
-    """(outputs: path -> text, embed pages) of the chapter; ``index`` is the site's checked SiteIndex."""
-    from generator.render.site import _asset_resolver, relurl, sprite_context, trajectory_context
+def views(cid: str, ctx: PageContext, from_dir: Path) -> dict[str, Any]:
+    """URL helpers bound to the folder of the file being written: ``img``, ``embed``, ``page``, ``anim``, ``loss_svg``."""
 
-    chapters = load_training_chapters(generated_dir)
-    page_file, built_page = generated_dir / PAGE, generated_dir / PAGE_HTML
-    widgets = env.get_template("training.html.j2").module
-    prompts = {p.id: p for p in index.prompts}
-    outputs: dict[Path, str] = {}
-    embeds: list[Path] = []
+    def anim(entry: dict, where: str) -> dict:
+        sprite = _sprite(ctx.generated_dir, entry, where)
+        return {**sprite_context(sprite, ctx.generated_dir, from_dir), "rest": _last_frame_position(sprite)}
 
-    def views(cid: str, from_dir: Path) -> dict[str, Any]:
-        """URL helpers bound to the directory of the file being written."""
+    return {**ctx.views(cid, from_dir), "anim": anim, "loss_svg": loss_svg}
 
-        def img(entry: dict) -> dict:
-            return {"url": relurl(generated_dir / entry["src"], from_dir), "width": entry["width"], "height": entry["height"]}
 
-        def anim(entry: dict, where: str) -> dict:
-            sprite = _sprite(generated_dir, entry, where)
-            return {**sprite_context(sprite, generated_dir, from_dir), "rest": _last_frame_position(sprite)}
+def figures(chapter: dict, ctx: PageContext) -> Iterator[Figure]:
+    """Each figure whose part of the chapter was baked (a model that is not shipped has none)."""
+    cid = chapter["id"]
+    embed_views = views(cid, ctx, ctx.embed_dir)
+    for figure, macro, needs in FIGURES:
+        if not chapter.get(needs):
+            continue
+        stage = (needs,) if macro == "epochs" else ()
+        body = Markup(getattr(ctx.macros, macro)(chapter, cid, embed_views, *stage))
+        yield Figure(figure, f"{chapter['title']}: {figure.replace('-', ' ')}", body)
 
-        def embed(widget: str) -> str:
-            return relurl(embed_dir / f"training-{cid}-{widget}.html", from_dir)
 
-        return {"img": img, "anim": anim, "embed": embed, "loss_svg": loss_svg, "page": relurl(built_page, from_dir)}
-
-    rendered = []
-    for path, chapter in chapters:
-        cid = chapter["id"]
-        jumps = []
-        for prompt_id in chapter.get("jumps", []):
-            p = prompts.get(prompt_id)
-            if p is None or "jumps" not in p.manifest:
-                continue  # baked by another shard, or without jumps: the chapter says so below
-            prompt_page = generated_dir / "pages" / f"{p.id}.html"
-            traj = trajectory_context(p, generated_dir, embed_dir, generated_dir, prompt_page)
-            jumps.append({"p": p, "traj": traj, "section": p.manifest["jumps"],
-                          "asset": _asset_resolver(generated_dir, generated_dir, f"{prompt_id} jumps"),
-                          # a Markdown link: name the source page so mkdocs resolves (and checks) it
-                          "page_url": relurl(prompt_page.with_suffix(".md"), generated_dir)})
-        page_views = views(cid, generated_dir)
-        embed_views = views(cid, embed_dir)
-        for widget, macro in (("forward", "forward"), ("denoiser", "denoiser"), ("losses", "losses"),
-                              ("epochs-time", "epochs"), ("epochs-class", "epochs"), ("guidance", "guidance")):
-            stage = widget.split("-")[1] if widget.startswith("epochs-") else None
-            needs = {"forward": "forward", "denoiser": "denoiser", "losses": "losses", "guidance": "guidance"}.get(widget, stage)
-            if not chapter.get(needs):
-                continue
-            args = (chapter, cid, embed_views) + ((stage,) if stage else ())
-            body = Markup(getattr(widgets, macro)(*args))
-            target = embed_dir / f"training-{cid}-{widget}.html"
-            outputs[target] = env.get_template("embed.html.j2").render(
-                p={"title": chapter["title"], "text": f"{chapter['title']}: {widget.replace('-', ' ')}"},
-                traj={"page_url": relurl(built_page, embed_dir)}, body=body, widget=widget, **embed_common)
-            embeds.append(target)
-        rendered.append({**chapter, "_views": page_views, "_jumps": jumps})
-    outputs[page_file] = env.get_template("training.md.j2").render(chapters=rendered, w=widgets)
-    return outputs, embeds
+def page_chapter(chapter: dict, ctx: PageContext) -> dict[str, Any]:
+    """The chapter as templates/training.md.j2 sees it: with its page views and its prompts' jump previews."""
+    prompts = {p.id: p for p in ctx.index.prompts}
+    generated_dir = ctx.generated_dir
+    jumps = []
+    for prompt_id in chapter.get("jumps", []):
+        p = prompts.get(prompt_id)
+        if p is None or "jumps" not in p.manifest:
+            continue  # baked by another shard, or without jumps: the chapter says so
+        prompt_page = generated_dir / "pages" / f"{p.id}.html"
+        traj = trajectory_context(p, generated_dir, ctx.embed_dir, generated_dir, prompt_page)
+        jumps.append({"p": p, "traj": traj, "section": p.manifest["jumps"],
+                      "asset": _asset_resolver(generated_dir, generated_dir, f"{prompt_id} jumps"),
+                      # a Markdown link: name the source page so mkdocs resolves (and checks) it
+                      "page_url": relurl(prompt_page.with_suffix(".md"), generated_dir)})
+    return {**chapter, "_views": views(chapter["id"], ctx, generated_dir), "_jumps": jumps}
