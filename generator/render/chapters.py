@@ -2,7 +2,7 @@
 
 A chapter section baked by generator/bake/chapters.py leaves manifests ``<generated>/<section>/<set id>.json``.
 For every section in ``CHAPTERS`` this module reads them, sorted by file name, and checks each one the same way
-(kind and schema version, then every asset and sprite sheet), writes the
+(its JSON Schema, ``generator/bake/chapters.schema.json``, then every asset and sprite sheet), writes the
 embeddable figures of each chapter to ``<embed>/<page>-<chapter id>-<figure>.html`` and renders the section's
 page ``<generated>/<page>.md`` from ``templates/<page>.md.j2``, which sees ``chapters`` and the macros of
 ``templates/<page>.html.j2`` as ``w``. The page is written even without a manifest (it then says how to bake
@@ -28,6 +28,7 @@ from markupsafe import Markup
 from generator.bake.chapters import CHAPTERS
 from generator.render.errors import RenderError
 from generator.render.load import SiteIndex, _read_json, _sprite
+from generator.render.schema import check_schema, chapter_schema
 from generator.render.site import relurl
 
 
@@ -97,15 +98,17 @@ def check_assets(generated_dir: Path, value: Any, where: str) -> None:
 
 
 def load_chapters(generated_dir: Path, section: str) -> list[tuple[Path, dict[str, Any]]]:
-    """Every manifest of a chapter section, checked (kind, assets, sprites, the module's own checks), by file name."""
+    """Every manifest of a chapter section, checked (schema, assets, sprites, the module's own checks), by file name."""
     generated_dir = Path(generated_dir)
     module = chapter_module(section)
     folder = generated_dir / section
     chapters = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         manifest = _read_json(path, f"{section} manifest")
-        if not isinstance(manifest, dict) or manifest.get("schema") != 1 or manifest.get("kind") != section:
-            raise RenderError(f"{path}: not a schema-1 {section} manifest")
+        kind = manifest.get("kind") if isinstance(manifest, dict) else None
+        if kind != section and kind in CHAPTERS:  # say so before the schema lists every field the kinds differ in
+            raise RenderError(f"{path}: kind: a {kind} manifest in {section}/ (the bake stage writes it to {kind}/)")
+        check_schema(path, manifest, chapter_schema(section), f"{section} manifest")
         check_assets(generated_dir, manifest, str(path))
         if hasattr(module, "check"):
             module.check(path, manifest)

@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image
 
 from generator.render.errors import RenderError
-from generator.render.schema import schema_errors
+from generator.render.schema import check_schema
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,7 @@ def load_manifest(generated_dir: Path, rel: str) -> dict[str, Any]:
     """Read and validate one manifest (path relative to the generated dir)."""
     path = generated_dir / rel
     manifest = _read_json(path, "manifest")
-    errors = schema_errors(manifest)
-    if errors:
-        shown = "; ".join(errors[:5]) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
-        raise RenderError(f"{path}: manifest does not match the schema: {shown}")
+    check_schema(path, manifest)
     traj = manifest["trajectory"]
     steps = traj["steps"]
     if len(traj["timesteps"]) != steps:

@@ -4,55 +4,15 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
-import json
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
+import fakechapters  # (tests/render/fakechapters.py, on sys.path through tests/browser/conftest.py)
 import fakesite  # noqa: F401  (on sys.path through tests/browser/conftest.py)
 from browser_helpers import Watched, _QuietHandler
-
-
-def _asset(generated: Path, image: Image.Image, ext: str = "png") -> dict:
-    import hashlib
-
-    buffer = io.BytesIO()
-    image.save(buffer, "WEBP" if ext == "webp" else "PNG", **({"lossless": True} if ext == "webp" else {}))
-    name = f"assets/{hashlib.sha256(buffer.getvalue()).hexdigest()[:16]}.{ext}"
-    (generated / name).write_bytes(buffer.getvalue())
-    return {"src": name, "width": image.width, "height": image.height}
-
-
-def _trajectory(generated: Path, steps: int) -> dict:
-    sheet = Image.new("RGB", (16 * (steps + 1), 16), (90, 90, 90))
-    sprite = _asset(generated, sheet, "webp")
-    entry = {"src": sprite["src"], "frame_width": 16, "frame_height": 16, "columns": steps + 1, "count": steps + 1}
-    return {"start_index": 0, "steps": steps, "timesteps": [900 - 100 * i for i in range(steps)], "noisy": entry, "predicted": entry}
-
-
-def _chapter(generated: Path) -> dict:
-    img = lambda colour: _asset(generated, Image.new("RGB", (32, 32), colour))  # noqa: E731
-    traj = _trajectory(generated, 3)
-    return {
-        "schema": 1, "kind": "experiments", "id": "course", "title": "Course fixture",
-        "model": {"id": "testing:tiny-if", "weight_hash": "w", "prediction_type": "epsilon", "pixel_space": True},
-        "settings": {"scheduler": "ddim", "width": 32, "height": 32},
-        "provenance": {"spec_hash": "s", "cache_key": "c", "versions": {}},
-        "inputs": {"scene": img((200, 0, 0))},
-        "sdedit": [{"id": "scene", "image": "scene", "prompt": "a photo", "steps": 10, "guidance": 3.0, "runs": [
-            {"start_index": i, "timestep": 900 - 100 * i, "image": img((0, 20 * i, 200)), "trajectory": traj} for i in (1, 5)]}],
-        "inpaint": [{"id": "box", "image": "scene", "prompt": "a square", "steps": 10, "guidance": 3.0,
-                     "mask": img((255, 255, 255)), "result": img((0, 200, 0)), "trajectory": traj}],
-        "anagrams": [{"id": "a", "prompts": ["up", "down"], "steps": 3, "guidance": 3.0, "warning": None,
-                      "result": img((0, 0, 200)), "trajectory": traj}],
-        "hybrids": [{"id": "h", "prompts": ["far", "near"], "steps": 3, "guidance": 3.0, "warning": None,
-                     "kernel_size": 33, "sigma": 2.0, "result": img((200, 200, 0)), "trajectory": traj}],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +23,7 @@ def course_url(tmp_path_factory):
     fakesite.copy_site(root)
     generated = root / "site" / "generated"
     fakesite.write_fake_generated(generated)
-    (generated / "experiments").mkdir()
-    (generated / "experiments" / "course.json").write_text(json.dumps(_chapter(generated)))
+    fakechapters.write_chapter(generated, "experiments")
     render_site(generated, root / "site")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"], cwd=root,
                           capture_output=True, text=True, timeout=180)
