@@ -1,0 +1,49 @@
+"""The experiments chapter as baked: every part of a small section on the tiny IF model matches the chapter schema."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from generator.bake.chapters import bake_chapters
+from generator.bake.store import AssetStore
+from generator.render.chapters import load_chapters
+from generator.render.schema import chapter_schema, schema_errors
+from generator.specs import load_prompt_set
+
+INPUTS = Path(__file__).resolve().parents[2] / "prompts" / "inputs"
+SECTION = """\
+model: testing:tiny-if
+defaults:
+  steps: 3
+  seed: 0
+experiments:
+  title: Tiny course
+  inputs:
+    scene: scene.png
+  forward: {image: scene, timesteps: [250, 750]}
+  denoise: {image: scene, prompt: a red circle, timesteps: [500], blur_sigmas: [1]}
+  samples: {prompt: a square, step_counts: [2], guidance_scales: [0, 3]}
+  sdedit:
+    - {id: scene, image: scene, prompt: a picture, start_indices: [1]}
+  inpaint:
+    - {id: box, image: scene, mask: {box: [0.5, 0.2, 0.95, 0.8]}, prompt: a triangle}
+  anagrams:
+    - {id: flip, prompts: [a circle, a square]}
+  hybrids:
+    - {id: mix, prompts: [a circle, a square], kernel_size: 5, sigma: 1}
+"""
+
+
+def test_a_baked_chapter_matches_its_schema_and_passes_the_render_checks(tmp_path: Path, tiny_if) -> None:
+    shutil.copy(INPUTS / "shapes-scene.png", tmp_path / "scene.png")
+    (tmp_path / "tiny.yaml").write_text(SECTION)
+    generated = tmp_path / "generated"
+    (path,) = bake_chapters(load_prompt_set(tmp_path / "tiny.yaml"), generated, AssetStore(generated), "fingerprint",
+                            lambda: tiny_if)
+    manifest = json.loads(path.read_text())
+    assert {"forward", "denoise", "samples"} <= set(manifest)
+    assert all(len(manifest[key]) == 1 for key in ("sdedit", "inpaint", "anagrams", "hybrids"))
+    assert schema_errors(manifest, chapter_schema("experiments")) == []
+    assert load_chapters(generated, "experiments") == [(path, manifest)]  # schema, assets and sprite sheets
