@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import subprocess
-import sys
-import threading
-
 import pytest
 
 import fakechapters  # (tests/render/fakechapters.py, on sys.path through tests/browser/conftest.py)
-import fakesite  # noqa: F401  (on sys.path through tests/browser/conftest.py)
-from browser_helpers import Watched, _QuietHandler
+import fakesite  # (on sys.path through tests/browser/conftest.py)
+from browser_helpers import Watched, serve
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +19,8 @@ def course_url(tmp_path_factory):
     fakesite.write_fake_generated(generated)
     fakechapters.write_chapter(generated, "experiments")
     render_site(generated, root / "site")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"], cwd=root,
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    handler = functools.partial(_QuietHandler, directory=str(root / "build" / "site"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(fakesite.mkdocs_build(root)) as url:
+        yield url
 
 
 def _opacity(page, selector: str) -> float:
