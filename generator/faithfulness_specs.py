@@ -50,8 +50,8 @@ class FaithfulnessSpec:
     def command(self, settings: dict[str, Any] | None = None) -> str:
         """The command that writes the report: with a report's own ``settings`` it measures it again."""
         if settings:
-            arguments = (f"--n {settings.get('n')} --steps {settings.get('steps')} --guidance {settings.get('guidance'):g} "
-                         f"--seed {settings.get('seed')}")
+            arguments = (f"--n {settings.get('n')} --scheduler {settings.get('sampler')} --steps {settings.get('steps')} "
+                         f"--guidance {settings.get('guidance'):g} --seed {settings.get('seed')}")
         else:
             arguments = f"--n {DEFAULT_N}"
         return f"diffatlas eval shapes {arguments}" + (f" --out {self.shown_report()}" if self.report is not None else "")

@@ -123,7 +123,7 @@ def test_page_from_a_synthetic_report_shows_its_numbers_and_examples(tmp_path: P
     assert "| colour | 98.8% | 90.3% |" in page and "| relation | – | 61.2% |" in page and "| count | 87.5% | – |" in page
     assert page.index("| colour |") < page.index("| shape |") < page.index("| position |") < page.index("| relation |")
     assert "4321 steps" in page and "abcdef0123456789" in page and "guidance 3.0" in page
-    assert "diffatlas eval shapes --n 200 --steps 25 --guidance 3 --seed 1234 --out " in page
+    assert "diffatlas eval shapes --n 200 --scheduler ddim --steps 25 --guidance 3 --seed 1234 --out " in page
     # DAAM: the table per tau and the baselines
     daam = report["daam"]
     assert daam["best_tau"] == 0.4
