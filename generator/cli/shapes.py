@@ -84,7 +84,9 @@ def train_shapes_command(
     if export_only:
         if ship_to is None:
             raise UserError("--export-only needs --ship-to")
-        info = export(out, ship_to, command=_train_command_of(out) or command, threads=threads)
+        trained_with = _train_command_of(out)  # the run's own threads, not this export's
+        info = export(out, ship_to, command=trained_with or command,
+                      threads=_threads_of(trained_with) if trained_with else threads)
         console.print(f"exported step {info['steps']} (loss {info['final_loss']}) to {ship_to}")
         return
     if steps < 1 or batch < 1:
@@ -105,6 +107,12 @@ def _train_command_of(out: Path) -> str | None:
     """The command that trained the run in ``out`` (recorded when it started), if known."""
     path = out / "command.txt"
     return path.read_text().strip() if path.exists() else None
+
+
+def _threads_of(command: str) -> int | None:
+    """The ``--threads N`` of a recorded command (None when it let torch choose)."""
+    words = shlex.split(command)
+    return int(words[words.index("--threads") + 1]) if "--threads" in words[:-1] else None
 
 
 @eval_app.command("shapes")

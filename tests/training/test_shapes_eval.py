@@ -39,14 +39,17 @@ def one_thread():
 def test_train_export_and_eval_cli(tmp_path):
     runner = CliRunner()
     run, weights = tmp_path / "run", tmp_path / "weights"
-    result = runner.invoke(app, ["train", "shapes", "--steps", "2", "--batch", "2", "--device", "cpu", "--out", str(run)])
+    result = runner.invoke(app, ["train", "shapes", "--steps", "2", "--batch", "2", "--device", "cpu", "--threads", "1",
+                                 "--out", str(run)])
     assert result.exit_code == 0, result.output
     again = runner.invoke(app, ["train", "shapes", "--steps", "2", "--batch", "2", "--device", "cpu", "--out", str(run)])
     assert again.exit_code != 0  # an existing run needs --resume
-    result = runner.invoke(app, ["train", "shapes", "--export-only", "--out", str(run), "--ship-to", str(weights)])
+    result = runner.invoke(app, ["train", "shapes", "--export-only", "--out", str(run), "--ship-to", str(weights),
+                                 "--threads", "2"])
     assert result.exit_code == 0, result.output
     info = json.loads((weights / "training.json").read_text())
     assert info["steps"] == 2 and info["command"].startswith("diffatlas train shapes --steps 2")
+    assert info["hardware"]["torch_threads"] == 1  # the training run's threads, not the export's
 
     result = runner.invoke(app, ["eval", "shapes", "--weights", str(weights), "--n", "4", "--steps", "2",
                                  "--device", "cpu"])
