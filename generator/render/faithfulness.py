@@ -79,7 +79,7 @@ def miou_svg(daam: dict[str, Any]) -> Markup:
         parts.append(f'<line class="atlas-faith-gridline" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" y2="{TOP + plot_h}"/>'
                      f'<text class="atlas-faith-tick" x="{x:.2f}" y="{TOP + plot_h + 16}" text-anchor="middle">{tau:g}</text>')
     parts.append(f'<text class="atlas-faith-axis" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 4}" text-anchor="middle">'
-                 f"τ (mask = map ≥ τ × its maximum)</text>")
+                 f"τ (mask = min-max scaled map ≥ τ)</text>")
     parts.append(f'<text class="atlas-faith-axis" transform="rotate(-90)" x="{-(TOP + plot_h / 2):.1f}" y="12" '
                  f'text-anchor="middle">mIoU</text>')
     labels = []  # (y of the line, text, css class)

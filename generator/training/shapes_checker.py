@@ -21,6 +21,7 @@ COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
 PALETTE = np.array([BACKGROUND, *COLOURS.values()], dtype=np.float32)  # (1 + colours, 3); index 0 = background
 MAX_COLOUR_DISTANCE = 90.0  # RGB distance beyond which a pixel is not that colour (blended edges, noise)
 MIN_BLOB_AREA = 0.006  # fraction of the image; smaller blobs are noise
+MAX_ASPECT = 2.0  # the world's shapes fit a box of aspect ~1 (triangles ~1.15); a longer box is no shape
 SIZE_THRESHOLD = (SIZES["small"] + SIZES["large"]) / 2
 MAX_BLOBS = 8
 
@@ -99,10 +100,16 @@ def connected_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def classify_shape(mask: np.ndarray) -> str:
-    """Circle, square or triangle from the blob's top/bottom asymmetry, corner pixels and fill ratio."""
+    """Circle, square or triangle from the blob's top/bottom asymmetry, corner pixels and fill ratio.
+
+    A blob whose box is more than MAX_ASPECT times longer than wide is a "stroke": a 1-pixel line fills its
+    box completely and would otherwise pass for a square.
+    """
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     box = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    if max(box.shape) > MAX_ASPECT * min(box.shape):
+        return "stroke"  # a line or sliver (a stray edge of another shape): no shape of the world is this thin
     fill = box.mean()
     half = box.shape[0] // 2
     top, bottom = box[:half].mean() if half else 0.0, box[box.shape[0] - half :].mean() if half else 0.0

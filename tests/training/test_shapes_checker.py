@@ -56,3 +56,14 @@ def test_connected_components_separates_touching_diagonals():
     labels, count = connected_components(mask)
     assert count == 3
     assert len(np.unique(labels[0:2, 0:2])) == 1 and labels[0, 0] != labels[2, 2]
+
+
+def test_a_thin_line_is_no_square():
+    from generator.training.shapes_checker import classify_shape
+
+    line = np.zeros((32, 32), dtype=bool)
+    line[28, 10:22] = True  # a 1-pixel stroke: it fills its box, like a square would
+    assert classify_shape(line) == "stroke"
+    block = np.zeros((32, 32), dtype=bool)
+    block[10:16, 10:16] = True
+    assert classify_shape(block) == "square"
