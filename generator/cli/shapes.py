@@ -128,7 +128,8 @@ def eval_shapes_command(
     daam: bool = typer.Option(True, help="Also measure DAAM masks against the checker's masks (mIoU, tau sweep)."),
     out: Optional[Path] = typer.Option(None, help="Where to write the JSON report (default: WEIGHTS/eval.json, "
                                        "i.e. generator/weights/shapes/eval.json for the shipped model: the report "
-                                       "the site's page 'How faithful is DAAM?' is baked from)."),
+                                       "the site's page 'How faithful is DAAM?' is baked from; the weights' README.md "
+                                       "gets its '## Measured' section renewed)."),
 ) -> None:
     """Prompt fidelity of the 'shapes' model (rule-based checker) and DAAM faithfulness (mIoU vs its masks).
 
@@ -153,6 +154,11 @@ def eval_shapes_command(
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
     tmp.replace(out)
+    readme = weights / "README.md"
+    if out == weights / "eval.json" and readme.exists():  # the report of the weights' own folder: renew its numbers
+        from generator.training.shapes_eval import measured_section, replace_section
+
+        readme.write_text(replace_section(readme.read_text(), measured_section(result)))
     summary = result["summary"]
     line = f"one-object {summary['one_object']:.1%}, two-object {summary['two_object']:.1%} of attributes right"
     if result["daam"] and result["daam"]["best_miou"] is not None:

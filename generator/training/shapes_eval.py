@@ -272,3 +272,33 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, 
     report["settings"] = {"n": n, "sampler": scheduler, "steps": steps, "guidance": guidance,
                           "seed": seed, "trained_steps": trained_steps, "weight_hash": adapter.weight_hash}
     return report
+
+
+def measured_section(report: dict[str, Any]) -> str:
+    """The weights README's "## Measured" section, written from an eval report (so a re-export + eval renews it)."""
+    s, summary, daam = report["settings"], report["summary"], report.get("daam")
+    command = (f"diffatlas eval shapes --n {s['n']} --scheduler {s['sampler']} --steps {s['steps']} "
+               f"--guidance {s['guidance']:g} --seed {s['seed']}")
+    lines = [f"## Measured (`eval.json`: `{command}`)", ""]
+    verdict = "met" if summary["met"] else "not met yet"
+    lines.append(f"- Prompt fidelity at step {s['trained_steps']}: **{summary['one_object']:.1%}** of one-object and "
+                 f"**{summary['two_object']:.1%}** of two-object attributes right (targets "
+                 f"{TARGETS['one_object']:.0%} / {TARGETS['two_object']:.0%}: {verdict}).")
+    for group, name in (("one_object", "one object"), ("two_object", "two objects")):
+        parts = ", ".join(f"{kind} {value:.0%}" for kind, value in report["by_attribute"].get(group, {}).items())
+        lines.append(f"  - {name}: {parts}")
+    if daam and daam.get("best_miou") is not None:
+        lines.append(f"- DAAM: mIoU **{daam['best_miou']:.3f}** at tau {daam['best_tau']:g} over {daam['nouns']} nouns "
+                     f"(whole image {daam['baselines']['whole_image']:.3f}, centre box {daam['baselines']['centre_box']:.3f}).")
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(markdown: str, section: str) -> str:
+    """``markdown`` with its section of the same "## " heading replaced by ``section`` (appended if absent)."""
+    heading = section.split("(", 1)[0].strip()  # "## Measured"
+    lines = markdown.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), None)
+    if start is None:
+        return markdown.rstrip("\n") + "\n\n" + section
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[:start]) + section + ("\n" if end < len(lines) else "") + "".join(lines[end:])

@@ -76,6 +76,9 @@ def test_train_export_and_eval_cli(tmp_path):
         assert example["iou"] in [n["iou"][f"{examples['tau']:.2f}"] for n in sample["daam"] if n["noun"] == example["noun"]]
         assert decode_png(example["image"]).size == decode_png(example["truth"]).size == (32, 32)
     assert data["settings"]["trained_steps"] == 2
+    readme = (weights / "README.md").read_text()  # the export's README, with the report's numbers appended
+    assert readme.startswith("# embedded:shapes weights") and readme.count("## Measured") == 1
+    assert f"**{data['summary']['one_object']:.1%}** of one-object" in readme and "--scheduler ddim" in readme
 
 
 def test_iou_and_baselines():
@@ -191,3 +194,12 @@ def test_eval_samples_with_the_requested_scheduler():
     assert [s["caption"] for s in ddim["samples"]] == [s["caption"] for s in ancestral["samples"]]
     with pytest.raises(UserError, match="unknown scheduler"):
         evaluate(weights, n=2, steps=3, daam=False, scheduler="nope")
+
+
+def test_the_measured_section_is_replaced_not_repeated():
+    from generator.training.shapes_eval import replace_section
+
+    readme = "# weights\n\nintro\n\n## Measured (old)\n\n- 1%\n\n## Notes\n\nkept\n"
+    renewed = replace_section(readme, "## Measured (new)\n\n- 2%\n")
+    assert renewed == "# weights\n\nintro\n\n## Measured (new)\n\n- 2%\n\n## Notes\n\nkept\n"
+    assert replace_section("# weights\n", "## Measured (x)\n") == "# weights\n\n## Measured (x)\n"
