@@ -2,9 +2,9 @@
 
 For one-object held-out captions, the model draws each image (DDPM, 50 steps) while DAAM traces it; the
 checker finds the object's mask; for every token position the script prints the mean raw attention inside the
-object divided by the mean outside (1.0 = no preference). On the step-6750 weights the start token and the
+object divided by the mean outside (1.0 = no preference). On the step-8500 weights the start token and the
 first five words (which hold the colour, size and shape words) are attended *less* inside the object
-(0.84-0.89), the end token and the padding after it *more* (1.10-1.24): in a causal text encoder only the late
+(0.87-0.89), the end token and the padding after it *more* (1.07-1.30): in a causal text encoder only the late
 positions have read the whole caption. That is why DAAM's word maps miss the objects on this model
 (generator/weights/shapes/README.md).
   python bench/shapes_token_attention.py [--n 24] [--seed 99]
