@@ -66,6 +66,9 @@ def train_shapes_command(
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
     seed: int = typer.Option(0, help="Seed for initialisation, the data stream and noise."),
     bf16: bool = typer.Option(True, help="bfloat16 autocast for matmuls and convolutions."),
+    text_encoder: str = typer.Option("clip", help="clip (causal, CLIP's) or t5 (bidirectional, padding masked)."),
+    init_from: Optional[Path] = typer.Option(None, help="Start the UNet from this run folder's EMA weights "
+                                             "(same UNet; the text encoder starts fresh)."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, export the EMA weights here "
                                            "(maintainers: generator/weights/shapes)."),
     export_only: bool = typer.Option(False, help="Do not train; export OUT's latest checkpoint to --ship-to."),
@@ -73,6 +76,7 @@ def train_shapes_command(
     """Train the 'shapes' text-to-image model (text encoder + pixel UNet) from scratch."""
     import torch
 
+    from generator.training.shapes_model import TEXT_ENCODERS, ShapesModelConfig
     from generator.training.shapes_train import TrainConfig, export, train
 
     if threads:
@@ -80,7 +84,8 @@ def train_shapes_command(
     # The canonical command of this run (what reproduces it), not sys.argv: entry points and test runners differ.
     command = (f"diffatlas train shapes --steps {steps} --batch {batch} --seed {seed} --device {device}"
                f"{f' --threads {threads}' if threads else ''}{'' if bf16 else ' --no-bf16'} --out {shlex.quote(str(out))}"
-               f"{' --resume' if resume else ''}")
+               f"{f' --text-encoder {text_encoder}' if text_encoder != 'clip' else ''}"
+               f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
             raise UserError("--export-only needs --ship-to")
@@ -91,7 +96,11 @@ def train_shapes_command(
         return
     if steps < 1 or batch < 1:
         raise UserError("--steps and --batch must be positive")
-    config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16)
+    if text_encoder not in TEXT_ENCODERS:
+        raise UserError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}")
+    config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
+                         init_from=str(init_from) if init_from else None,
+                         model=ShapesModelConfig(text_encoder=text_encoder))
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
         (out / "command.txt").write_text(command + "\n")

@@ -40,7 +40,7 @@ def _require(folder: Path) -> Path:
 
 
 class ShapesAdapter(SamplingAdapter):
-    """The shapes UNet + CLIP text encoder + word-level tokenizer, seen through the ModelAdapter protocol."""
+    """The shapes UNet + text encoder (CLIP or T5) + word-level tokenizer, seen through the ModelAdapter protocol."""
 
     def __init__(self, folder: Path, *, model_id: str = MODEL_ID, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, default_steps: int = 25, default_guidance: float = 3.0):
@@ -85,23 +85,26 @@ class ShapesAdapter(SamplingAdapter):
         return token_pieces(self.tokenizer, prompt, self.max_tokens)
 
     @torch.no_grad()
-    def _embed(self, prompts: Sequence[str]) -> torch.Tensor:
+    def _embed(self, prompts: Sequence[str]) -> Embeddings:
+        from generator.training.shapes_model import encode_text
+
         ids = self.tokenizer(
             list(prompts), padding="max_length", truncation=True, max_length=self.max_tokens, return_tensors="pt"
         ).input_ids.to(self.device)
-        return self.text_encoder(ids).last_hidden_state.to(self.dtype)  # (batch, tokens, dim)
+        hidden, mask = encode_text(self.text_encoder, ids)  # (batch, tokens, dim); the padding mask of a T5 encoder
+        added = {} if mask is None else {"encoder_attention_mask": mask.to(self.dtype)}
+        return Embeddings(hidden.to(self.dtype), added)
 
     def encode_prompts(self, prompts: Sequence[str], negative: str = "") -> PromptEmbeddings:
         """Text embeddings; the unconditional branch is the empty caption the model saw under caption dropout."""
         prompts = list(prompts)
-        cond = self._embed(prompts)
-        uncond = self._embed([negative] * len(prompts))
-        return PromptEmbeddings(Embeddings(cond), Embeddings(uncond), tuple(prompts))
+        return PromptEmbeddings(self._embed(prompts), self._embed([negative] * len(prompts)), tuple(prompts))
 
     def denoise(self, model_input: torch.Tensor, timestep: torch.Tensor, embeddings: Embeddings) -> torch.Tensor:
-        """One UNet call: predicted noise."""
+        """One UNet call: predicted noise (padding masked out of cross-attention when the text encoder masks it)."""
         return self.denoiser(
-            model_input.to(self.dtype), timestep, encoder_hidden_states=embeddings.hidden, return_dict=False
+            model_input.to(self.dtype), timestep, encoder_hidden_states=embeddings.hidden,
+            encoder_attention_mask=embeddings.added.get("encoder_attention_mask"), return_dict=False,
         )[0]
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,8 @@ def token_pieces(tokenizer: object, prompt: str, max_length: int) -> list[TokenP
     pieces_text = tokenizer.convert_ids_to_tokens(ids)
     words = split_words(prompt)
     end_id = tokenizer.eos_token_id
-    first_end = ids.index(end_id, 1) if end_id in ids[1:] else len(ids)
+    first = 1 if ids and ids[0] == tokenizer.bos_token_id else 0  # CLIP may pad with its end token; T5 has no start
+    first_end = ids.index(end_id, first) if end_id in ids[first:] else len(ids)
     pieces = []
     for index, (token_id, text, (start, end)) in enumerate(zip(ids, pieces_text, encoded["offset_mapping"])):
         if index == 0 and token_id == tokenizer.bos_token_id:

@@ -1,10 +1,17 @@
-"""Training stage: the "shapes" text-to-image model: word-level tokenizer, CLIP text encoder, pixel UNet.
+"""Training stage: the "shapes" text-to-image model: word-level tokenizer, text encoder, pixel UNet.
 
 Everything is built from code under a fixed seed: the tokenizer from the world's vocabulary
-(``shapes_world.vocabulary``), a tiny ``CLIPTextModel`` trained from scratch, a diffusers
+(``shapes_world.vocabulary``), a tiny text encoder trained from scratch, a diffusers
 ``UNet2DConditionModel`` in pixel space (3 channels) with cross-attention at two resolutions (so DAAM has coarse
 and fine maps), and a DDPM scheduler config. ``save_pipeline_parts`` / ``load_pipeline_parts`` use the
 libraries' own ``save_pretrained`` / ``from_pretrained`` so the shipped weights load like any other model.
+
+Two text encoders are available. ``clip`` is causal (CLIP's, read left to right): only the end token has read the
+whole caption, and a model trained from scratch learns to take the objects' identity from the end token and the
+padding after it, so a word's own cross-attention map says little about where the word is drawn (measured by
+``bench/shapes_token_attention.py``). ``t5`` is bidirectional (T5's encoder): every word's vector has read the whole
+caption, there is no start token, and padding is masked out of the text encoder and of the UNet's cross-attention,
+so the only places the image can read the caption from are its words and one end token.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ START_TOKEN = "<|startoftext|>"
 END_TOKEN = "<|endoftext|>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, UNK_TOKEN, START_TOKEN, END_TOKEN)
 MAX_TOKENS = 20  # start and end included; the longest caption has 16 words
+TEXT_ENCODERS: tuple[str, ...] = ("clip", "t5")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class ShapesModelConfig:
     attention_heads: int = 2  # per transformer block (diffusers calls this `attention_head_dim`, a known misnomer)
     cross_attention_blocks: tuple[bool, ...] = (False, True, True)  # cross-attention at 16x16 and 8x8 (+ mid)
     num_train_timesteps: int = 1000
+    text_encoder: str = "clip"  # one of TEXT_ENCODERS
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -55,8 +64,12 @@ TINY_CONFIG = ShapesModelConfig(
 )
 
 
-def build_tokenizer(max_tokens: int = MAX_TOKENS):  # -> transformers.PreTrainedTokenizerFast
-    """Word-level tokenizer over the world's vocabulary; pads to ``max_tokens`` with start/end tokens like CLIP."""
+def build_tokenizer(max_tokens: int = MAX_TOKENS, start_token: bool = True):  # -> PreTrainedTokenizerFast
+    """Word-level tokenizer over the world's vocabulary, padding to ``max_tokens``.
+
+    Captions end with the end token, and begin with the start token like CLIP's unless ``start_token`` is off
+    (T5's convention). The vocabulary is the same either way.
+    """
     from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
@@ -66,7 +79,7 @@ def build_tokenizer(max_tokens: int = MAX_TOKENS):  # -> transformers.PreTrained
     core.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Strip()])
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     core.post_processor = processors.TemplateProcessing(
-        single=f"{START_TOKEN} $A {END_TOKEN}",
+        single=f"{START_TOKEN} $A {END_TOKEN}" if start_token else f"$A {END_TOKEN}",
         special_tokens=[(START_TOKEN, vocab[START_TOKEN]), (END_TOKEN, vocab[END_TOKEN])],
     )
     return PreTrainedTokenizerFast(
@@ -88,8 +101,26 @@ def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
     return encoded.input_ids
 
 
-def build_text_encoder(config: ShapesModelConfig, vocab_size: int):  # -> transformers.CLIPTextModel
-    """A CLIP text encoder with random weights (trained from scratch)."""
+def build_text_encoder(config: ShapesModelConfig, vocab_size: int):  # -> CLIPTextModel | T5EncoderModel
+    """The configured text encoder with random weights (trained from scratch)."""
+    if config.text_encoder not in TEXT_ENCODERS:
+        raise ValueError(f"unknown text encoder {config.text_encoder!r}; expected one of {TEXT_ENCODERS}")
+    if config.text_encoder == "t5":
+        from transformers import T5Config, T5EncoderModel
+
+        return T5EncoderModel(T5Config(
+            vocab_size=vocab_size,
+            d_model=config.text_hidden,
+            d_kv=config.text_hidden // config.text_heads,
+            d_ff=config.text_hidden * 4,
+            num_layers=config.text_layers,
+            num_heads=config.text_heads,
+            relative_attention_num_buckets=16,
+            relative_attention_max_distance=MAX_TOKENS,
+            dropout_rate=0.0,
+            pad_token_id=SPECIAL_TOKENS.index(PAD_TOKEN),
+            eos_token_id=SPECIAL_TOKENS.index(END_TOKEN),
+        ))
     from transformers import CLIPTextConfig, CLIPTextModel
 
     text_config = CLIPTextConfig(
@@ -105,6 +136,17 @@ def build_text_encoder(config: ShapesModelConfig, vocab_size: int):  # -> transf
         projection_dim=config.text_hidden,
     )
     return CLIPTextModel(text_config)
+
+
+def encode_text(text_encoder, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, tokens, dim) caption vectors and the (B, tokens) cross-attention mask (None: attend to every position).
+
+    A T5 encoder masks padding, in itself and for the UNet; CLIP's causal encoder is used as CLIP is, unmasked.
+    """
+    if text_encoder.config.model_type != "t5":
+        return text_encoder(ids).last_hidden_state, None
+    mask = (ids != text_encoder.config.pad_token_id).long()
+    return text_encoder(ids, attention_mask=mask).last_hidden_state, mask
 
 
 def build_unet(config: ShapesModelConfig):  # -> diffusers.UNet2DConditionModel
@@ -152,7 +194,7 @@ class ShapesParts:
 
 def build_parts(config: ShapesModelConfig, seed: int = 0) -> ShapesParts:
     """Fresh parts with random weights drawn under ``seed``."""
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(start_token=config.text_encoder == "clip")
     torch.manual_seed(seed)
     text_encoder = build_text_encoder(config, len(tokenizer))
     unet = build_unet(config)
@@ -185,12 +227,16 @@ def save_parts(parts: ShapesParts, directory: Path, half: bool = True) -> None:
 
 def load_parts(directory: Path, dtype: torch.dtype = torch.float32) -> ShapesParts:
     """Load parts written by ``save_parts`` (weights are stored in fp16 and cast to ``dtype``)."""
+    import json
+
     from diffusers import DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, PreTrainedTokenizerFast
+    from transformers import CLIPTextModel, PreTrainedTokenizerFast, T5EncoderModel
 
     _quiet_libraries()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(directory / "tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(directory / "text_encoder", dtype=dtype)
+    model_type = json.loads((directory / "text_encoder" / "config.json").read_text()).get("model_type")
+    encoder_class = T5EncoderModel if model_type == "t5" else CLIPTextModel
+    text_encoder = encoder_class.from_pretrained(directory / "text_encoder", dtype=dtype)
     unet = UNet2DConditionModel.from_pretrained(directory / "unet", torch_dtype=dtype)
     scheduler = DDPMScheduler.from_pretrained(directory / "scheduler")
     return ShapesParts(tokenizer, text_encoder.eval(), unet.eval(), scheduler)

@@ -5,6 +5,8 @@ Hang et al. 2023, is available but off: with epsilon prediction it starves the l
 CPU run then leaves visible noise in DDIM samples), classifier-free guidance training (the
 caption is replaced by the empty string with probability ``cfg_dropout``; Ho & Salimans 2022), AdamW with a
 linear warm-up then a constant rate, gradient clipping, and an EMA of the weights (what gets exported).
+A run may start from another run's UNet (``init_from``: its EMA weights), so a model with a new text encoder
+does not have to learn to draw again; the text encoder and the optimizer start fresh.
 
 A run directory holds ``checkpoint.pt`` (model, EMA, optimizer, step, RNG state, data-stream position, loss
 history, wall time), ``loss.json`` and ``config.json``. Every random draw comes from one ``torch.Generator`` whose
@@ -28,7 +30,14 @@ import torch.nn.functional as F
 
 from generator.errors import UserError
 from generator.progress import ProgressCallback, no_progress
-from generator.training.shapes_model import ShapesModelConfig, ShapesParts, build_parts, save_parts, tokenize
+from generator.training.shapes_model import (
+    ShapesModelConfig,
+    ShapesParts,
+    build_parts,
+    encode_text,
+    save_parts,
+    tokenize,
+)
 from generator.training.shapes_world import ShapesStream
 
 CHECKPOINT = "checkpoint.pt"
@@ -53,6 +62,7 @@ class TrainConfig:
     bf16: bool = True  # autocast matmuls/convs to bfloat16 (about 20% faster on CPUs with avx512_bf16)
     checkpoint_every: int = 250
     log_every: int = 50
+    init_from: str | None = None  # a run folder whose EMA UNet starts this run (None: random weights)
     model: ShapesModelConfig = field(default_factory=ShapesModelConfig)
 
     def to_json(self) -> dict[str, Any]:
@@ -130,14 +140,41 @@ def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str]
     ids = tokenize(parts.tokenizer, captions).to(device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     with autocast:
-        hidden = parts.text_encoder(ids).last_hidden_state  # (B, tokens, dim)
-        predicted = parts.unet(noisy, timesteps.to(device), encoder_hidden_states=hidden).sample
+        hidden, mask = encode_text(parts.text_encoder, ids)  # (B, tokens, dim), padding mask or None
+        predicted = parts.unet(noisy, timesteps.to(device), encoder_hidden_states=hidden,
+                               encoder_attention_mask=mask).sample
     per_sample = F.mse_loss(predicted.float(), noise, reduction="none").mean(dim=(1, 2, 3))
     if config.min_snr_gamma is None:
         return per_sample.mean()
     snr = alphas_cumprod.view(batch) / (1 - alphas_cumprod.view(batch))
     weight = torch.clamp(snr, max=config.min_snr_gamma) / snr  # Min-SNR (Hang et al. 2023, Eq. 10), epsilon prediction
     return (weight * per_sample).mean()
+
+
+def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]:
+    """Copy the EMA UNet of the run in ``run_dir`` into ``named`` (the same UNet architecture is required).
+
+    Returns where it came from: the run, its step and its training time, for the exported weights' record.
+    """
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        raise UserError(f"--init-from: no {CHECKPOINT} in {run_dir}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    ema = state["ema"]
+    unet = {name: tensor for name, tensor in ema.items() if name.startswith("unet.")}
+    mine = {name for name in named if name.startswith("unet.")}
+    if set(unet) != mine or any(named[n].shape != t.shape for n, t in unet.items()):
+        raise UserError(f"--init-from: the UNet in {run_dir} has another architecture than this run's")
+    with torch.no_grad():
+        for name, tensor in unet.items():
+            named[name].copy_(tensor)
+    command = run_dir / "command.txt"
+    return {
+        "run": str(run_dir),
+        "step": state["step"],
+        "wall_seconds": round(state["wall_seconds"], 1),
+        "command": command.read_text().strip() if command.exists() else None,
+    }
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -156,6 +193,9 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     parts.unet.to(torch_device).train()
     parts.text_encoder.to(torch_device).train()
     named = _named(parts)
+    started_from = None
+    if config.init_from is not None and not checkpoint_path.exists():
+        started_from = _start_from(named, Path(config.init_from))
     optimizer = torch.optim.AdamW(named.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = _Ema(named)
     generator = torch.Generator().manual_seed(config.seed)
@@ -171,6 +211,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, data_position, wall, history = state["step"], state["data_position"], state["wall_seconds"], state["loss_history"]
+        started_from = state.get("started_from")
     _atomic_json(config.to_json(), run_dir / CONFIG_FILE)
 
     def save() -> None:
@@ -184,6 +225,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
             "data_position": data_position,
             "wall_seconds": wall,
             "loss_history": history,
+            "started_from": started_from,
         }, checkpoint_path)
         _atomic_json({"steps": [h[0] for h in history], "loss": [h[1] for h in history]}, run_dir / LOSS_FILE)
 
@@ -230,6 +272,7 @@ def ema_parts(run_dir: Path) -> tuple[ShapesParts, dict[str, Any]]:
     parts.unet.eval()
     parts.text_encoder.eval()
     meta = {k: state[k] for k in ("config", "step", "data_position", "wall_seconds", "loss_history")}
+    meta["started_from"] = state.get("started_from")
     return parts, meta
 
 
@@ -258,6 +301,7 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
             "torch_threads": threads if threads is not None else torch.get_num_threads(),
         },
         "final_loss": round(sum(tail) / len(tail), 6) if tail else None,
+        "started_from": meta["started_from"],
         "loss_curve": {"steps": [h[0] for h in history], "loss": [h[1] for h in history]},
         "config": meta["config"],
         "versions": {"torch": torch.__version__, **_library_versions()},
@@ -295,13 +339,20 @@ def _readme(info: dict[str, Any]) -> str:
     hours = info["wall_seconds"] / 3600
     hardware = info["hardware"]
     model = info["config"]["model"]
+    encoder = {"clip": "a causal CLIP", "t5": "a bidirectional T5"}[model.get("text_encoder", "clip")]
+    origin = info.get("started_from")
+    first_stage = "" if origin is None else (
+        f"- Started from the EMA UNet of an earlier run at step {origin['step']} "
+        f"({origin['wall_seconds'] / 3600:.2f} h), made by `{origin['command']}`; the text encoder started fresh\n"
+    )
     return (
         "# embedded:shapes weights\n\n"
         "Text-to-image model of the procedural shapes world (`generator/training/shapes_world.py`), trained from\n"
-        "scratch by this project: a CLIP text encoder "
+        f"scratch by this project: {encoder} text encoder "
         f"({model['text_layers']} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
         f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8), {model['resolution']}x{model['resolution']}, "
         "EMA weights stored in fp16.\n\n"
+        f"{first_stage}"
         f"- Command: `{info['command']}`\n"
         f"- Optimizer steps: {info['steps']} (batch {info['config']['batch']}, {info['samples_seen']} samples)\n"
         f"- Training time: {hours:.2f} h wall clock\n"
