@@ -67,6 +67,7 @@ def train_shapes_command(
     seed: int = typer.Option(0, help="Seed for initialisation, the data stream and noise."),
     bf16: bool = typer.Option(True, help="bfloat16 autocast for matmuls and convolutions."),
     text_encoder: str = typer.Option("clip", help="clip (causal, CLIP's) or t5 (bidirectional, padding masked)."),
+    coordinates: bool = typer.Option(False, help="Give the UNet each pixel's x and y as two extra input channels."),
     init_from: Optional[Path] = typer.Option(None, help="Start the UNet from this run folder's EMA weights "
                                              "(same UNet; the text encoder starts fresh)."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, export the EMA weights here "
@@ -85,6 +86,7 @@ def train_shapes_command(
     command = (f"diffatlas train shapes --steps {steps} --batch {batch} --seed {seed} --device {device}"
                f"{f' --threads {threads}' if threads else ''}{'' if bf16 else ' --no-bf16'} --out {shlex.quote(str(out))}"
                f"{f' --text-encoder {text_encoder}' if text_encoder != 'clip' else ''}"
+               f"{' --coordinates' if coordinates else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
@@ -100,7 +102,7 @@ def train_shapes_command(
         raise UserError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
                          init_from=str(init_from) if init_from else None,
-                         model=ShapesModelConfig(text_encoder=text_encoder))
+                         model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates))
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
         (out / "command.txt").write_text(command + "\n")

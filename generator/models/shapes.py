@@ -21,6 +21,7 @@ from generator.models.common import SamplingAdapter, weight_hash
 from generator.models.limits import ModelLimits
 from generator.models.schedulers import make_scheduler
 from generator.models.tokens import token_pieces
+from generator.training.shapes_model import encode_text, unet_input
 
 MODEL_ID = "embedded:shapes"
 
@@ -86,8 +87,6 @@ class ShapesAdapter(SamplingAdapter):
 
     @torch.no_grad()
     def _embed(self, prompts: Sequence[str]) -> Embeddings:
-        from generator.training.shapes_model import encode_text
-
         ids = self.tokenizer(
             list(prompts), padding="max_length", truncation=True, max_length=self.max_tokens, return_tensors="pt"
         ).input_ids.to(self.device)
@@ -103,7 +102,7 @@ class ShapesAdapter(SamplingAdapter):
     def denoise(self, model_input: torch.Tensor, timestep: torch.Tensor, embeddings: Embeddings) -> torch.Tensor:
         """One UNet call: predicted noise (padding masked out of cross-attention when the text encoder masks it)."""
         return self.denoiser(
-            model_input.to(self.dtype), timestep, encoder_hidden_states=embeddings.hidden,
+            unet_input(self.denoiser, model_input.to(self.dtype)), timestep, encoder_hidden_states=embeddings.hidden,
             encoder_attention_mask=embeddings.added.get("encoder_attention_mask"), return_dict=False,
         )[0]
 

@@ -12,6 +12,10 @@ padding after it, so a word's own cross-attention map says little about where th
 ``bench/shapes_token_attention.py``). ``t5`` is bidirectional (T5's encoder): every word's vector has read the whole
 caption, there is no start token, and padding is masked out of the text encoder and of the UNet's cross-attention,
 so the only places the image can read the caption from are its words and one end token.
+
+With ``coordinates`` the UNet also sees two constant channels holding each pixel's x and y in [-1, 1]
+(CoordConv, Liu et al. 2018): a convolutional UNet otherwise knows where a pixel is only through the zero
+padding at the borders, and the step-8500 model drew "on the left" and "at the top" no better than chance.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class ShapesModelConfig:
     cross_attention_blocks: tuple[bool, ...] = (False, True, True)  # cross-attention at 16x16 and 8x8 (+ mid)
     num_train_timesteps: int = 1000
     text_encoder: str = "clip"  # one of TEXT_ENCODERS
+    coordinates: bool = False  # two extra UNet input channels with each pixel's x and y
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -157,7 +162,7 @@ def build_unet(config: ShapesModelConfig):  # -> diffusers.UNet2DConditionModel
     up = tuple("CrossAttnUpBlock2D" if cross else "UpBlock2D" for cross in reversed(config.cross_attention_blocks))
     return UNet2DConditionModel(
         sample_size=config.resolution,
-        in_channels=3,
+        in_channels=3 + (2 if config.coordinates else 0),
         out_channels=3,
         down_block_types=down,
         up_block_types=up,
@@ -167,6 +172,16 @@ def build_unet(config: ShapesModelConfig):  # -> diffusers.UNet2DConditionModel
         attention_head_dim=config.attention_heads,  # diffusers reads this as the number of heads
         norm_num_groups=min(32, config.unet_channels[0] // 2),
     )
+
+
+def unet_input(unet, pixels: torch.Tensor) -> torch.Tensor:
+    """What the UNet reads: the (B, 3, H, W) pixels, plus x and y channels when it was built with ``coordinates``."""
+    if unet.config.in_channels == pixels.shape[1]:
+        return pixels
+    batch, _, height, width = pixels.shape
+    y, x = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+    grid = torch.stack([x, y]).to(pixels.device, pixels.dtype).expand(batch, 2, height, width)
+    return torch.cat([pixels, grid], dim=1)
 
 
 def build_scheduler(config: ShapesModelConfig):  # -> diffusers.DDPMScheduler

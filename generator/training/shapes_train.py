@@ -37,6 +37,7 @@ from generator.training.shapes_model import (
     encode_text,
     save_parts,
     tokenize,
+    unet_input,
 )
 from generator.training.shapes_world import ShapesStream
 
@@ -141,7 +142,7 @@ def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext()
     with autocast:
         hidden, mask = encode_text(parts.text_encoder, ids)  # (B, tokens, dim), padding mask or None
-        predicted = parts.unet(noisy, timesteps.to(device), encoder_hidden_states=hidden,
+        predicted = parts.unet(unet_input(parts.unet, noisy), timesteps.to(device), encoder_hidden_states=hidden,
                                encoder_attention_mask=mask).sample
     per_sample = F.mse_loss(predicted.float(), noise, reduction="none").mean(dim=(1, 2, 3))
     if config.min_snr_gamma is None:
@@ -154,6 +155,9 @@ def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str]
 def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]:
     """Copy the EMA UNet of the run in ``run_dir`` into ``named`` (the same UNet architecture is required).
 
+    The one exception: a UNet that gained input channels (``coordinates``) takes the old input weights for
+    the pixel channels and zeros for the new ones, so it starts out computing exactly what the old one did.
+
     Returns where it came from: the run, its step and its training time, for the exported weights' record.
     """
     path = run_dir / CHECKPOINT
@@ -163,11 +167,22 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
     ema = state["ema"]
     unet = {name: tensor for name, tensor in ema.items() if name.startswith("unet.")}
     mine = {name for name in named if name.startswith("unet.")}
-    if set(unet) != mine or any(named[n].shape != t.shape for n, t in unet.items()):
+
+    def fits(name: str, tensor: torch.Tensor) -> bool:
+        wanted = named[name].shape
+        if name == "unet.conv_in.weight":  # (out, in, k, k): more input channels are allowed
+            return wanted[:1] + wanted[2:] == tensor.shape[:1] + tensor.shape[2:] and wanted[1] >= tensor.shape[1]
+        return wanted == tensor.shape
+
+    if set(unet) != mine or not all(fits(n, t) for n, t in unet.items()):
         raise UserError(f"--init-from: the UNet in {run_dir} has another architecture than this run's")
     with torch.no_grad():
         for name, tensor in unet.items():
-            named[name].copy_(tensor)
+            if named[name].shape != tensor.shape:
+                named[name].zero_()
+                named[name][:, : tensor.shape[1]].copy_(tensor)
+            else:
+                named[name].copy_(tensor)
     command = run_dir / "command.txt"
     return {
         "run": str(run_dir),
@@ -350,7 +365,8 @@ def _readme(info: dict[str, Any]) -> str:
         "Text-to-image model of the procedural shapes world (`generator/training/shapes_world.py`), trained from\n"
         f"scratch by this project: {encoder} text encoder "
         f"({model['text_layers']} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
-        f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8), {model['resolution']}x{model['resolution']}, "
+        f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8"
+        f"{', x and y input channels' if model.get('coordinates') else ''}), {model['resolution']}x{model['resolution']}, "
         "EMA weights stored in fp16.\n\n"
         f"{first_stage}"
         f"- Command: `{info['command']}`\n"

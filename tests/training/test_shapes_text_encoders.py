@@ -96,3 +96,32 @@ def test_init_from_starts_the_unet_from_the_other_runs_ema(tmp_path):
     wider = replace(frozen, model=replace(T5_TINY, unet_channels=(16, 48)))
     with pytest.raises(UserError, match="another architecture"):
         train(wider, tmp_path / "wider")
+
+
+def test_coordinates_start_from_the_old_unet_exactly_and_tell_left_from_right(tmp_path):
+    from generator.training.shapes_model import load_parts, unet_input
+
+    train(TINY, tmp_path / "plain")
+    grown = replace(TINY, steps=1, learning_rate=0.0, init_from=str(tmp_path / "plain"),
+                    model=replace(TINY_CONFIG, coordinates=True))
+    train(grown, tmp_path / "coords")
+    export(tmp_path / "plain", tmp_path / "w-plain", command="test")
+    export(tmp_path / "coords", tmp_path / "w-coords", command="test")
+    plain, coords = load_parts(tmp_path / "w-plain"), load_parts(tmp_path / "w-coords")
+    assert coords.unet.config.in_channels == 5
+    assert torch.count_nonzero(coords.unet.conv_in.weight[:, 3:]) == 0  # the new channels start at zero
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    grid = unet_input(coords.unet, pixels)
+    assert grid.shape == (2, 5, 32, 32) and torch.equal(grid[:, :3], pixels)
+    assert grid[0, 3, 0, 0] == -1 and grid[0, 3, 0, -1] == 1 and grid[0, 4, -1, 0] == 1  # x left to right, y down
+    assert unet_input(plain.unet, pixels) is pixels
+    hidden = torch.randn(2, 20, TINY_CONFIG.text_hidden)
+    with torch.no_grad():
+        a = plain.unet(pixels, 500, encoder_hidden_states=hidden).sample
+        b = coords.unet(grid, 500, encoder_hidden_states=hidden).sample
+    assert torch.allclose(a, b, atol=1e-2)  # same function up to the fp16 storage of both
+    assert "x and y input channels" in (tmp_path / "w-coords" / "README.md").read_text()
+    from generator.models.shapes import ShapesAdapter
+
+    image = ShapesAdapter(tmp_path / "w-coords").generate("a red circle on the left", steps=2, seed=0)
+    assert image.size == (32, 32)
