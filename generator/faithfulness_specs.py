@@ -3,8 +3,8 @@
 Parsed by ``generator.specs.load_prompt_set``; a mistake is one ``FILE:LINE: message`` ``SpecError``. The
 section names the JSON report ``diffatlas eval shapes`` writes (prompt fidelity of the built-in shapes model and
 DAAM's mIoU against the checker's true masks); the bake (generator/bake/faithfulness.py) turns it into the page.
-The report may be missing: the page then says which command writes it. See README.md, "Prompt file:
-faithfulness".
+The report may be missing: the page then says which command writes it. ``compare:`` lists reports of other
+models (each with an optional label) for a side-by-side table. See README.md, "Prompt file: faithfulness".
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SECTION_KEYS = {"title", "report"}
+SECTION_KEYS = {"title", "report", "compare"}
+COMPARE_KEYS = {"label", "report"}
 DEFAULT_N = 200  # images of the measurement the page asks for when the report is missing
 SHIPPED_REPORT = "generator/weights/shapes/eval.json"  # as the page shows it
 
@@ -26,12 +27,33 @@ def shipped_report() -> Path:
     return Path(__file__).resolve().parent.parent / SHIPPED_REPORT
 
 
+def _shown(path: str) -> str:
+    """A path as the page and the commands show it (from the repository root, where they run)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+@dataclass(frozen=True)
+class ComparedReport:
+    """One ``compare:`` entry: another model's eval report and what to call it (None: from the report)."""
+
+    report: str  # absolute path
+    label: str | None = None
+
+    def shown_report(self) -> str:
+        """The report's path as the page shows it."""
+        return _shown(self.report)
+
+
 @dataclass(frozen=True)
 class FaithfulnessSpec:
     """The whole ``faithfulness:`` section, resolved (absolute report path or None for the shipped one)."""
 
     title: str = "How faithful is DAAM?"
     report: str | None = None  # None: generator/weights/shapes/eval.json
+    compare: tuple[ComparedReport, ...] = ()
     line: int = 0
 
     def report_path(self) -> Path:
@@ -40,12 +62,7 @@ class FaithfulnessSpec:
 
     def shown_report(self) -> str:
         """The report's path as the page and the commands show it (from the repository root, where they run)."""
-        if self.report is None:
-            return SHIPPED_REPORT
-        try:
-            return os.path.relpath(self.report)
-        except ValueError:  # another drive (Windows)
-            return self.report
+        return SHIPPED_REPORT if self.report is None else _shown(self.report)
 
     def command(self, settings: dict[str, Any] | None = None) -> str:
         """The command that writes the report: with a report's own ``settings`` it measures it again."""
@@ -57,10 +74,11 @@ class FaithfulnessSpec:
         return f"diffatlas eval shapes {arguments}" + (f" --out {self.shown_report()}" if self.report is not None else "")
 
     def spec_hash(self) -> str:
-        """Hash of the title and of the report's bytes (the bake cache key; 'absent' while there is none)."""
-        digest = hashlib.sha256(json.dumps({"title": self.title}, sort_keys=True).encode())
-        path = self.report_path()
-        digest.update(path.read_bytes() if path.is_file() else b"absent")
+        """Hash of the title, the labels and every report's bytes (the bake cache key; 'absent' for a missing one)."""
+        labels = [c.label for c in self.compare]
+        digest = hashlib.sha256(json.dumps({"title": self.title, "labels": labels}, sort_keys=True).encode())
+        for path in (self.report_path(), *(Path(c.report) for c in self.compare)):
+            digest.update(path.read_bytes() if path.is_file() else b"absent")
         return digest.hexdigest()[:16]
 
 
@@ -72,12 +90,26 @@ def parse_faithfulness(located: Any, data: Any, base_dir: Path) -> FaithfulnessS
     root = ("faithfulness",)
     data, values = p.chapter(root, data, SECTION_KEYS)
     if data.get("report") is not None:
-        report = data["report"]
-        if not isinstance(report, str) or not report.strip() or not report.strip().endswith(".json"):
-            raise p.error(root + ("report",), "report must be the path of a .json file (relative to the prompt file), "
-                                              "as `diffatlas eval shapes --out` writes it")
-        path = (base_dir / report.strip()).resolve()
-        if path.is_dir():
-            raise p.error(root + ("report",), f"report {report!r} is a folder; name the JSON file")
-        values["report"] = str(path)
+        values["report"] = _report(p, root + ("report",), data["report"])
+    if "compare" in data:
+        compared = []
+        for i, entry in enumerate(p.entries(root + ("compare",), data["compare"], "compare")):
+            key = root + ("compare", i)
+            entry = p.keys(key, entry, COMPARE_KEYS, "a compare entry")
+            if "report" not in entry:
+                raise p.error(key, "a compare entry needs a report (the JSON `diffatlas eval shapes --out` wrote)")
+            label = p.text(key + ("label",), entry["label"], "label") if "label" in entry else None
+            compared.append(ComparedReport(_report(p, key + ("report",), entry["report"]), label))
+        values["compare"] = tuple(compared)
     return FaithfulnessSpec(**values)
+
+
+def _report(p: Any, key: tuple, report: Any) -> str:
+    """The absolute path of a report named in the section (it need not exist yet)."""
+    if not isinstance(report, str) or not report.strip() or not report.strip().endswith(".json"):
+        raise p.error(key, "report must be the path of a .json file (relative to the prompt file), "
+                           "as `diffatlas eval shapes --out` writes it")
+    path = (p.base_dir / report.strip()).resolve()
+    if path.is_dir():
+        raise p.error(key, f"report {report!r} is a folder; name the JSON file")
+    return str(path)

@@ -5,7 +5,8 @@ shapes`` wrote (generator/training/shapes_eval.py): prompt fidelity per group an
 tau with its baselines, the settings, and the best and worst examples. The examples' tiny base64 PNGs go to the
 content-addressed store: the generated image and the checker's mask as they are, the heat map coloured with
 inferno (generator/daam/overlay.py). No model is loaded. Without a report the manifest names the command that
-writes one, so the page can say so. A chapter module (generator/bake/chapters.py): rebaked when its cache key
+writes one, so the page can say so. ``compare`` holds one row of headline numbers per report, this one first,
+then those the section's ``compare:`` names. A chapter module (generator/bake/chapters.py): rebaked when its cache key
 (title, report bytes, baking code) or an asset changes.
 """
 
@@ -29,7 +30,9 @@ from generator.bake.trajectory import image_entry
 from generator.errors import UserError
 from generator.faithfulness_specs import FaithfulnessSpec
 
-SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "weight_hash")
+SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "weight_hash", "text_encoder", "coordinates",
+                 "started_from_step")
+ENCODERS = {"clip_text_model": "causal CLIP text encoder", "t5": "bidirectional T5 text encoder"}
 DAAM_KEYS = ("nouns", "images", "miou", "best_tau", "best_miou", "baselines")
 
 
@@ -90,6 +93,50 @@ def read_report(path: Path, command: str) -> dict | None:
     return report
 
 
+def describe_model(settings: dict) -> str:
+    """What a report measured, in words, from its settings.
+
+    For example "bidirectional T5 text encoder, x/y input channels, 8500 + 3000 steps": a run that started from
+    another run's UNet counts that run's steps first.
+    """
+    parts = [ENCODERS.get(settings.get("text_encoder"), "model")]
+    if settings.get("coordinates"):
+        parts.append("x/y input channels")
+    steps, before = settings.get("trained_steps"), settings.get("started_from_step")
+    if steps is not None:
+        parts.append(f"{before} + {steps} steps" if before else f"{steps} steps")
+    return ", ".join(parts)
+
+
+def compare_row(report: dict, label: str | None, shown: str) -> dict:
+    """One row of the comparison table: a report's headline numbers and what to call it."""
+    settings, summary, daam = report["settings"], report["summary"], report.get("daam") or {}
+    return {
+        "label": label or describe_model(settings),
+        "report": shown,
+        "images": summary.get("images"),
+        "one_object": summary.get("one_object"),
+        "two_object": summary.get("two_object"),
+        "best_miou": daam.get("best_miou"),
+        "best_tau": daam.get("best_tau"),
+        "baselines": daam.get("baselines") or {},
+        "sampler": settings.get("sampler"),
+        "steps": settings.get("steps"),
+    }
+
+
+def _compared(spec: FaithfulnessSpec) -> list[dict]:
+    """The rows of the reports the section compares with (each must exist)."""
+    rows = []
+    for entry in spec.compare:
+        report = read_report(Path(entry.report), f"diffatlas eval shapes --out {entry.shown_report()}")
+        if report is None:
+            raise UserError(f"faithfulness.compare: no eval report at {entry.shown_report()}; write it with "
+                            f"`diffatlas eval shapes --weights FOLDER --out {entry.shown_report()}`")
+        rows.append(compare_row(report, entry.label, entry.shown_report()))
+    return rows
+
+
 def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     """The manifest of ``prompt_set.faithfulness`` (example images stored; no model is loaded)."""
     store, key = context.store, context.key
@@ -112,6 +159,7 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     summary = report["summary"]
     manifest["settings"] = settings
     manifest["command"] = spec.command(settings)
+    manifest["compare"] = [compare_row(report, None, spec.shown_report()), *_compared(spec)]
     manifest["fidelity"] = {
         "groups": {g: summary.get(g) for g in ("one_object", "two_object")},
         "targets": summary.get("targets", {}),

@@ -268,9 +268,13 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, 
     report = summarize_fidelity(results)
     report["daam"] = summarize_daam(results) if daam else None
     training = weights / "training.json"
-    trained_steps = json.loads(training.read_text()).get("steps") if training.exists() else None
+    trained = json.loads(training.read_text()) if training.exists() else {}
+    model = trained.get("config", {}).get("model", {})
     report["settings"] = {"n": n, "sampler": scheduler, "steps": steps, "guidance": guidance,
-                          "seed": seed, "trained_steps": trained_steps, "weight_hash": adapter.weight_hash}
+                          "seed": seed, "trained_steps": trained.get("steps"), "weight_hash": adapter.weight_hash,
+                          "text_encoder": adapter.text_encoder.config.model_type,  # "clip_text_model" or "t5"
+                          "coordinates": bool(model.get("coordinates", False)),
+                          "started_from_step": (trained.get("started_from") or {}).get("step")}
     return report
 
 

@@ -154,6 +154,29 @@ def test_page_from_a_synthetic_report_shows_its_numbers_and_examples(tmp_path: P
         assert (tmp_path / "site" / "embed" / f"faithfulness-faith-{figure}.html").is_file()
 
 
+def test_compare_puts_other_models_reports_side_by_side(tmp_path: Path, report: dict) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "eval.json").write_text(json.dumps(report))
+    other = json.loads(json.dumps(report))
+    other["summary"].update(one_object=0.5, two_object=0.25)
+    other["daam"].update(best_miou=0.0987, best_tau=0.2, baselines={"whole_image": 0.111, "centre_box": 0.186})
+    other["settings"].update(text_encoder="t5", coordinates=True, trained_steps=777, started_from_step=8500)
+    (tmp_path / "r" / "other.json").write_text(json.dumps(other))
+    section = ("  report: r/eval.json\n  compare:\n    - label: the old one\n      report: r/other.json\n"
+               "    - report: r/other.json\n")
+    generated = _bake_and_render(tmp_path, _prompt_file(tmp_path, section))
+    page = (generated / "faithfulness.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| ") and line.endswith(" | 200 |")]
+    daam = report["daam"]
+    assert rows[0].startswith(f"| model, 4321 steps (this page) | 93.2% | 70.5% | **{daam['best_miou']:.3f}** (0.4) | 0.125 | 0.250 |")
+    assert rows[1] == "| the old one | 50.0% | 25.0% | **0.099** (0.2) | 0.111 | 0.186 | 200 |"
+    assert rows[2].startswith("| bidirectional T5 text encoder, x/y input channels, 8500 \\+ 777 steps | 50.0% |")
+    assert len(rows) == 3
+    (tmp_path / "r" / "other.json").unlink()
+    with pytest.raises(UserError, match="faithfulness.compare: no eval report at .*other.json"):
+        _bake_and_render(tmp_path / "again", _prompt_file(tmp_path, section))
+
+
 def test_missing_report_gives_a_page_that_says_how_to_write_it(tmp_path: Path) -> None:
     generated = _bake_and_render(tmp_path, _prompt_file(tmp_path, "  report: not-yet.json\n"))
     page = (generated / "faithfulness.md").read_text()
@@ -174,6 +197,9 @@ def test_shapes_prompt_file_reads_the_shipped_report() -> None:
         ("  colour: red\n", 3, "unknown key 'colour' in faithfulness"),
         ("  report: eval.txt\n", 3, "report must be the path of a .json file"),
         ("  title: ''\n", 3, "title must be a non-empty string"),
+        ("  compare:\n    - label: old\n", 4, "a compare entry needs a report"),
+        ("  compare:\n    - report: a.json\n      label: ''\n", 5, "label must be a non-empty string"),
+        ("  compare:\n    - report: a.json\n      colour: red\n", 5, "unknown key 'colour' in a compare entry"),
     ],
 )
 def test_section_errors_name_file_and_line(tmp_path: Path, section: str, line: int, message: str) -> None:
