@@ -67,6 +67,8 @@ def train_shapes_command(
     seed: int = typer.Option(0, help="Seed for initialisation, the data stream and noise."),
     bf16: bool = typer.Option(True, help="bfloat16 autocast for matmuls and convolutions."),
     text_encoder: str = typer.Option("clip", help="clip (causal, CLIP's) or t5 (bidirectional, padding masked)."),
+    p2_gamma: Optional[float] = typer.Option(None, help="Weigh the loss by 1/(1+SNR)^GAMMA (P2): more weight on the "
+                                             "noisy steps that decide layout. Off by default."),
     coordinates: bool = typer.Option(False, help="Give the UNet each pixel's x and y as two extra input channels."),
     init_from: Optional[Path] = typer.Option(None, help="Start the UNet from this run folder's EMA weights "
                                              "(same UNet; the text encoder starts fresh)."),
@@ -86,7 +88,7 @@ def train_shapes_command(
     command = (f"diffatlas train shapes --steps {steps} --batch {batch} --seed {seed} --device {device}"
                f"{f' --threads {threads}' if threads else ''}{'' if bf16 else ' --no-bf16'} --out {shlex.quote(str(out))}"
                f"{f' --text-encoder {text_encoder}' if text_encoder != 'clip' else ''}"
-               f"{' --coordinates' if coordinates else ''}"
+               f"{' --coordinates' if coordinates else ''}{f' --p2-gamma {p2_gamma:g}' if p2_gamma else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
@@ -101,7 +103,7 @@ def train_shapes_command(
     if text_encoder not in TEXT_ENCODERS:
         raise UserError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
-                         init_from=str(init_from) if init_from else None,
+                         init_from=str(init_from) if init_from else None, p2_gamma=p2_gamma,
                          model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates))
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing

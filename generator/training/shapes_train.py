@@ -2,7 +2,9 @@
 
 Recipe: epsilon-prediction DDPM loss on the procedural world (Ho et al. 2020, L_simple; Min-SNR weighting,
 Hang et al. 2023, is available but off: with epsilon prediction it starves the low-noise steps, and a short
-CPU run then leaves visible noise in DDIM samples), classifier-free guidance training (the
+CPU run then leaves visible noise in DDIM samples; P2 weighting, Choi et al. 2022, is the opposite: it turns
+down the low-noise steps, where the layout is already visible in the noisy image, so the high-noise steps
+that decide where and how large to draw weigh more), classifier-free guidance training (the
 caption is replaced by the empty string with probability ``cfg_dropout``; Ho & Salimans 2022), AdamW with a
 linear warm-up then a constant rate, gradient clipping, and an EMA of the weights (what gets exported).
 A run may start from another run's UNet (``init_from``: its EMA weights), so a model with a new text encoder
@@ -59,6 +61,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     cfg_dropout: float = 0.1
     min_snr_gamma: float | None = None  # None: plain epsilon MSE
+    p2_gamma: float | None = None  # P2 weighting 1 / (1 + SNR)^gamma (Choi et al. 2022); None: off
     seed: int = 0
     bf16: bool = True  # autocast matmuls/convs to bfloat16 (about 20% faster on CPUs with avx512_bf16)
     checkpoint_every: int = 250
@@ -145,10 +148,12 @@ def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str]
         predicted = parts.unet(unet_input(parts.unet, noisy), timesteps.to(device), encoder_hidden_states=hidden,
                                encoder_attention_mask=mask).sample
     per_sample = F.mse_loss(predicted.float(), noise, reduction="none").mean(dim=(1, 2, 3))
-    if config.min_snr_gamma is None:
-        return per_sample.mean()
     snr = alphas_cumprod.view(batch) / (1 - alphas_cumprod.view(batch))
-    weight = torch.clamp(snr, max=config.min_snr_gamma) / snr  # Min-SNR (Hang et al. 2023, Eq. 10), epsilon prediction
+    weight = torch.ones_like(snr)
+    if config.min_snr_gamma is not None:
+        weight = weight * torch.clamp(snr, max=config.min_snr_gamma) / snr  # Min-SNR (Hang et al. 2023, Eq. 10)
+    if config.p2_gamma is not None:
+        weight = weight / (1 + snr) ** config.p2_gamma  # P2 (Choi et al. 2022, Eq. 8, k = 1)
     return (weight * per_sample).mean()
 
 
@@ -157,8 +162,10 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
 
     The one exception: a UNet that gained input channels (``coordinates``) takes the old input weights for
     the pixel channels and zeros for the new ones, so it starts out computing exactly what the old one did.
+    The text encoder is copied too when it is the same architecture; another kind starts fresh.
 
-    Returns where it came from: the run, its step and its training time, for the exported weights' record.
+    Returns where it came from: the run, its step and its training time (and where that run started from),
+    for the exported weights' record.
     """
     path = run_dir / CHECKPOINT
     if not path.exists():
@@ -176,8 +183,11 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
 
     if set(unet) != mine or not all(fits(n, t) for n, t in unet.items()):
         raise UserError(f"--init-from: the UNet in {run_dir} has another architecture than this run's")
+    text = {name: tensor for name, tensor in ema.items() if name.startswith("text_encoder.")}
+    same_text = set(text) == {n for n in named if n.startswith("text_encoder.")} and all(
+        named[n].shape == t.shape for n, t in text.items())
     with torch.no_grad():
-        for name, tensor in unet.items():
+        for name, tensor in {**unet, **(text if same_text else {})}.items():
             if named[name].shape != tensor.shape:
                 named[name].zero_()
                 named[name][:, : tensor.shape[1]].copy_(tensor)
@@ -189,6 +199,8 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
         "step": state["step"],
         "wall_seconds": round(state["wall_seconds"], 1),
         "command": command.read_text().strip() if command.exists() else None,
+        "text_encoder": same_text,
+        "started_from": state.get("started_from"),
     }
 
 
@@ -355,11 +367,12 @@ def _readme(info: dict[str, Any]) -> str:
     hardware = info["hardware"]
     model = info["config"]["model"]
     encoder = {"clip": "a causal CLIP", "t5": "a bidirectional T5"}[model.get("text_encoder", "clip")]
-    origin = info.get("started_from")
-    first_stage = "" if origin is None else (
-        f"- Started from the EMA UNet of an earlier run at step {origin['step']} "
-        f"({origin['wall_seconds'] / 3600:.2f} h), made by `{origin['command']}`; the text encoder started fresh\n"
-    )
+    first_stage, origin = "", info.get("started_from")
+    while origin:  # the chain of runs this one grew from, latest first
+        kept = "its text encoder too" if origin.get("text_encoder") else "the text encoder started fresh"
+        first_stage += (f"- Started from the EMA weights of an earlier run at step {origin['step']} "
+                        f"({origin['wall_seconds'] / 3600:.2f} h), made by `{origin['command']}`; {kept}\n")
+        origin = origin.get("started_from")
     return (
         "# embedded:shapes weights\n\n"
         "Text-to-image model of the procedural shapes world (`generator/training/shapes_world.py`), trained from\n"

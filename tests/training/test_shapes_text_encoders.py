@@ -125,3 +125,31 @@ def test_coordinates_start_from_the_old_unet_exactly_and_tell_left_from_right(tm
 
     image = ShapesAdapter(tmp_path / "w-coords").generate("a red circle on the left", steps=2, seed=0)
     assert image.size == (32, 32)
+
+
+def test_init_from_keeps_a_matching_text_encoder_and_p2_weighs_noisy_steps_more(tmp_path):
+    from generator.training.shapes_train import diffusion_loss
+    from generator.training.shapes_world import ShapesStream
+
+    train(TINY, tmp_path / "first")
+    source = torch.load(tmp_path / "first" / CHECKPOINT, weights_only=False)
+    again = replace(TINY, steps=1, learning_rate=0.0, init_from=str(tmp_path / "first"), p2_gamma=1.0)
+    train(again, tmp_path / "second")
+    state = torch.load(tmp_path / "second" / CHECKPOINT, weights_only=False)
+    assert all(torch.equal(state["model"][n], source["ema"][n]) for n in source["ema"])  # every part, same encoder
+    assert state["started_from"]["text_encoder"] is True
+    readme = export(tmp_path / "second", tmp_path / "w", command="test") and (tmp_path / "w" / "README.md").read_text()
+    assert "at step 2" in readme and "its text encoder too" in readme
+    # P2: one image's loss is the plain loss divided by (1 + SNR) of the timestep it drew
+    parts = build_parts(TINY_CONFIG, seed=0)
+    images, captions = ShapesStream(seed=0).batch(0, 1)
+    images = torch.from_numpy(images)
+    for seed in (5, 6, 7):
+        draws = torch.Generator().manual_seed(seed)
+        torch.rand(1, generator=draws)  # diffusion_loss draws caption dropout, then timesteps, then noise
+        t = torch.randint(0, 1000, (1,), generator=draws)
+        snr = float(parts.scheduler.alphas_cumprod[t] / (1 - parts.scheduler.alphas_cumprod[t]))
+        with torch.no_grad():
+            plain = diffusion_loss(parts, images, captions, torch.Generator().manual_seed(seed), TINY)
+            p2 = diffusion_loss(parts, images, captions, torch.Generator().manual_seed(seed), replace(TINY, p2_gamma=1.0))
+        assert float(p2) == pytest.approx(float(plain) / (1 + snr), rel=1e-5)
