@@ -274,8 +274,17 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, 
                           "seed": seed, "trained_steps": trained.get("steps"), "weight_hash": adapter.weight_hash,
                           "text_encoder": adapter.text_encoder.config.model_type,  # "clip_text_model" or "t5"
                           "coordinates": bool(model.get("coordinates", False)),
-                          "started_from_step": (trained.get("started_from") or {}).get("step")}
+                          "started_from_step": _earlier_steps(trained.get("started_from"))}
     return report
+
+
+def _earlier_steps(origin: dict[str, Any] | None) -> int | None:
+    """Steps of every run the weights grew from (``started_from`` chain in training.json); None when none."""
+    total = None
+    while origin:
+        total = (total or 0) + int(origin["step"])
+        origin = origin.get("started_from")
+    return total
 
 
 def measured_section(report: dict[str, Any]) -> str:
@@ -285,7 +294,8 @@ def measured_section(report: dict[str, Any]) -> str:
                f"--guidance {s['guidance']:g} --seed {s['seed']}")
     lines = [f"## Measured (`eval.json`: `{command}`)", ""]
     verdict = "met" if summary["met"] else "not met yet"
-    lines.append(f"- Prompt fidelity at step {s['trained_steps']}: **{summary['one_object']:.1%}** of one-object and "
+    earlier = f"{s['started_from_step']} + " if s.get("started_from_step") else ""
+    lines.append(f"- Prompt fidelity after {earlier}{s['trained_steps']} steps: **{summary['one_object']:.1%}** of one-object and "
                  f"**{summary['two_object']:.1%}** of two-object attributes right (targets "
                  f"{TARGETS['one_object']:.0%} / {TARGETS['two_object']:.0%}: {verdict}).")
     for group, name in (("one_object", "one object"), ("two_object", "two objects")):

@@ -386,7 +386,8 @@ def _readme(info: dict[str, Any]) -> str:
         f"- Optimizer steps: {info['steps']} (batch {info['config']['batch']}, {info['samples_seen']} samples)\n"
         f"- Training time: {hours:.2f} h wall clock\n"
         f"- Hardware: {hardware['processor']}, {hardware['cpu_count']} CPU cores, {hardware['torch_threads']} torch thread(s)\n"
-        f"- Final loss (epsilon MSE, mean of the last logged points): {info['final_loss']}\n\n"
+        f"- Final loss (epsilon MSE{', P2-weighted' if info['config'].get('p2_gamma') else ''}, "
+        f"mean of the last logged points): {info['final_loss']}\n\n"
         "Continue training with the same command (with `--resume`; the run folder holds the checkpoint), then\n"
         "`diffatlas train shapes --export-only --out RUN --ship-to generator/weights/shapes`.\n"
     )
