@@ -28,12 +28,7 @@ def decode_png(text: str) -> Image.Image:
     return image
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/training/conftest.py
 
 
 def test_train_export_and_eval_cli(tmp_path):

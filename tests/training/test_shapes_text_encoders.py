@@ -16,12 +16,7 @@ T5_TINY = replace(TINY_CONFIG, text_encoder="t5")
 TINY = TrainConfig(steps=2, batch=4, warmup_steps=1, checkpoint_every=2, log_every=1, bf16=False, model=TINY_CONFIG)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/training/conftest.py
 
 
 def _vectors(config, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:

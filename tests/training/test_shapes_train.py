@@ -15,13 +15,7 @@ from generator.training.shapes_world import ShapesStream, vocabulary
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a busy machine: one thread is faster, and the same run means the same thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/training/conftest.py
 
 
 TINY = TrainConfig(steps=4, batch=4, warmup_steps=2, checkpoint_every=2, log_every=1, bf16=False, model=TINY_CONFIG)
