@@ -274,6 +274,7 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, 
                           "seed": seed, "trained_steps": trained.get("steps"), "weight_hash": adapter.weight_hash,
                           "text_encoder": adapter.text_encoder.config.model_type,  # "clip_text_model" or "t5"
                           "coordinates": bool(model.get("coordinates", False)),
+                          "p2_gamma": trained.get("config", {}).get("p2_gamma"),
                           "started_from_step": _earlier_steps(trained.get("started_from"))}
     return report
 
