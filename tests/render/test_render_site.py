@@ -92,6 +92,7 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
     assert "<code>2.4.0</code>" in page and "<code>abc123</code>" in page  # provenance
     # Sheets are measured: 5 frames in 3 columns of 16x16 -> a 3x2 grid.
     assert 'data-sheet-columns="3" data-sheet-rows="2"' in page and "background-size: 300% 200%" in page
+    assert "token usually soaks up" in page  # this model's tokens begin with a start token; a T5's do not
 
     embed = (site / "embed" / "red-cat-trajectory.html").read_text()
     assert embed.startswith("<!doctype html>")
@@ -241,3 +242,13 @@ def test_manifest_sections_render_through_their_templates(site, tmp_path, monkey
     (templates / "sections" / "example.embed.html.j2").write_text('{{ asset("assets/0000000000000000.webp") }}')
     with pytest.raises(RenderError, match=r"red-cat.json example: asset assets/0000000000000000.webp is missing"):
         render_site(site / "generated", site)
+
+
+def test_the_start_token_remark_is_only_there_when_the_model_has_one(site):
+    path = site / "generated" / "prompts" / "red-cat.json"
+    manifest = json.loads(path.read_text())
+    manifest["daam"]["tokens"] = [t for t in manifest["daam"]["tokens"] if t["special"] != "start"]
+    path.write_text(json.dumps(manifest))
+    render_site(site / "generated", site)
+    page = (site / "generated" / "pages" / "red-cat.md").read_text()
+    assert "atlas-daam-token" in page and "⟨start⟩" not in page
