@@ -122,8 +122,6 @@ def compare_row(report: dict, label: str | None, shown: str) -> dict:
         "best_miou": daam.get("best_miou"),
         "best_tau": daam.get("best_tau"),
         "baselines": daam.get("baselines") or {},
-        "sampler": settings.get("sampler"),
-        "steps": settings.get("steps"),
     }
 
 
