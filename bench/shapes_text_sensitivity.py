@@ -2,8 +2,8 @@
 
 For pairs of captions that differ in one word of one kind (position: "on the left" / "on the right"; size:
 "small" / "large"; colour; shape), the model predicts the noise for the same noisy inputs under both captions;
-the script prints the RMS difference of the two predicted clean images (x0 = (x_t - sqrt(1 - a) eps) / sqrt(a),
-so the difference is the eps difference times sqrt((1 - a) / a)), per timestep. A word kind the model ignores
+the script prints the RMS difference of the two predicted clean images (``generator.sampling.predicted_x0``,
+for an epsilon or a v model), per timestep. A word kind the model ignores
 prints ~0. On the step-8500 CLIP model position printed 0.001 at every t from 900 down (colour 0.15-0.23):
 it drew "on the left" and "on the right" identically, which is why the UNet got x/y input channels
 (``--coordinates``). t = 999 is left out: there a = 0.00004 and the factor blows any difference up.
@@ -35,6 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from generator.models.shapes import ShapesAdapter, shipped_weights_dir
+    from generator.sampling import predicted_x0
 
     adapter = ShapesAdapter(Path(args.weights) if args.weights else shipped_weights_dir())
     alphas = adapter.make_scheduler("ddpm").alphas_cumprod
@@ -45,11 +46,11 @@ def main() -> None:
     with torch.no_grad():
         for t in TIMESTEPS:
             timestep = torch.full((args.n,), t)
-            scale = ((1 - alphas[t]) / alphas[t]).sqrt()
             row = []
             for first, second in PAIRS.values():
-                difference = adapter.denoise(noisy, timestep, embedded[first]) - adapter.denoise(noisy, timestep, embedded[second])
-                row.append(float((difference * scale).pow(2).mean().sqrt()))
+                x0 = [predicted_x0(adapter.denoise(noisy, timestep, embedded[caption]), noisy, float(alphas[t]),
+                                   adapter.prediction_type) for caption in (first, second)]
+                row.append(float((x0[0] - x0[1]).pow(2).mean().sqrt()))
             print(f"{t:4d}  " + "  ".join(f"{value:9.3f}" for value in row))
 
 

@@ -70,6 +70,8 @@ def train_shapes_command(
     p2_gamma: Optional[float] = typer.Option(None, help="Weigh the loss by 1/(1+SNR)^GAMMA (P2): more weight on the "
                                              "noisy steps that decide layout. Off by default."),
     coordinates: bool = typer.Option(False, help="Give the UNet each pixel's x and y as two extra input channels."),
+    prediction: str = typer.Option("epsilon", help="What the UNet predicts: epsilon (the noise) or v "
+                                   "(Salimans & Ho's velocity, which keeps weight on the noisiest steps)."),
     init_from: Optional[Path] = typer.Option(None, help="Start the UNet from this run folder's EMA weights "
                                              "(same UNet; the text encoder starts fresh)."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, export the EMA weights here "
@@ -79,7 +81,7 @@ def train_shapes_command(
     """Train the 'shapes' text-to-image model (text encoder + pixel UNet) from scratch."""
     import torch
 
-    from generator.training.shapes_model import TEXT_ENCODERS, ShapesModelConfig
+    from generator.training.shapes_model import PREDICTIONS, TEXT_ENCODERS, ShapesModelConfig
     from generator.training.shapes_train import TrainConfig, export, train
 
     if threads:
@@ -89,6 +91,7 @@ def train_shapes_command(
                f"{f' --threads {threads}' if threads else ''}{'' if bf16 else ' --no-bf16'} --out {shlex.quote(str(out))}"
                f"{f' --text-encoder {text_encoder}' if text_encoder != 'clip' else ''}"
                f"{' --coordinates' if coordinates else ''}{f' --p2-gamma {p2_gamma:g}' if p2_gamma else ''}"
+               f"{f' --prediction {prediction}' if prediction != 'epsilon' else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
@@ -102,9 +105,12 @@ def train_shapes_command(
         raise UserError("--steps and --batch must be positive")
     if text_encoder not in TEXT_ENCODERS:
         raise UserError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}")
+    if prediction not in PREDICTIONS:
+        raise UserError(f"--prediction must be one of {', '.join(PREDICTIONS)}")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
                          init_from=str(init_from) if init_from else None, p2_gamma=p2_gamma,
-                         model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates))
+                         model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates,
+                                                 prediction=PREDICTIONS[prediction]))
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
         (out / "command.txt").write_text(command + "\n")

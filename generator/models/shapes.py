@@ -73,7 +73,7 @@ class ShapesAdapter(SamplingAdapter):
         self.weight_hash = weight_hash([self.denoiser, self.text_encoder])
 
     def make_scheduler(self, name: str | None = None) -> object:
-        """A fresh scheduler of that name with the training schedule (cosine betas, epsilon prediction)."""
+        """A fresh scheduler of that name with the training schedule (cosine betas, the trained prediction type)."""
         return make_scheduler(name or self.default_scheduler, self.scheduler_config)
 
     def latent_shape(self, width: int, height: int) -> tuple[int, int, int]:

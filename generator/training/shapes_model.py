@@ -35,6 +35,7 @@ END_TOKEN = "<|endoftext|>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, UNK_TOKEN, START_TOKEN, END_TOKEN)
 MAX_TOKENS = 20  # start and end included; the longest caption has 16 words
 TEXT_ENCODERS: tuple[str, ...] = ("clip", "t5")
+PREDICTIONS: dict[str, str] = {"epsilon": "epsilon", "v": "v_prediction"}  # CLI name -> diffusers' prediction_type
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ShapesModelConfig:
     num_train_timesteps: int = 1000
     text_encoder: str = "clip"  # one of TEXT_ENCODERS
     coordinates: bool = False  # two extra UNet input channels with each pixel's x and y
+    prediction: str = "epsilon"  # what the UNet predicts: a diffusers prediction_type, "epsilon" or "v_prediction"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -185,13 +187,13 @@ def unet_input(unet, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def build_scheduler(config: ShapesModelConfig):  # -> diffusers.DDPMScheduler
-    """DDPM, cosine betas (pixel space at low resolution needs the gentler schedule), epsilon prediction."""
+    """DDPM, cosine betas (pixel space at low resolution needs the gentler schedule), the config's prediction type."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(
         num_train_timesteps=config.num_train_timesteps,
         beta_schedule="squaredcos_cap_v2",
-        prediction_type="epsilon",
+        prediction_type=config.prediction,
         clip_sample=True,
         clip_sample_range=1.0,
     )

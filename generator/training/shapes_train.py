@@ -132,7 +132,11 @@ def _check_compatible(saved: TrainConfig, wanted: TrainConfig) -> None:
 
 def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str], generator: torch.Generator,
                    config: TrainConfig) -> torch.Tensor:
-    """Epsilon MSE of one batch (optionally Min-SNR weighted), with classifier-free caption dropout."""
+    """MSE of the UNet's prediction (epsilon or v) on one batch, optionally Min-SNR or P2 weighted, with
+    classifier-free caption dropout.
+
+    In x0 terms the epsilon loss weighs an error by SNR and the v loss by 1 + SNR: at the noisiest steps, where
+    the layout is decided, v keeps a weight of about 1 where epsilon's falls towards 0."""
     device = images.device
     batch = images.shape[0]
     drop = torch.rand(batch, generator=generator, device="cpu") < config.cfg_dropout
@@ -147,7 +151,10 @@ def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str]
         hidden, mask = encode_text(parts.text_encoder, ids)  # (B, tokens, dim), padding mask or None
         predicted = parts.unet(unet_input(parts.unet, noisy), timesteps.to(device), encoder_hidden_states=hidden,
                                encoder_attention_mask=mask).sample
-    per_sample = F.mse_loss(predicted.float(), noise, reduction="none").mean(dim=(1, 2, 3))
+    target = noise
+    if config.model.prediction == "v_prediction":  # v = sqrt(a) eps - sqrt(1-a) x0 (Salimans & Ho 2022, Sec. 4)
+        target = alphas_cumprod.sqrt() * noise - (1 - alphas_cumprod).sqrt() * images
+    per_sample = F.mse_loss(predicted.float(), target, reduction="none").mean(dim=(1, 2, 3))
     snr = alphas_cumprod.view(batch) / (1 - alphas_cumprod.view(batch))
     weight = torch.ones_like(snr)
     if config.min_snr_gamma is not None:
