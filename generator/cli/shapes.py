@@ -70,6 +70,8 @@ def train_shapes_command(
     p2_gamma: Optional[float] = typer.Option(None, help="Weigh the loss by 1/(1+SNR)^GAMMA (P2): more weight on the "
                                              "noisy steps that decide layout. Off by default."),
     coordinates: bool = typer.Option(False, help="Give the UNet each pixel's x and y as two extra input channels."),
+    noisy_share: float = typer.Option(0.0, help="Share of each batch drawn from the noisiest 30% of timesteps, "
+                                      "where the layout is decided (0: uniform timesteps)."),
     prediction: str = typer.Option("epsilon", help="What the UNet predicts: epsilon (the noise) or v "
                                    "(Salimans & Ho's velocity, which keeps weight on the noisiest steps)."),
     init_from: Optional[Path] = typer.Option(None, help="Start the UNet from this run folder's EMA weights "
@@ -92,6 +94,7 @@ def train_shapes_command(
                f"{f' --text-encoder {text_encoder}' if text_encoder != 'clip' else ''}"
                f"{' --coordinates' if coordinates else ''}{f' --p2-gamma {p2_gamma:g}' if p2_gamma else ''}"
                f"{f' --prediction {prediction}' if prediction != 'epsilon' else ''}"
+               f"{f' --noisy-share {noisy_share:g}' if noisy_share else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
@@ -105,10 +108,12 @@ def train_shapes_command(
         raise UserError("--steps and --batch must be positive")
     if text_encoder not in TEXT_ENCODERS:
         raise UserError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}")
+    if not 0 <= noisy_share <= 1:
+        raise UserError("--noisy-share must be between 0 and 1")
     if prediction not in PREDICTIONS:
         raise UserError(f"--prediction must be one of {', '.join(PREDICTIONS)}")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
-                         init_from=str(init_from) if init_from else None, p2_gamma=p2_gamma,
+                         init_from=str(init_from) if init_from else None, p2_gamma=p2_gamma, noisy_share=noisy_share,
                          model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates,
                                                  prediction=PREDICTIONS[prediction]))
     out.mkdir(parents=True, exist_ok=True)

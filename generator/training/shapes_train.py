@@ -46,6 +46,7 @@ from generator.training.shapes_world import ShapesStream
 CHECKPOINT = "checkpoint.pt"
 LOSS_FILE = "loss.json"
 CONFIG_FILE = "config.json"
+NOISY_FROM = 0.7  # "noisy" timesteps: the last 30% of the schedule (cosine: alpha_bar < 0.2)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TrainConfig:
     cfg_dropout: float = 0.1
     min_snr_gamma: float | None = None  # None: plain epsilon MSE
     p2_gamma: float | None = None  # P2 weighting 1 / (1 + SNR)^gamma (Choi et al. 2022); None: off
+    noisy_share: float = 0.0  # share of each batch whose timestep comes from the noisiest NOISY_FROM.. of the schedule
     seed: int = 0
     bf16: bool = True  # autocast matmuls/convs to bfloat16 (about 20% faster on CPUs with avx512_bf16)
     checkpoint_every: int = 250
@@ -133,7 +135,8 @@ def _check_compatible(saved: TrainConfig, wanted: TrainConfig) -> None:
 def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str], generator: torch.Generator,
                    config: TrainConfig) -> torch.Tensor:
     """MSE of the UNet's prediction (epsilon or v) on one batch, optionally Min-SNR or P2 weighted, with
-    classifier-free caption dropout.
+    classifier-free caption dropout. Timesteps are uniform, except that a ``noisy_share`` of the batch draws
+    from the noisiest 30% of the schedule, where the layout (position, relations, count) is decided.
 
     In x0 terms the epsilon loss weighs an error by SNR and the v loss by 1 + SNR: at the noisiest steps, where
     the layout is decided, v keeps a weight of about 1 where epsilon's falls towards 0."""
@@ -141,7 +144,12 @@ def diffusion_loss(parts: ShapesParts, images: torch.Tensor, captions: list[str]
     batch = images.shape[0]
     drop = torch.rand(batch, generator=generator, device="cpu") < config.cfg_dropout
     captions = ["" if d else c for c, d in zip(captions, drop.tolist())]
-    timesteps = torch.randint(0, config.model.num_train_timesteps, (batch,), generator=generator, device="cpu")
+    steps = config.model.num_train_timesteps
+    timesteps = torch.randint(0, steps, (batch,), generator=generator, device="cpu")
+    if config.noisy_share > 0:  # drawn only when asked, so runs without it replay the same random numbers
+        noisy_rows = torch.rand(batch, generator=generator, device="cpu") < config.noisy_share
+        noisy_steps = torch.randint(int(NOISY_FROM * steps), steps, (batch,), generator=generator, device="cpu")
+        timesteps = torch.where(noisy_rows, noisy_steps, timesteps)
     noise = torch.randn(images.shape, generator=generator, device="cpu").to(device)
     alphas_cumprod = parts.scheduler.alphas_cumprod.to(device)[timesteps.to(device)].view(batch, 1, 1, 1)
     noisy = alphas_cumprod.sqrt() * images + (1 - alphas_cumprod).sqrt() * noise  # DDPM Eq. 4

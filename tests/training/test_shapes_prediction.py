@@ -1,4 +1,5 @@
-"""The shapes model's prediction target: epsilon (the default) or v (``--prediction v``)."""
+"""What the shapes model learns to predict (epsilon, or v with ``--prediction v``) and at which timesteps
+(``--noisy-share``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from generator.training.shapes_model import TINY_CONFIG, build_parts, encode_text, tokenize, unet_input
-from generator.training.shapes_train import TrainConfig, diffusion_loss, export, train
+from generator.training.shapes_train import NOISY_FROM, TrainConfig, diffusion_loss, export, train
 from generator.training.shapes_world import ShapesStream
 
 V_TINY = replace(TINY_CONFIG, prediction="v_prediction")
@@ -57,3 +58,24 @@ def test_a_v_model_exports_a_v_scheduler_and_the_adapter_reads_it(tmp_path):
     velocity = a**0.5 * noise - (1 - a) ** 0.5 * images
     assert torch.allclose(predicted_x0(velocity, x_t, a, "v_prediction"), images, atol=1e-5)
     assert adapter.generate("a red circle on the left", steps=2, seed=0).size == (32, 32)
+
+
+def _drawn_timesteps(config: TrainConfig, batch: int = 64) -> torch.Tensor:
+    parts = build_parts(config.model, seed=0)
+    images, captions = ShapesStream(seed=0).batch(0, batch)
+    seen = []
+    parts.unet.register_forward_pre_hook(lambda module, args: seen.append(args[1].clone()))
+    with torch.no_grad():
+        diffusion_loss(parts, torch.from_numpy(images), captions, torch.Generator().manual_seed(3), config)
+    return seen[0]
+
+
+def test_noisy_share_moves_that_share_of_the_batch_to_the_noisiest_timesteps():
+    uniform = _drawn_timesteps(TINY)
+    everything_noisy = _drawn_timesteps(replace(TINY, noisy_share=1.0))
+    half = _drawn_timesteps(replace(TINY, noisy_share=0.5))
+    floor = int(NOISY_FROM * 1000)
+    assert int(everything_noisy.min()) >= floor
+    assert int((uniform < floor).sum()) > 32  # ~70% of 64 below the floor when uniform
+    kept = half == uniform  # the rows not moved keep the uniform draw
+    assert 16 <= int((~kept).sum()) <= 48 and int(half[~kept].min()) >= floor
