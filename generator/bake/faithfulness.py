@@ -31,7 +31,7 @@ from generator.errors import UserError
 from generator.faithfulness_specs import FaithfulnessSpec
 
 SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "weight_hash", "text_encoder", "coordinates",
-                 "p2_gamma", "started_from_step")
+                 "p2_gamma", "prediction", "noisy_share", "started_from_step")
 ENCODERS = {"clip_text_model": "causal CLIP text encoder", "t5": "bidirectional T5 text encoder"}
 DAAM_KEYS = ("nouns", "images", "miou", "best_tau", "best_miou", "baselines")
 
@@ -104,6 +104,10 @@ def describe_model(settings: dict) -> str:
         parts.append("x/y input channels")
     if settings.get("p2_gamma"):
         parts.append(f"P2 loss weighting (γ {settings['p2_gamma']:g})")
+    if settings.get("prediction") == "v_prediction":
+        parts.append("v-prediction")
+    if settings.get("noisy_share"):
+        parts.append(f"{settings['noisy_share']:.0%} of timesteps from the noisiest 30%")
     steps, before = settings.get("trained_steps"), settings.get("started_from_step")
     if steps is not None:
         parts.append(f"{before} + {steps} steps" if before else f"{steps} steps")

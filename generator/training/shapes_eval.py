@@ -275,6 +275,8 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, 
                           "text_encoder": adapter.text_encoder.config.model_type,  # "clip_text_model" or "t5"
                           "coordinates": bool(model.get("coordinates", False)),
                           "p2_gamma": trained.get("config", {}).get("p2_gamma"),
+                          "prediction": adapter.prediction_type,  # "epsilon" or "v_prediction"
+                          "noisy_share": trained.get("config", {}).get("noisy_share") or None,
                           "started_from_step": _earlier_steps(trained.get("started_from"))}
     return report
 

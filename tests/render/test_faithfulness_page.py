@@ -160,7 +160,8 @@ def test_compare_puts_other_models_reports_side_by_side(tmp_path: Path, report: 
     other = json.loads(json.dumps(report))
     other["summary"].update(one_object=0.5, two_object=0.25)
     other["daam"].update(best_miou=0.0987, best_tau=0.2, baselines={"whole_image": 0.111, "centre_box": 0.186})
-    other["settings"].update(text_encoder="t5", coordinates=True, p2_gamma=1.0, trained_steps=777, started_from_step=8500)
+    other["settings"].update(text_encoder="t5", coordinates=True, p2_gamma=1.0, trained_steps=777, started_from_step=8500,
+                             prediction="v_prediction", noisy_share=0.5)
     (tmp_path / "r" / "other.json").write_text(json.dumps(other))
     section = ("  report: r/eval.json\n  compare:\n    - label: the old one\n      report: r/other.json\n"
                "    - report: r/other.json\n")
@@ -170,7 +171,8 @@ def test_compare_puts_other_models_reports_side_by_side(tmp_path: Path, report: 
     daam = report["daam"]
     assert rows[0].startswith(f"| model, 4321 steps (this page) | 93.2% | 70.5% | **{daam['best_miou']:.3f}** (0.4) | 0.125 | 0.250 |")
     assert rows[1] == "| the old one | 50.0% | 25.0% | **0.099** (0.2) | 0.111 | 0.186 | 200 |"
-    assert rows[2].startswith("| bidirectional T5 text encoder, x/y input channels, P2 loss weighting \\(γ 1\\), 8500 \\+ 777 steps | 50.0% |")
+    assert rows[2].startswith("| bidirectional T5 text encoder, x/y input channels, P2 loss weighting \\(γ 1\\), v\\-prediction, "
+                              "50% of timesteps from the noisiest 30%, 8500 \\+ 777 steps | 50.0% |")
     assert len(rows) == 3
     (tmp_path / "r" / "other.json").unlink()
     with pytest.raises(UserError, match="faithfulness.compare: no eval report at .*other.json"):

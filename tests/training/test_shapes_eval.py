@@ -73,6 +73,7 @@ def test_train_export_and_eval_cli(tmp_path):
     assert data["settings"]["trained_steps"] == 2
     assert (data["settings"]["text_encoder"], data["settings"]["coordinates"]) == ("clip_text_model", False)
     assert (data["settings"]["p2_gamma"], data["settings"]["started_from_step"]) == (None, None)
+    assert (data["settings"]["prediction"], data["settings"]["noisy_share"]) == ("epsilon", None)
     readme = (weights / "README.md").read_text()  # the export's README, with the report's numbers appended
     assert readme.startswith("# embedded:shapes weights") and readme.count("## Measured") == 1
     assert f"**{data['summary']['one_object']:.1%}** of one-object" in readme and "--scheduler ddim" in readme
