@@ -49,6 +49,7 @@ def test_a_v_model_exports_a_v_scheduler_and_the_adapter_reads_it(tmp_path):
     export(tmp_path / "run", tmp_path / "w", command="test")
     adapter = ShapesAdapter(tmp_path / "w")
     assert adapter.prediction_type == "v_prediction"
+    assert "Final loss (v MSE" in (tmp_path / "w" / "README.md").read_text()
     assert adapter.make_scheduler("ddim").config.prediction_type == "v_prediction"
     # the shared x0 estimate inverts v exactly: the true velocity gives back the clean image
     images = torch.from_numpy(ShapesStream(seed=0).batch(0, 1)[0])
