@@ -179,6 +179,20 @@ def test_compare_puts_other_models_reports_side_by_side(tmp_path: Path, report: 
         _bake_and_render(tmp_path / "again", _prompt_file(tmp_path, section))
 
 
+def test_the_settings_line_counts_the_steps_of_the_runs_the_weights_grew_from(tmp_path: Path, report: dict) -> None:
+    (tmp_path / "r").mkdir()
+    assert "the model had trained 4321 steps\n" in _page_of(tmp_path / "a", report)
+    report["settings"]["started_from_step"] = 16000
+    assert "the model had trained 16000 + 4321 steps (its last run started from the weights of earlier runs)" in _page_of(
+        tmp_path / "b", report)
+
+
+def _page_of(folder: Path, report: dict) -> str:
+    (folder / "r").mkdir(parents=True)
+    (folder / "r" / "eval.json").write_text(json.dumps(report))
+    return (_bake_and_render(folder, _prompt_file(folder, "  report: r/eval.json\n")) / "faithfulness.md").read_text()
+
+
 def test_missing_report_gives_a_page_that_says_how_to_write_it(tmp_path: Path) -> None:
     generated = _bake_and_render(tmp_path, _prompt_file(tmp_path, "  report: not-yet.json\n"))
     page = (generated / "faithfulness.md").read_text()
