@@ -74,8 +74,8 @@ def train_shapes_command(
                                       "where the layout is decided (0: uniform timesteps)."),
     prediction: str = typer.Option("epsilon", help="What the UNet predicts: epsilon (the noise) or v "
                                    "(Salimans & Ho's velocity, which keeps weight on the noisiest steps)."),
-    init_from: Optional[Path] = typer.Option(None, help="Start the UNet from this run folder's EMA weights "
-                                             "(same UNet; the text encoder starts fresh)."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this run folder's EMA weights: the UNet "
+                                             "(same architecture), and the text encoder when it is the same kind."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, export the EMA weights here "
                                            "(maintainers: generator/weights/shapes)."),
     export_only: bool = typer.Option(False, help="Do not train; export OUT's latest checkpoint to --ship-to."),
