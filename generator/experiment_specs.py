@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,32 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
+# 8192 x 8192: above any phone or camera photo a course uses (48-50 MP), below PIL's own bomb warning (89 MP);
+# a decoded image this size is 200 MB of RGB, and every input is resized to the model's size anyway
+MAX_IMAGE_PIXELS = 8192 * 8192
 MAX_STEPS = 1000
 SDEDIT_START_INDICES = (1, 3, 5, 7, 10, 20)
 NEUTRAL_PROMPT = "a high quality photo"
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header declares more than ``MAX_IMAGE_PIXELS`` (a decompression bomb, or just too big)."""
+
+
+def open_bounded_image(path: str | Path) -> Image.Image:
+    """``Image.open`` (which reads only the header), refused before decoding when it has too many pixels."""
+    try:
+        with warnings.catch_warnings():  # PIL warns past 89 MP; ours is the one message, below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as error:  # PIL's own limit (2 x 89 MP), hit before ours can be
+        raise ImageTooLarge(f"is too large to open ({str(error).splitlines()[0][:120]})") from None
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise ImageTooLarge(f"is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most "
+                            f"{MAX_IMAGE_PIXELS / 1e6:.1f} megapixels ({MAX_IMAGE_PIXELS:,} pixels) are allowed")
+    return image
 
 
 @dataclass(frozen=True)
@@ -196,11 +220,13 @@ class _Parser:
         if not path.is_file():
             raise self.error(key, f"{what} {value!r} does not exist (looked for {path})")
         try:
-            with Image.open(path) as image:
+            with open_bounded_image(path) as image:
                 image_format = image.format
                 size = image.size
                 image.load()
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        except ImageTooLarge as error:
+            raise self.error(key, f"{what} {value!r} {error}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             raise self.error(key, f"cannot read {what} {value!r}: {str(error).splitlines()[0][:120] or type(error).__name__}") from None
         if image_format not in IMAGE_FORMATS:
             raise self.error(key, f"{what} {value!r} is {image_format}; use PNG, JPEG or WebP")

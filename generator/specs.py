@@ -2,7 +2,8 @@
 
 Every mistake becomes a ``SpecError`` naming the file and line, raised before any model loads. Fields are
 declared once in ``SETTINGS`` (what a prompt may override) and ``PROMPT_FIELDS``; later experiments add
-their keys there.
+their keys there. The YAML itself is read within bounds (size, no aliases, depth, string length) by
+``generator.spec_yaml``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from typing import Any, Callable
 import yaml
 
 from generator.errors import UserError
+from generator.spec_yaml import SpecError, compose_bounded
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-class SpecError(UserError):
-    """A prompt file mistake, reported as 'FILE:LINE: message'."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +201,7 @@ class _Located:
     def __init__(self, path: Path):
         self.path = path
         self.lines: dict[tuple, int] = {}
+        self.constructor = yaml.SafeLoader("")  # YAML 1.1 safe typing of scalars, one for the whole file
 
     def error(self, key: tuple, message: str) -> SpecError:
         return SpecError(f"{self.path}:{self.lines.get(key, 1)}: {message}")
@@ -212,6 +211,9 @@ class _Located:
         if isinstance(node, yaml.MappingNode):
             result = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):  # '? [a, b]: c' would make an unhashable key
+                    self.lines[key + ("<key>",)] = key_node.start_mark.line + 1
+                    raise self.error(key + ("<key>",), "a key must be a plain word, not a list or mapping")
                 name = self.to_python(key_node, key + ("<key>",))
                 self.lines[key + (name,)] = key_node.start_mark.line + 1
                 if name in result:
@@ -220,16 +222,17 @@ class _Located:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.to_python(item, key + (i,)) for i, item in enumerate(node.value)]
-        return _scalar(node)
+        return self.scalar(node, key)
 
-
-def _scalar(node: yaml.ScalarNode) -> Any:
-    """A scalar with YAML 1.1 safe-loader typing (ints, floats, bools, null, strings)."""
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+    def scalar(self, node: yaml.Node, key: tuple) -> Any:
+        """A scalar with YAML 1.1 safe-loader typing (ints, floats, bools, null, strings); other tags refused."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as error:  # e.g. a !!python/object tag, which the safe loader refuses
+            problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+            raise self.error(key, f"cannot read this value: {problem}") from None
+        except (ValueError, TypeError, OverflowError) as error:  # e.g. '!!int abc' or an int of 5000 digits
+            raise self.error(key, f"cannot read this value: {str(error).splitlines()[0][:120]}") from None
 
 
 def load_prompt_set(path: str | Path, model_override: str | None = None) -> PromptSet:
@@ -238,12 +241,7 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     if not path.is_file():
         raise SpecError(f"{path}:1: no such prompt file")
     located = _Located(path)
-    try:
-        document = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        raise SpecError(f"{path}:{line}: invalid YAML: {error.problem or error.context}") from None
+    document = compose_bounded(path)  # size, aliases, depth and string length refused before anything is built
     if document is None:
         raise SpecError(f"{path}:1: the file is empty")
     data = located.to_python(document)

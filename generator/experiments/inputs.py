@@ -1,9 +1,10 @@
 """Experiments stage: input images and masks as the model sees them.
 
-Any PNG/JPEG/WebP of any size is centre-cropped to the model's aspect ratio (the largest centred crop), then
+Any PNG/JPEG/WebP (up to ``MAX_IMAGE_PIXELS``) is centre-cropped to the model's aspect ratio (the largest centred crop), then
 resized to the model's size with a Lanczos filter; transparency is flattened onto white. Mask files get the
 same crop and resize (nearest neighbour) and are thresholded at half grey: white = generate, black = keep.
-Box and ellipse masks are fractions [left, top, right, bottom] of the image as the model sees it.
+Every file is opened through ``open_bounded_image``, which refuses a larger one from its header, before a pixel
+is decoded (a decompression bomb). Box and ellipse masks are fractions [left, top, right, bottom] of the image as the model sees it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.experiment_specs import MaskSpec
+from generator.errors import UserError
+from generator.experiment_specs import ImageTooLarge, MaskSpec, open_bounded_image
 
 
 def _crop_to_aspect(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -24,8 +26,12 @@ def _crop_to_aspect(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 def load_rgb(path: str) -> Image.Image:
-    """An image file as RGB (alpha flattened onto white)."""
-    with Image.open(path) as image:
+    """An image file as RGB (alpha flattened onto white); refused from its header when it has too many pixels."""
+    try:
+        opened = open_bounded_image(path)
+    except ImageTooLarge as error:  # the spec checked it; the file changed since
+        raise UserError(f"{path} {error}") from None
+    with opened as image:
         image.load()
         if image.mode in ("RGBA", "LA", "P"):
             rgba = image.convert("RGBA")
