@@ -17,28 +17,26 @@ changes, and generated pages of prompts no longer in the index are removed.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
+from generator.render.csp import EMBED_POLICY
 from generator.render.errors import RenderError
+from generator.render.escape import front_matter_string, html_json, md_escape
 from generator.render.load import PromptView, SiteIndex, Sprite, load_index
+from generator.render.publish import publish
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = "assets/css/atlas.css"  # relative to the site (docs) dir
 CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
 CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
 SECTION_ORDER = ("pipeline", "jumps", "daam", "compare", "variants", "map", "tokens")  # then any other, alphabetically
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
 @dataclass(frozen=True)
@@ -52,11 +50,6 @@ class RenderResult:
     removed: tuple[Path, ...]
 
 
-def md_escape(text: str) -> Markup:
-    """Escape text for Markdown inline context (and HTML): it renders literally, never as markup."""
-    return Markup(str(escape(_MD_SPECIAL.sub(r"\\\1", str(text)))))
-
-
 def format_timestep(t: float) -> str:
     """999.0 -> '999', 951.666 -> '951.7' (how the widgets print t)."""
     return str(int(t)) if float(t).is_integer() else f"{t:.1f}"
@@ -68,6 +61,7 @@ def relurl(target: Path, from_dir: Path) -> str:
 
 
 def environment() -> Environment:
+    """The Jinja environment of every template: HTML autoescape, strict undefined, the escaping filters."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -78,7 +72,9 @@ def environment() -> Environment:
     )
     env.filters["md"] = md_escape
     env.filters["t"] = format_timestep
-    env.filters["json"] = lambda v: Markup(json.dumps(v, ensure_ascii=False))
+    env.filters["json"] = html_json
+    env.filters["front_matter"] = front_matter_string
+    env.globals["embed_csp"] = EMBED_POLICY  # embeds have no inline script: script-src 'self' alone
     return env
 
 
@@ -111,32 +107,6 @@ def trajectory_context(
         "embed_url": relurl(embed_dir / f"{p.id}-trajectory.html", from_dir),
         "page_url": relurl(page_file, from_dir),
     }
-
-
-def _write(path: Path, text: str) -> bool:
-    """Atomically write `text` unless the file already holds it; True when the file changed."""
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _remove_stale(folder: Path, pattern: str, keep: set[Path]) -> list[Path]:
-    removed = []
-    if folder.is_dir():
-        for path in sorted(folder.glob(pattern)):
-            if path.is_file() and path not in keep:
-                path.unlink()
-                removed.append(path)
-    return removed
 
 
 def section_keys(p: PromptView, templates: Path | None = None) -> list[str]:
@@ -240,6 +210,6 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         ],
     )
 
-    changed = [path for path, text in outputs.items() if _write(path, text)]
-    removed = _remove_stale(pages_dir, "*.md", set(pages)) + _remove_stale(embed_dir, "*.html", set(embeds))
+    # all-or-nothing: an error or Ctrl-C while writing leaves the previous pages as they were (publish.py)
+    changed, removed = publish(outputs, [(pages_dir, "*.md", set(pages)), (embed_dir, "*.html", set(embeds))])
     return RenderResult(gallery, tuple(pages), tuple(embeds), tuple(changed), tuple(removed))

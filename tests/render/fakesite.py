@@ -165,6 +165,7 @@ def copy_site(dest: Path) -> Path:
     """Copy the repo's hand-written site/ and mkdocs.yml into `dest` (without generated output)."""
     shutil.copy2(REPO / "mkdocs.yml", dest / "mkdocs.yml")
     shutil.copytree(REPO / "site", dest / "site", ignore=shutil.ignore_patterns("generated", "embed"))
+    (dest / "generator").symlink_to(REPO / "generator", target_is_directory=True)  # mkdocs.yml's hooks and theme override
     return dest
 
 

@@ -9,6 +9,12 @@
   "use strict";
   var A = window.Atlas;
 
+  // The snippet is HTML pasted into someone else's page: every part is escaped for a quoted attribute.
+  function attr(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/'/g, "&#39;")
+      .replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function embedSnippet(btn) {
     var fig = btn.closest("figure") || document.body;
     var url = new URL(btn.dataset.embedSrc, location.href);
@@ -16,8 +22,8 @@
     var step = group ? A.getStep(group) : undefined;
     url.hash = step ? encodeURIComponent(group) + "=" + step : "";
     var height = Math.max(320, Math.ceil(fig.getBoundingClientRect().height + 72));
-    var title = (btn.dataset.embedTitle || "diffusion-atlas figure").replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
-    return '<iframe src="' + url.href.replace(/"/g, "%22") + '" title="' + title + '" width="100%" height="' + height +
+    return '<iframe src="' + attr(url.href) + '" title="' + attr(btn.dataset.embedTitle || "diffusion-atlas figure") +
+      '" width="100%" height="' + height +
       '" style="border:0;max-width:760px" loading="lazy"></iframe>';
   }
 
