@@ -26,12 +26,23 @@ SCHEDULERS: dict[str, tuple[type, dict]] = {
 }
 
 
+# prediction types a scheduler cannot read; the loop hands it the equivalent epsilon instead (exact conversion)
+UNREAD_PREDICTIONS: dict[str, frozenset[str]] = {"euler-ancestral": frozenset({"sample"})}
+
+
 def make_scheduler(name: str, base_config: dict) -> object:
-    """A fresh scheduler ``name`` sharing the training schedule (betas, prediction type) of ``base_config``."""
+    """A fresh scheduler ``name`` sharing the training schedule (betas, prediction type) of ``base_config``.
+
+    A model's prediction type the scheduler cannot read becomes "epsilon" in the scheduler's config; the
+    sampling loop sees the mismatch and converts each model output (``generator.sampling.scheduler_output``).
+    """
     if name not in SCHEDULERS:
         raise UserError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
     scheduler_class, overrides = SCHEDULERS[name]
-    return scheduler_class.from_config({**dict(base_config), **overrides})
+    config = {**dict(base_config), **overrides}
+    if config.get("prediction_type") in UNREAD_PREDICTIONS.get(name, ()):
+        config["prediction_type"] = "epsilon"
+    return scheduler_class.from_config(config)
 
 
 def alpha_bar_at(scheduler: object, timestep: torch.Tensor | float) -> float:
