@@ -37,6 +37,7 @@ def build_manifest(adapter: Any, prompt: PromptSpec, request: Any, key: str, sec
             "weight_hash": adapter.weight_hash,
             "prediction_type": adapter.prediction_type,
             "pixel_space": adapter.capabilities.pixel_space,
+            "weights_format": getattr(adapter, "weights_format", "unknown"),  # safetensors, pickle (parts), random
         },
         "settings": {
             "steps": request.steps,

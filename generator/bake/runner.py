@@ -1,7 +1,10 @@
 """Bake stage: run every experiment of a prompt set once and store assets plus one manifest per prompt.
 
-A prompt whose cache key (spec, model fingerprint, generator version) matches its manifest, with every asset
-present, is skipped. Per-prompt manifests are merged into ``index.json`` (so bakes can be sharded).
+A prompt whose cache key (spec, model fingerprint, generator version) matches its manifest, with the manifest
+and every asset intact (their content hashes), is skipped. Per-prompt manifests are merged into ``index.json``
+(so bakes can be sharded). ``preflight`` runs every check that needs the model but not its weights in memory
+(sizes, token limits, scheduler names, the weights' format and headers, device) and that the output folder
+can be written, so a mistake is one line before any work starts.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from generator.bake.manifest import build_manifest, merge_index, versions
-from generator.bake.cache import cache_key, is_cached
+from generator.bake.cache import cache_key, cache_problem
 from generator.bake.chapters import bake_chapters
 from generator.bake.store import AssetStore, write_json
 from generator.progress import ProgressCallback, no_progress, progress_counter
@@ -26,6 +29,26 @@ class BakeOutcome:
     prompt_id: str
     status: Literal["baked", "cached"]
     manifest: Path
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks before a bake found: the model's limits and the weights format it will load."""
+
+    limits: object  # generator.models.limits.ModelLimits
+    weights_format: str
+
+
+def preflight(prompt_set: PromptSet, *, device: str = "auto", dtype: str = "auto",
+              allow_pickle: bool = False) -> Preflight:
+    """Every model-dependent check, without loading the model: a mistake raises one ``UserError`` line."""
+    from generator.models.common import resolve_device, resolve_dtype
+    from generator.models.registry import check_weights, model_limits
+
+    limits = model_limits(prompt_set.model)
+    check_against_model(prompt_set, limits)
+    resolve_dtype(dtype, resolve_device(device))
+    return Preflight(limits, check_weights(prompt_set.model, allow_pickle))
 
 
 def prompt_cache_key(prompt: PromptSpec, model: str, fingerprint: str) -> str:
@@ -43,16 +66,18 @@ def bake(
     progress: ProgressCallback = no_progress,
     on_event: Callable[[str], None] = lambda message: None,
     adapter: object | None = None,
+    allow_pickle: bool = False,
+    checked: Preflight | None = None,
 ) -> list[BakeOutcome]:
     """Bake every prompt of the set into ``out_dir`` (validated against the model before it loads).
 
-    ``adapter`` reuses an already loaded model (its id must be the set's model).
+    ``adapter`` reuses an already loaded model (its id must be the set's model); ``checked`` is the result of
+    ``preflight`` when the caller ran it already; ``allow_pickle`` lets a model folder load pickled weights.
     """
-    from generator.models.registry import model_limits
-
-    limits = model_limits(prompt_set.model)
-    check_against_model(prompt_set, limits)
+    checked = checked or preflight(prompt_set, device=device, dtype=dtype, allow_pickle=allow_pickle)
+    limits = checked.limits
     store = AssetStore(out_dir)
+    store.check_writable()
     removed = store.clean_temporaries()
     if removed:
         on_event(f"removed {removed} temporary file(s) left by an interrupted bake")
@@ -62,18 +87,21 @@ def bake(
         if adapter is None:
             from generator.models.registry import load_model
 
-            on_event(f"loading {prompt_set.model}")
-            adapter = load_model(prompt_set.model, device=device, dtype=dtype)
+            on_event(f"loading {prompt_set.model} ({checked.weights_format} weights)")
+            adapter = load_model(prompt_set.model, device=device, dtype=dtype, allow_pickle=allow_pickle)
         return adapter
 
     outcomes = []
     for prompt in prompt_set.prompts:
         manifest_path = out_dir / "prompts" / f"{prompt.id}.json"
         key = prompt_cache_key(prompt, prompt_set.model, limits.fingerprint)
-        if not force and is_cached(manifest_path, key, out_dir):
+        problem = None if force else cache_problem(manifest_path, key, out_dir)
+        if not force and problem is None:
             on_event(f"{prompt.id}: unchanged, cached (use --force to redo)")
             outcomes.append(BakeOutcome(prompt.id, "cached", manifest_path))
             continue
+        if problem is not None and problem.startswith("damaged"):
+            on_event(f"{prompt.id}: {problem}; baking it again")
         manifest = bake_prompt(get_adapter(), prompt, store, key, progress)
         write_json(manifest_path, manifest)
         on_event(f"{prompt.id}: baked")

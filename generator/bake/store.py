@@ -2,11 +2,17 @@
 
 An asset's name is the hash of its bytes, so identical frames or images are stored once and a re-bake that
 produces the same bytes changes nothing. Every write goes to a temporary file in the same folder and is then
-renamed over the target: a killed bake leaves either the old file or the new one, never half of one.
+renamed over the target: a killed bake leaves either the old file or the new one, never half of one. A write
+that fails (disk full, read-only folder) removes its temporary file and ends as one ``StoreError`` line; the
+files already there are untouched, so the same command completes once the cause is fixed.
+
+Manifests (JSON with a ``provenance`` section) are sealed: ``provenance.content_hash`` is the sha256 of their
+canonical bytes without it, so the bake cache notices a manifest damaged on disk (as asset names do for assets).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -14,21 +20,54 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from generator.errors import UserError
+
+HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and run the same command again (what is baked is kept)",
+    errno.EDQUOT: "the disk quota is used up; free some space and run the same command again (what is baked is kept)",
+    errno.EROFS: "the folder is on a read-only file system; choose another output folder (--out)",
+    errno.EACCES: "the folder is not writable; make it writable or choose another output folder (--out)",
+    errno.EPERM: "the folder is not writable; make it writable or choose another output folder (--out)",
+}
+CONTENT_HASH = "content_hash"
+
+
+class StoreError(UserError):
+    """A file the bake could not write (disk full, read-only or missing permissions), as one line."""
+
+
+def write_failure(path: Path, error: OSError) -> StoreError:
+    """One line naming what could not be written, why, and what to do."""
+    hint = HINTS.get(error.errno, "nothing was changed; fix the cause and run the same command again")
+    return StoreError(f"cannot write {path}: {error.strerror or error}; {hint}")
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers (and crashes) never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(descriptor, 0o644)  # mkstemp makes 0600; the site is served to others
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(handle.fileno())  # a full disk may only say so here
         os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        raise write_failure(path, error) from None
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        _remove(temporary)
         raise
+
+
+def _remove(temporary: str | None) -> None:
+    if temporary is not None:
+        try:
+            Path(temporary).unlink(missing_ok=True)
+        except OSError:  # a read-only folder cannot have had one written
+            pass
 
 
 def round_floats(value: Any, digits: int = 5) -> Any:
@@ -47,9 +86,36 @@ def json_bytes(value: Any) -> bytes:
     return (json.dumps(round_floats(value), sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
 
 
+def manifest_content_hash(manifest: dict) -> str:
+    """sha256 of a manifest's canonical bytes, its own ``provenance.content_hash`` left out."""
+    provenance = {k: v for k, v in manifest["provenance"].items() if k != CONTENT_HASH}
+    return hashlib.sha256(json_bytes({**manifest, "provenance": provenance})).hexdigest()
+
+
+def sealed(value: Any) -> Any:
+    """A manifest (a dict with a ``provenance`` dict) with its content hash added; anything else unchanged."""
+    if not isinstance(value, dict) or not isinstance(value.get("provenance"), dict):
+        return value
+    return {**value, "provenance": {**value["provenance"], CONTENT_HASH: manifest_content_hash(value)}}
+
+
 def write_json(path: Path, value: Any) -> None:
-    """Atomically write canonical JSON."""
-    atomic_write(path, json_bytes(value))
+    """Atomically write canonical JSON (manifests sealed); an unchanged file is left as it is."""
+    data = json_bytes(sealed(value))
+    try:
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return  # nothing to write (a fully cached bake also works in a folder it cannot write)
+    except OSError:
+        pass
+    atomic_write(path, data)
+
+
+def asset_intact(path: Path) -> bool:
+    """Whether a stored asset's bytes still hash to its name."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] == path.name.split(".", 1)[0]
+    except OSError:
+        return False
 
 
 class AssetStore:
@@ -60,16 +126,29 @@ class AssetStore:
         self.folder = self.root / "assets"
 
     def put(self, data: bytes, extension: str) -> str:
-        """Store bytes once; the name is the first 16 hex digits of their sha256."""
+        """Store bytes once; the name is the first 16 hex digits of their sha256 (a damaged copy is replaced)."""
         name = f"{hashlib.sha256(data).hexdigest()[:16]}.{extension}"
         target = self.folder / name
-        if not target.exists():
+        if not (target.exists() and asset_intact(target)):
             atomic_write(target, data)
         return f"assets/{name}"
+
+    def check_writable(self) -> None:
+        """Raise the one-line ``StoreError`` now when the output folder cannot be written (before any work)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            descriptor, probe = tempfile.mkstemp(dir=self.root, prefix=".write-check.", suffix=".tmp")
+            os.close(descriptor)
+            os.unlink(probe)
+        except OSError as error:
+            raise write_failure(self.root, error) from None
 
     def clean_temporaries(self) -> int:
         """Remove temporary files left by a killed bake; returns how many."""
         stale = list(self.root.rglob(".*.tmp")) if self.root.exists() else []
         for path in stale:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise write_failure(path, error) from None
         return len(stale)

@@ -16,6 +16,8 @@ from generator.cli.progress import console, progress_bar
 from generator.errors import UserError
 
 GENERATED = Path("site/generated")
+ALLOW_PICKLE_HELP = ("Let a model folder load pickled weights (.bin, .ckpt, .pt, .pth), which can run code; "
+                     "only for folders you trust. Safetensors are used wherever a folder has them.")
 # The default site: the built-in shapes model's gallery, then the chapters that have prompt files.
 DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/course.yaml"), Path("prompts/digits.yaml"))
 
@@ -45,13 +47,21 @@ def _quiet_libraries() -> None:
     logging.getLogger("diffusers").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    try:  # the libraries' own loading bars would interleave with ours
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+    except ImportError:
+        pass
 
 
-def _bake(
-    prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool,
-    daam: bool = True,
-) -> object:
-    from generator.bake.runner import bake
+def _checked_set(
+    prompt_file: Path, model: Optional[str], device: str, dtype: str, only: list[str], daam: bool, allow_pickle: bool,
+) -> tuple[object, object]:
+    """Load a prompt file and run every model-dependent check (nothing drawn yet): (prompt set, preflight)."""
+    from generator.bake.runner import preflight
     from generator.specs import load_prompt_set
 
     prompt_set = load_prompt_set(prompt_file, model_override=model)
@@ -62,10 +72,24 @@ def _bake(
 
         prompts = tuple(replace(p, settings=replace(p.settings, daam=False)) for p in prompt_set.prompts)
         prompt_set = replace(prompt_set, prompts=prompts)
+    return prompt_set, preflight(prompt_set, device=device, dtype=dtype, allow_pickle=allow_pickle)
+
+
+def _bake(
+    prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool,
+    daam: bool = True, allow_pickle: bool = False, checked: tuple[object, object] | None = None,
+) -> object:
+    """Bake one prompt file: every check first (a mistake is one line, nothing drawn), then header and progress."""
+    from generator.bake.runner import bake
+    from generator.bake.store import AssetStore
+
+    prompt_set, preflight = checked or _checked_set(prompt_file, model, device, dtype, only, daam, allow_pickle)
+    AssetStore(out).check_writable()
     _quiet_libraries()
     console.print(f"[bold]bake[/] {prompt_file} with {prompt_set.model} ({len(prompt_set.prompts)} prompt(s)) -> {out}")
     with progress_bar("denoising") as progress:
-        outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=progress, on_event=console.print)
+        outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=progress,
+                        on_event=console.print, allow_pickle=allow_pickle, checked=preflight)
     baked = sum(o.status == "baked" for o in outcomes)
     console.print(f"{baked} baked, {len(outcomes) - baked} cached")
     return prompt_set
@@ -81,9 +105,10 @@ def bake_command(
     only: list[str] = typer.Option([], "--only", help="Bake only this prompt id (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
     daam: bool = typer.Option(True, "--daam/--no-daam", help="Word heat maps (DAAM) for models with cross-attention."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help=ALLOW_PICKLE_HELP),
 ) -> None:
     """Run every experiment of a prompt file once and write assets plus manifests."""
-    _bake(prompts, model, device, dtype, out, only, force, daam)
+    _bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle)
 
 
 @app.command("render")
@@ -110,6 +135,7 @@ def build_command(
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     dtype: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
     force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help=ALLOW_PICKLE_HELP),
 ) -> None:
     """Bake, render and build the static site into build/site (mkdocs build --strict)."""
     from generator.bake.manifest import merge_index
@@ -118,7 +144,10 @@ def build_command(
     files = prompts or [p for p in DEFAULT_PROMPTS if p.exists()]
     if not files:
         raise UserError("no prompt file given and none of the defaults exist: " + ", ".join(map(str, DEFAULT_PROMPTS)))
-    prompt_sets = [_bake(f, model, device, dtype, GENERATED, [], force) for f in files]
+    # every file is checked before the first one bakes: a mistake in the last is not found an hour in
+    checked = [_checked_set(f, model, device, dtype, [], True, allow_pickle) for f in files]
+    prompt_sets = [_bake(f, model, device, dtype, GENERATED, [], force, allow_pickle=allow_pickle, checked=c)
+                   for f, c in zip(files, checked)]
     write_json(GENERATED / "index.json", merge_index(GENERATED, prompt_sets))
     render_command(GENERATED / "index.json", Path("site"))
     _mkdocs("build", "--strict")

@@ -29,6 +29,8 @@ def daam_command(
     bins: int = typer.Option(10, "--bins", help="Timestep bins recorded."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     dtype: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Let a model folder load pickled weights "
+                                      "(.bin, .ckpt, .pt, .pth), which can run code; only for folders you trust."),
 ) -> None:
     """Generate an image and write where each word of the prompt acts (DAAM heat-map overlays)."""
     if tau is not None and not 0 <= tau <= 1:
@@ -40,13 +42,17 @@ def daam_command(
     from generator.cli.commands import _quiet_libraries
     from generator.daam import trace
     from generator.daam.overlay import overlay
-    from generator.models.registry import load_model
+    from generator.models.registry import check_weights, load_model, model_limits
 
+    problem = model_limits(model).check_prompt(prompt)  # before the model loads: one line, nothing drawn
+    if problem:
+        raise UserError(f"the prompt is {problem}" if problem.startswith("longer") else f"the prompt {problem}")
+    check_weights(model, allow_pickle)
     _quiet_libraries()
-    adapter = load_model(model, device=device, dtype=dtype)
+    adapter = load_model(model, device=device, dtype=dtype, allow_pickle=allow_pickle)
     if not adapter.capabilities.cross_attention:
         raise UserError(f"{adapter.id} has no cross-attention over text tokens, so DAAM has nothing to show")
-    console.print(f"[bold]daam[/] {prompt!r} with {adapter.id}")
+    console.print(f"[bold]daam[/] {prompt!r} with {adapter.id} ({adapter.weights_format} weights)")
     try:
         with trace(adapter, timestep_bins=bins) as traced:
             image = adapter.generate(prompt, seed=seed, steps=steps, guidance=guidance)

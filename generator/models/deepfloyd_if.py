@@ -17,7 +17,7 @@ import torch
 
 from generator.models.base import Capabilities, Embeddings, PromptEmbeddings, TokenPiece
 from generator.models.common import SamplingAdapter, weight_hash
-from generator.models.limits import ModelLimits
+from generator.models.limits import PICKLE_SUFFIXES, ModelLimits
 from generator.models.schedulers import make_scheduler
 from generator.models.tokens import token_pieces
 
@@ -98,13 +98,16 @@ class DeepFloydIFAdapter(SamplingAdapter):
         return (images * 2 - 1).to(self.device, self.dtype)
 
 
-def load_pipeline(folder: str, device: torch.device, dtype: torch.dtype) -> object:
-    """An IFPipeline from a local folder or the local HF cache, without safety checker or watermarker."""
+def load_pipeline(folder: str, device: torch.device, dtype: torch.dtype, use_safetensors: bool | None = True) -> object:
+    """An IFPipeline from a local folder or the local HF cache, without safety checker or watermarker.
+
+    ``use_safetensors``: True reads safetensors only; None also pickles (the registry checked they are allowed).
+    """
     from diffusers import IFPipeline
 
     pipeline = IFPipeline.from_pretrained(
         folder, torch_dtype=dtype, local_files_only=True, safety_checker=None, watermarker=None,
-        feature_extractor=None, requires_safety_checker=False,
+        feature_extractor=None, requires_safety_checker=False, use_safetensors=use_safetensors,
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)
@@ -117,7 +120,7 @@ def folder_limits(folder: Path) -> ModelLimits:
     from transformers import AutoTokenizer
 
     unet_config = json.loads((folder / "unet" / "config.json").read_text())
-    weights = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".bin", ".json"))
+    weights = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".json", *PICKLE_SUFFIXES))
     fingerprint = ";".join(f"{p.relative_to(folder)}:{p.stat().st_size}" for p in weights)
     return ModelLimits(
         size_multiple=2 ** (len(unet_config["block_out_channels"]) - 1),

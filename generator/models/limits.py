@@ -17,6 +17,10 @@ from generator.errors import UserError
 from generator.models.tokens import truncated_words
 
 
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")  # torch.load unpickles these: loading one can run its code
+SAFETENSORS_HEADER_MOST = 100 * 2**20  # the format's own limit on the JSON header
+
+
 @dataclass(frozen=True)
 class ModelLimits:
     """Sizes, token limit and (class-conditional models) allowed labels of one model."""
@@ -49,7 +53,7 @@ def diffusers_folder_limits(folder: Path) -> ModelLimits:
     size_multiple = 2 ** (len(vae_config["block_out_channels"]) - 1)
     tokenizer_config = folder / "tokenizer" / "tokenizer_config.json"
     max_tokens = json.loads(tokenizer_config.read_text()).get("model_max_length", 77) if tokenizer_config.exists() else 77
-    weights = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".bin", ".json"))
+    weights = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".json", *PICKLE_SUFFIXES))
     fingerprint = ";".join(f"{p.relative_to(folder)}:{p.stat().st_size}" for p in weights)
     return ModelLimits(
         size_multiple=size_multiple,
@@ -75,3 +79,51 @@ def local_folder(id_or_path: str) -> Path:
         return Path(snapshot_download(id_or_path, local_files_only=not allow_download))
     except Exception:  # noqa: BLE001 - any failure here means "not available locally"
         raise UserError(f"model {id_or_path!r} is not on this machine; {HOW_TO_PROVIDE}") from None
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be whole (broken header, cut short, trailing bytes), from its header only."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            return f"is cut short ({size} bytes, not even a header)"
+        header_size = int.from_bytes(prefix, "little")
+        if header_size > min(SAFETENSORS_HEADER_MOST, size - 8):
+            return "has a broken header (its length field points past the end of the file)"
+        try:
+            header = json.loads(handle.read(header_size))
+            ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return "has a broken header (not the JSON table of tensors safetensors writes)"
+    expected = 8 + header_size + max(ends, default=0)
+    if expected != size:
+        return f"is {'cut short' if size < expected else 'longer than its header says'} ({size} bytes, its header describes {expected})"
+    return None
+
+
+def inspect_weights(folder: Path, allow_pickle: bool = False) -> str:
+    """Which format loading ``folder`` reads ('safetensors' or 'pickle (unet, vae)'), checked without loading it.
+
+    A component (subfolder) with a .safetensors file loads that, even when it has a pickle too; one with only
+    pickled weights is refused unless ``allow_pickle`` (the CLI's --allow-pickle). Every .safetensors file that
+    will load must have a whole header and the length it declares (a truncated download fails here, by name).
+    """
+    pickled_parts = []
+    for component in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(f for f in component.iterdir() if f.is_file())
+        safetensors = [f for f in files if f.name.endswith(".safetensors")]
+        pickles = [f for f in files if f.suffix in PICKLE_SUFFIXES]
+        if safetensors:
+            for file in safetensors:
+                problem = safetensors_problem(file)
+                if problem:
+                    raise UserError(f"{file} {problem}; copy or download the model again")
+        elif pickles:
+            if not allow_pickle:
+                raise UserError(
+                    f"{pickles[0]}: pickled weights can run code when they load, so they are refused; convert the "
+                    "folder to safetensors, or pass --allow-pickle if you trust where it came from"
+                )
+            pickled_parts.append(component.name)
+    return f"pickle ({', '.join(pickled_parts)})" if pickled_parts else "safetensors"

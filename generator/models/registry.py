@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from generator.errors import UserError
 from generator.models.base import ModelAdapter
 from generator.models.common import resolve_device, resolve_dtype
-from generator.models.limits import ModelLimits, diffusers_folder_limits, local_folder
+from generator.models.limits import ModelLimits, diffusers_folder_limits, inspect_weights, local_folder, safetensors_problem
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ModelEntry:
     supports: str
     loader: str
     limits: str
+    weights: str | None = None  # the shipped weights' folder under generator/ (None: random weights built locally)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -38,6 +40,7 @@ MODELS: dict[str, ModelEntry] = {
             "text, cross-attention (DAAM), pixel space (anagrams, hybrids)",
             "generator.models.shapes:load",
             "generator.models.shapes:limits",
+            "weights/shapes",
         ),
         ModelEntry(
             "embedded:digits",
@@ -45,6 +48,7 @@ MODELS: dict[str, ModelEntry] = {
             "class labels, pixel space",
             "generator.models.digits:load",
             "generator.models.digits:limits",
+            "weights/digits",
         ),
         ModelEntry(
             "testing:tiny-sd",
@@ -100,30 +104,70 @@ def _check_known(id_or_path: str) -> None:
         raise UserError(f"unknown model id {id_or_path!r}; known ids: {known}, or a diffusers folder / hub id")
 
 
-def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto") -> ModelAdapter:
-    """The adapter for a registry id, a local diffusers folder, or a hub id already in the local cache."""
+def check_weights(id_or_path: str, allow_pickle: bool = False) -> str:
+    """The weights format loading this model reads, checked without loading it (pickles refused unless allowed).
+
+    Built-in models: their shipped safetensors files must be whole. Folders: see ``inspect_weights``.
+    """
+    if id_or_path in MODELS:
+        entry = MODELS[id_or_path]
+        if entry.weights is None:
+            return "random (built locally)"
+        folder = Path(__file__).resolve().parent.parent / entry.weights
+        for file in sorted(folder.rglob("*.safetensors")):
+            problem = safetensors_problem(file)
+            if problem:
+                raise UserError(f"{file} {problem}; reinstall the package (or re-export the model)")
+        return "safetensors"
+    _check_known(id_or_path)
+    return inspect_weights(local_folder(id_or_path), allow_pickle)
+
+
+def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto", *, allow_pickle: bool = False) -> ModelAdapter:
+    """The adapter for a registry id, a local diffusers folder, or a hub id already in the local cache.
+
+    Folders load safetensors; pickled weights (.bin, .ckpt, .pt, .pth) only with ``allow_pickle``. The format
+    read is the adapter's ``weights_format``.
+    """
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    weights_format = check_weights(id_or_path, allow_pickle)
     if id_or_path in MODELS:
-        return _resolve(MODELS[id_or_path].loader)(torch_device, torch_dtype)
-    _check_known(id_or_path)
-    return _load_diffusers(str(local_folder(id_or_path)), torch_device, torch_dtype, id_or_path)
+        adapter = _resolve(MODELS[id_or_path].loader)(torch_device, torch_dtype)
+    else:
+        folder = str(local_folder(id_or_path))
+        adapter = _load_diffusers(folder, torch_device, torch_dtype, id_or_path, weights_format != "safetensors")
+    adapter.weights_format = weights_format
+    return adapter
 
 
-def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model_id: str) -> ModelAdapter:
+def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model_id: str,
+                    allow_pickle: bool) -> ModelAdapter:
     """A Stable Diffusion 1.x/2.x/XL or DeepFloyd IF stage-I pipeline from a folder or the local HF cache."""
     from diffusers import DiffusionPipeline
 
     from generator.models.deepfloyd_if import DeepFloydIFAdapter, is_if_folder, load_pipeline
     from generator.models.stable_diffusion import StableDiffusionAdapter
 
+    # True: safetensors only; None: safetensors where a part has them, its pickle where it has only that
+    use_safetensors = None if allow_pickle else True
+    diffusers_logger = logging.getLogger("diffusers")
+    level = diffusers_logger.level
+    if allow_pickle:  # diffusers logs each (expected) missing safetensors file as an error before it takes the pickle
+        diffusers_logger.setLevel(logging.CRITICAL)
     try:
         if is_if_folder(Path(folder)):
-            return DeepFloydIFAdapter(load_pipeline(folder, device, dtype), model_id)
-        pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=True, safety_checker=None)
-    except (OSError, ValueError) as error:
+            return DeepFloydIFAdapter(load_pipeline(folder, device, dtype, use_safetensors), model_id)
+        pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=True, safety_checker=None,
+                                                     use_safetensors=use_safetensors)
+    except (OSError, ValueError, RuntimeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Unable to load weights" in first_line:  # the file is there but damaged (checked headers cannot see all)
+            raise UserError(f"cannot load model {model_id!r}: {first_line[:240]} (the file is damaged; copy or "
+                            "download the model again)") from None
         raise UserError(f"cannot load model {model_id!r} ({first_line[:160]}); {HOW_TO_PROVIDE}") from None
+    finally:
+        diffusers_logger.setLevel(level)
     if not hasattr(pipeline, "unet") or not hasattr(pipeline, "vae"):
         raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL and DeepFloyd IF stage I are supported")
     pipeline.set_progress_bar_config(disable=True)
