@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from generator.progress import ProgressCallback, no_progress
+from generator.training.checkpoints import load_checkpoint, save_checkpoint
 from generator.training.ddpm import DDPMSchedule, q_sample
 from generator.training.digits_unet import build_unet
 
@@ -162,7 +163,7 @@ def _save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.
         "state": asdict(state),
         "config": config.to_json(),
     }
-    _atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
+    save_checkpoint(payload, path)
 
 
 def _losses_json(state: TrainState, config: TrainConfig, steps_per_epoch: int) -> dict[str, Any]:
@@ -227,7 +228,7 @@ def train_digits(
 
     checkpoint_path = out / CHECKPOINT_NAME
     if resume and checkpoint_path.exists():
-        payload = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        payload = load_checkpoint(checkpoint_path, device)
         saved = TrainConfig(**{**payload["config"], "snapshot_epochs": tuple(payload["config"]["snapshot_epochs"])})
         if replace(saved, epochs=config.epochs, snapshot_epochs=config.snapshot_epochs) != config:
             raise ValueError(f"checkpoint {checkpoint_path} was made with a different configuration: {saved}")

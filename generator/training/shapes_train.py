@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from generator.errors import UserError
 from generator.progress import ProgressCallback, no_progress
+from generator.training.checkpoints import load_checkpoint, save_checkpoint
 from generator.training.shapes_model import (
     ShapesModelConfig,
     ShapesParts,
@@ -114,9 +115,7 @@ def _named(parts: ShapesParts) -> dict[str, torch.Tensor]:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(obj, path)
 
 
 def _atomic_json(data: Any, path: Path) -> None:
@@ -185,7 +184,7 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
     path = run_dir / CHECKPOINT
     if not path.exists():
         raise UserError(f"--init-from: no {CHECKPOINT} in {run_dir}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     ema = state["ema"]
     unet = {name: tensor for name, tensor in ema.items() if name.startswith("unet.")}
     mine = {name for name in named if name.startswith("unet.")}
@@ -245,7 +244,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     step, data_position, wall, history = 0, 0, 0.0, []
 
     if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=torch_device, weights_only=False)
+        state = load_checkpoint(checkpoint_path, torch_device)
         _check_compatible(TrainConfig.from_json(state["config"]), config)
         for name, tensor in state["model"].items():
             named[name].data.copy_(tensor)
@@ -304,7 +303,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
 
 def ema_parts(run_dir: Path) -> tuple[ShapesParts, dict[str, Any]]:
     """The run's model with its EMA weights loaded (eval mode, CPU), and the checkpoint's metadata."""
-    state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+    state = load_checkpoint(run_dir / CHECKPOINT)
     config = TrainConfig.from_json(state["config"])
     parts = build_parts(config.model, seed=config.seed)
     named = _named(parts)
