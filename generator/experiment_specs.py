@@ -368,13 +368,20 @@ def _mask(p: _Parser, key: tuple, value: Any, image: str, image_size: tuple[int,
     raise p.error(key, "mask must be an image file (white = fill in) or {box: [left, top, right, bottom]} / {ellipse: [...]} in fractions 0..1")
 
 
-def check_experiments_against_model(path: Path, experiments: ExperimentsSpec, limits: Any) -> None:
-    """Prompts within the model's token limit, scheduler known (before the model loads)."""
+def check_experiments_against_model(path: Path, experiments: ExperimentsSpec, limits: Any, model: str = "this model") -> None:
+    """Prompts within the model's token limit, scheduler known, anagrams/hybrids on pixels (before the model loads)."""
+    from generator.experiments.editing import PIXEL_SPACE_MESSAGE, PIXEL_SPACE_WHAT
     from generator.models.schedulers import SCHEDULERS
     from generator.specs import SpecError
 
     if experiments.scheduler is not None and experiments.scheduler not in SCHEDULERS:
         raise SpecError(f"{path}:{experiments.line}: unknown scheduler {experiments.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+    if getattr(limits, "pixel_space", None) is False:  # the bake would refuse it after loading the model
+        for experiment, entries in (("visual anagrams", experiments.anagrams), ("hybrid images", experiments.hybrids)):
+            for entry in (e for e in entries if not e.allow_latent):
+                line = experiments.prompt_lines.get(entry.prompts[0], experiments.line)
+                message = PIXEL_SPACE_MESSAGE.format(experiment=experiment, model=model, what=PIXEL_SPACE_WHAT[experiment])
+                raise SpecError(f"{path}:{line}: {message}")
     for text, line in experiments.prompt_lines.items():
         problem = limits.check_prompt(text)
         if problem:

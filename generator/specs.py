@@ -359,4 +359,4 @@ def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
     if prompt_set.experiments is not None:
         from generator.experiment_specs import check_experiments_against_model
 
-        check_experiments_against_model(prompt_set.path, prompt_set.experiments, limits)
+        check_experiments_against_model(prompt_set.path, prompt_set.experiments, limits, prompt_set.model)

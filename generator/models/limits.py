@@ -30,6 +30,7 @@ class ModelLimits:
     tokenizer: Callable[[], object] | None = None  # loads only the tokenizer
     labels: tuple[str, ...] | None = None
     fingerprint: str = ""  # changes when the weights change (part of the bake cache key)
+    pixel_space: bool | None = None  # None: not known before loading (the registry fills it in)
 
     def check_prompt(self, text: str) -> str | None:
         """Why the model cannot take this prompt, or None."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,6 +29,7 @@ class ModelEntry:
     loader: str
     limits: str
     weights: str | None = None  # the shipped weights' folder under generator/ (None: random weights built locally)
+    pixel_space: bool = False  # denoises pixels (flips and filters act on what the UNet sees), not VAE latents
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -41,6 +42,7 @@ MODELS: dict[str, ModelEntry] = {
             "generator.models.shapes:load",
             "generator.models.shapes:limits",
             "weights/shapes",
+            pixel_space=True,
         ),
         ModelEntry(
             "embedded:digits",
@@ -49,6 +51,7 @@ MODELS: dict[str, ModelEntry] = {
             "generator.models.digits:load",
             "generator.models.digits:limits",
             "weights/digits",
+            pixel_space=True,
         ),
         ModelEntry(
             "testing:tiny-sd",
@@ -63,6 +66,7 @@ MODELS: dict[str, ModelEntry] = {
             "text, pixel space (anagrams, hybrids)",
             "generator.models.testing_if:load_tiny_if",
             "generator.models.testing_if:tiny_limits",
+            pixel_space=True,
         ),
         ModelEntry(
             "testing:tiny-sdxl",
@@ -90,12 +94,15 @@ def _resolve(reference: str) -> object:
 def model_limits(id_or_path: str) -> ModelLimits:
     """What the model accepts, read from configs and tokenizer only (for validating prompt files first)."""
     if id_or_path in MODELS:
-        return _resolve(MODELS[id_or_path].limits)()
+        entry = MODELS[id_or_path]
+        return replace(_resolve(entry.limits)(), pixel_space=entry.pixel_space)
     _check_known(id_or_path)
     from generator.models.deepfloyd_if import folder_limits, is_if_folder
 
     folder = local_folder(id_or_path)
-    return folder_limits(folder) if is_if_folder(folder) else diffusers_folder_limits(folder)
+    if is_if_folder(folder):
+        return replace(folder_limits(folder), pixel_space=True)
+    return replace(diffusers_folder_limits(folder), pixel_space=False)
 
 
 def _check_known(id_or_path: str) -> None:
