@@ -145,11 +145,16 @@ def eval_shapes_command(
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     weights: Path = typer.Option(SHIPPED, help="Folder with the model (save_pretrained layout)."),
-    steps: int = typer.Option(25, help="Sampling steps."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's measured defaults.json)."),
     scheduler: Optional[str] = typer.Option(None, help="Sampler (ddim, ddpm, euler-ancestral, ...; default: the model's)."),
-    guidance: float = typer.Option(3.0, help="Classifier-free guidance scale."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
     seed: int = typer.Option(1234, help="Seed of the held-out captions and the noise."),
     daam: bool = typer.Option(True, help="Also measure DAAM masks against the checker's masks (mIoU, tau sweep)."),
+    sweep: bool = typer.Option(False, help="First measure every scheduler x steps (10, 25, 50) at the current "
+                               "guidance, then the best of them x guidance (1, 2, 3, 5, 7.5), on --sweep-n other "
+                               "held-out captions; write the best as WEIGHTS/defaults.json (the model's defaults "
+                               "everywhere) and evaluate with it."),
+    sweep_n: int = typer.Option(60, help="Images per sweep cell (half one-object, half two-object captions)."),
     out: Optional[Path] = typer.Option(None, help="Where to write the JSON report (default: WEIGHTS/eval.json, "
                                        "i.e. generator/weights/shapes/eval.json for the shipped model: the report "
                                        "the site's page 'How faithful is DAAM?' is baked from; the weights' README.md "
@@ -171,6 +176,8 @@ def eval_shapes_command(
     if not (weights / "unet").exists():
         raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
     out = out if out is not None else weights / "eval.json"
+    if sweep:
+        _sweep_defaults(weights, _device(device), sweep_n, threads)
     with _progress("eval shapes") as report:
         result = evaluate(weights, n=n, device=_device(device), steps=steps, scheduler=scheduler, guidance=guidance,
                           seed=seed, daam=daam, progress=report)
@@ -183,10 +190,32 @@ def eval_shapes_command(
         from generator.training.shapes_eval import measured_section, replace_section
 
         readme.write_text(replace_section(readme.read_text(), measured_section(result)))
-    summary = result["summary"]
-    line = f"one-object {summary['one_object']:.1%}, two-object {summary['two_object']:.1%} of attributes right"
+    summary, claims = result["summary"], result["claims"]
+    line = (f"one-object scene right {claims['one_object']['scene_right']['rate']:.1%}, two-object binding "
+            f"{claims['two_object']['binding']['rate']:.1%}, relations {claims['two_object']['relation']['rate']:.1%}; "
+            f"attributes right {summary['one_object']:.1%} / {summary['two_object']:.1%}")
     if result["daam"] and result["daam"]["best_miou"] is not None:
         d = result["daam"]
         line += (f"; DAAM mIoU {d['best_miou']:.3f} at tau {d['best_tau']} (whole image {d['baselines']['whole_image']:.3f},"
                  f" centre box {d['baselines']['centre_box']:.3f})")
     console.print(f"{line}; {out}")
+
+
+SWEEP_STEPS = (10, 25, 50)
+SWEEP_GUIDANCES = (1.0, 2.0, 3.0, 5.0, 7.5)
+
+
+def _sweep_defaults(weights: Path, device: str, n: int, threads: Optional[int]) -> None:
+    """Measure the sampler grid and record the best cell as the model's defaults (WEIGHTS/defaults.json)."""
+    from generator.models.schedulers import SCHEDULERS
+    from generator.models.shapes import ShapesAdapter
+    from generator.training.shapes_sweep import staged_sweep, write_defaults
+
+    adapter = ShapesAdapter(weights, device=device)
+    with _progress("sweep samplers") as report:
+        result = staged_sweep(adapter, list(SCHEDULERS), SWEEP_STEPS, SWEEP_GUIDANCES, adapter.default_guidance,
+                              n=n, progress=report)
+    command = f"diffatlas eval shapes --sweep --sweep-n {n}" + (f" --threads {threads}" if threads else "")
+    chosen = write_defaults(weights, result, command)
+    console.print(f"measured defaults: {chosen['scheduler']}, {chosen['steps']} steps, guidance {chosen['guidance']:g} "
+                  f"(score {chosen['measured']['score']:.3f}); {weights / 'defaults.json'}")

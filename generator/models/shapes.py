@@ -22,8 +22,11 @@ from generator.models.limits import ModelLimits
 from generator.models.schedulers import make_scheduler
 from generator.models.tokens import token_pieces
 from generator.training.shapes_model import encode_text, unet_input
+from generator.training.shapes_sweep import read_defaults
 
 MODEL_ID = "embedded:shapes"
+# for a folder without a measured defaults.json (a fresh training export): what every earlier eval report used
+FALLBACK_DEFAULTS = {"scheduler": "ddpm", "steps": 50, "guidance": 3.0}
 
 
 def shipped_weights_dir() -> Path:
@@ -44,7 +47,7 @@ class ShapesAdapter(SamplingAdapter):
     """The shapes UNet + text encoder (CLIP or T5) + word-level tokenizer, seen through the ModelAdapter protocol."""
 
     def __init__(self, folder: Path, *, model_id: str = MODEL_ID, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, default_steps: int = 25, default_guidance: float = 3.0):
+                 dtype: torch.dtype = torch.float32):
         from generator.training.shapes_model import load_parts
 
         parts = load_parts(_require(folder), dtype=dtype)
@@ -67,9 +70,11 @@ class ShapesAdapter(SamplingAdapter):
             max_tokens=self.max_tokens,
         )
         self.default_width = self.default_height = int(self.denoiser.config.sample_size)
-        self.default_steps = default_steps
-        self.default_guidance = default_guidance
-        self.default_scheduler = "ddim"
+        # the sampler settings measured best for these weights (`diffatlas eval shapes --sweep` writes them)
+        measured = read_defaults(folder) or FALLBACK_DEFAULTS
+        self.default_scheduler = str(measured["scheduler"])
+        self.default_steps = int(measured["steps"])
+        self.default_guidance = float(measured["guidance"])
         self.weight_hash = weight_hash([self.denoiser, self.text_encoder])
 
     def make_scheduler(self, name: str | None = None) -> object:

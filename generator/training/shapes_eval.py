@@ -28,7 +28,10 @@ import numpy as np
 import torch
 
 from generator.progress import ProgressCallback, no_progress
+from generator.training.judged_metrics import claim_rates
 from generator.training.shapes_checker import SceneScore, score_scene
+from generator.training.shapes_judge import Claim, judge_scene
+from generator.training.shapes_sweep import CLAIM_TARGETS
 from generator.training.shapes_world import PLURALS, Scene, ShapesStream
 
 TARGETS = {"one_object": 0.90, "two_object": 0.75}
@@ -69,6 +72,7 @@ class SampleScore:
     image: np.ndarray  # (H, W, 3) uint8
     score: SceneScore
     nouns: tuple[NounScore, ...] = field(default_factory=tuple)  # one per noun with a found object
+    claims: tuple[Claim, ...] = field(default_factory=tuple)  # the judge's verdict, claim by claim
 
 
 def held_out_scenes(count_per_group: int, seed: int) -> list[tuple[str, Scene]]:
@@ -152,7 +156,7 @@ def generate_and_score(adapter: Any, n: int = 200, steps: int = 25, guidance: fl
             pixels = np.asarray(image.convert("RGB"))
             score = score_scene(scene, pixels)
             nouns = tuple(_noun_scores(tc, index, scene, score, taus)) if tc is not None else ()
-            results.append(SampleScore(scene, group, pixels, score, nouns))
+            results.append(SampleScore(scene, group, pixels, score, nouns, judge_scene(scene, pixels)))
         progress(len(results), len(scenes), "generating")
     return results
 
@@ -176,9 +180,11 @@ def summarize_fidelity(results: list[SampleScore]) -> dict[str, Any]:
             "right": int(sum(bool(a.correct) for a in result.score.attributes)),
             "total": len(result.score.attributes),
             "wrong": [a.claim for a in result.score.attributes if not a.correct],
+            "claims": [claim.to_json() for claim in result.claims],
             "daam": [noun.to_json() for noun in result.nouns],
         })
     summary = {group: round(right[group] / total[group], 4) if total[group] else None for group in TARGETS}
+    claims = {group: claim_rates([r.claims for r in results if r.group == group]) for group in TARGETS}
     return {
         "summary": {
             **summary,
@@ -186,6 +192,10 @@ def summarize_fidelity(results: list[SampleScore]) -> dict[str, Any]:
             "met": all(summary[g] is not None and summary[g] >= TARGETS[g] for g in TARGETS),
             "images": len(results),
         },
+        "claims": claims,
+        "claim_targets": {f"{group}.{rate}": target for (group, rate), target in CLAIM_TARGETS.items()},
+        "claims_met": all((claims[group].get(rate) or {}).get("rate", 0.0) >= target
+                          for (group, rate), target in CLAIM_TARGETS.items()),
         "by_attribute": {
             group: {kind: round(c[0] / c[1], 4) for kind, c in sorted(kinds.items())} for group, kinds in sorted(by_kind.items())
         },
@@ -249,24 +259,31 @@ def pick_examples(results: list[SampleScore], tau: float, k: int = EXAMPLES) -> 
     return {"tau": float(key), "best": [example(*e) for e in best], "worst": [example(*e) for e in worst]}
 
 
-def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int = 25, guidance: float = 3.0,
+def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int | None = None, guidance: float | None = None,
              seed: int = 1234, daam: bool = True, scheduler: str | None = None,
              progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Load the model in ``weights``, generate and score ``n`` images, and return the JSON-ready report.
 
-    ``scheduler`` picks the sampler by name (default: the model's recommended one).
+    ``scheduler``, ``steps`` and ``guidance`` default to the model's measured settings (its defaults.json),
+    whose sweep table the report carries.
     """
     import json
 
     from generator.models.shapes import ShapesAdapter
+    from generator.training.shapes_sweep import read_defaults
 
     adapter = ShapesAdapter(weights, device=device)
     scheduler = scheduler or adapter.default_scheduler
+    steps = steps or adapter.default_steps
+    guidance = adapter.default_guidance if guidance is None else guidance
     adapter.make_scheduler(scheduler)  # an unknown name is a UserError before any work
     results = generate_and_score(adapter, n=n, steps=steps, guidance=guidance, seed=seed, daam=daam,
                                  scheduler=scheduler, progress=progress)
     report = summarize_fidelity(results)
     report["daam"] = summarize_daam(results) if daam else None
+    measured = read_defaults(weights)
+    report["sweep"] = None if measured is None else {"chosen": {k: measured[k] for k in ("scheduler", "steps", "guidance")},
+                                                    "measured": measured["measured"], "rows": measured["sweep"]}
     training = weights / "training.json"
     trained = json.loads(training.read_text()) if training.exists() else {}
     model = trained.get("config", {}).get("model", {})
@@ -304,6 +321,14 @@ def measured_section(report: dict[str, Any]) -> str:
     for group, name in (("one_object", "one object"), ("two_object", "two objects")):
         parts = ", ".join(f"{kind} {value:.0%}" for kind, value in report["by_attribute"].get(group, {}).items())
         lines.append(f"  - {name}: {parts}")
+    claims = report.get("claims")
+    if claims:
+        verdict = "met" if report.get("claims_met") else "not met yet"
+        lines.append(f"- Judged claim by claim (targets {', '.join(f'{k} {v:.0%}' for k, v in report['claim_targets'].items())}: {verdict}):")
+        for group, name in (("one_object", "one object"), ("two_object", "two objects")):
+            parts = ", ".join(f"{kind.replace('_', ' ')} {r['rate']:.1%} [{r['low']:.1%}, {r['high']:.1%}] (n={r['n']})"
+                              for kind, r in claims.get(group, {}).items() if r)
+            lines.append(f"  - {name}: {parts}")
     if daam and daam.get("best_miou") is not None:
         lines.append(f"- DAAM: mIoU **{daam['best_miou']:.3f}** at tau {daam['best_tau']:g} over {daam['nouns']} nouns "
                      f"(whole image {daam['baselines']['whole_image']:.3f}, centre box {daam['baselines']['centre_box']:.3f}).")

@@ -76,7 +76,15 @@ def test_train_export_and_eval_cli(tmp_path):
     assert (data["settings"]["prediction"], data["settings"]["noisy_share"]) == ("epsilon", None)
     readme = (weights / "README.md").read_text()  # the export's README, with the report's numbers appended
     assert readme.startswith("# embedded:shapes weights") and readme.count("## Measured") == 1
-    assert f"**{data['summary']['one_object']:.1%}** of one-object" in readme and "--scheduler ddim" in readme
+    assert f"**{data['summary']['one_object']:.1%}** of one-object" in readme and "--scheduler ddpm" in readme
+    for group in TARGETS:  # the judged rates are the samples' own claims, pooled
+        mine = [s for s in samples if s["group"] == group]
+        rates = data["claims"][group]
+        assert rates["scene_right"]["rate"] == round(np.mean([all(c["correct"] for c in s["claims"]) for s in mine]), 4)
+        objects = [c for s in mine for c in s["claims"] if c["kind"] == "object"]
+        assert rates["binding"]["n"] == len(objects) == sum(1 if group == "one_object" else 2 for _ in mine)
+        assert rates["binding"]["low"] <= rates["binding"]["rate"] <= rates["binding"]["high"]
+    assert set(data["claim_targets"]) == {"one_object.scene_right", "two_object.binding", "two_object.relation"}
 
 
 def test_iou_and_baselines():
