@@ -40,7 +40,7 @@ def test_course_buttons_toggle_and_cross_fade(browser, course_url):
     assert toggle.get_attribute("aria-pressed") == "false" and _opacity(page, after) == 0
     toggle.click()
     assert toggle.get_attribute("aria-pressed") == "true"
-    page.wait_for_function(f"getComputedStyle(document.querySelector('{after}')).opacity === '1'")
+    page.wait_for_function(f"() => getComputedStyle(document.querySelector('{after}')).opacity === '1'")
     first_level = page.locator(f"{fig} [data-level='0']")
     first_level.click()  # pick start index 1: its result and trajectory show
     assert first_level.get_attribute("aria-pressed") == "true"
@@ -49,9 +49,9 @@ def test_course_buttons_toggle_and_cross_fade(browser, course_url):
     toggle.focus()
     page.keyboard.press("Enter")  # keyboard: back to the input
     assert toggle.get_attribute("aria-pressed") == "false"
-    page.wait_for_function(f"getComputedStyle(document.querySelector('{after}')).opacity === '0'")
+    page.wait_for_function(f"() => getComputedStyle(document.querySelector('{after}')).opacity === '0'")
     page.hover("#course-course-inpaint-box [data-role=stage]")  # hover cross-fades without pinning
-    page.wait_for_function("getComputedStyle(document.querySelector('#course-course-inpaint-box [data-role=after]')).opacity === '1'")
+    page.wait_for_function("() => getComputedStyle(document.querySelector('#course-course-inpaint-box [data-role=after]')).opacity === '1'")
 
     flip = page.locator("#course-course-anagram-a [data-action=flip]")
     flip.click()

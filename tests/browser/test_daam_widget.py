@@ -75,7 +75,7 @@ def test_time_levels_keyboard_and_pinning(watched, base_url):
     fig.locator("[data-level='1']").click()  # fine layers: back to all steps, a top-to-bottom ramp
     assert fig.get_attribute("data-level") == "fine" and fig.get_attribute("data-bin") == "all"
     fig.locator("[data-action=play]").click()
-    page.wait_for_function(f"document.querySelector('{FIG}').dataset.bin === '2'")
+    page.wait_for_function(f"() => document.querySelector('{FIG}').dataset.bin === '2'")
     fig.locator("[data-action=play]").click()  # pause
 
     token(fig, "start").focus()

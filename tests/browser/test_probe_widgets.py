@@ -110,7 +110,7 @@ def test_variant_selector_swaps_strips_without_reload(probe):
     assert page.get_attribute("#variants-cat button[data-seed='1']", "aria-pressed") == "true"
     assert page.eval_on_selector_all("#map-cat g.atlas-selected", "els => els.map(e => e.dataset.path)") == ["s1-g0"]
     assert page.evaluate("window.__sameDocument") is True  # no reload
-    page.wait_for_function("location.hash.includes('variants-cat=s1-g0')")  # a permalink to the choice
+    page.wait_for_function("() => location.hash.includes('variants-cat=s1-g0')")  # a permalink to the choice
     page.reload()
     page.wait_for_selector("#variants-cat[data-atlas-mounted]")
     assert page.get_attribute(noisy, "data-src") == wanted["noisy"]

@@ -137,8 +137,8 @@ def test_buttons_and_playback(watched, base_url):
     assert play.get_attribute("aria-pressed") == "false" and play.get_attribute("aria-label") == "Play"
     play.click()
     assert play.get_attribute("aria-pressed") == "true"
-    page.wait_for_function(f"document.querySelector('{FIG}').dataset.step === '4'", timeout=5000)
-    page.wait_for_function(f"document.querySelector('{FIG} [data-action=play]').getAttribute('aria-pressed') === 'false'")
+    page.wait_for_function(f"() => document.querySelector('{FIG}').dataset.step === '4'", timeout=5000)
+    page.wait_for_function(f"() => document.querySelector('{FIG} [data-action=play]').getAttribute('aria-pressed') === 'false'")
     for btn in page.locator(f"{FIG} button").all():
         assert btn.get_attribute("aria-label"), "every button has an accessible name"
     watched.assert_clean()
@@ -150,12 +150,12 @@ def test_permalink_restores_and_records_the_step(watched, base_url):
     assert_colour(centre_colour(page.locator(f"{FIG} .atlas-sprite").first), NOISY[3])
     page.focus(f"{FIG} [role=slider]")
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("location.hash === '#traj-red-cat=2'", timeout=3000)
+    page.wait_for_function("() => location.hash === '#traj-red-cat=2'", timeout=3000)
     page.reload()
     page.wait_for_selector(f"{FIG}[data-atlas-mounted]")
     assert label(page).startswith("step 2 / 4")
     page.evaluate("location.hash = 'traj-red-cat=4'")  # a hash change on the same page also applies
-    page.wait_for_function(f"document.querySelector('{FIG}').dataset.step === '4'")
+    page.wait_for_function(f"() => document.querySelector('{FIG}').dataset.step === '4'")
     page.goto(f"{base_url}/{PAGE}#traj-red-cat=99")  # out of range: clamped, no error
     page.wait_for_selector(f"{FIG}[data-atlas-mounted]")
     assert label(page).startswith("step 4 / 4")
@@ -185,7 +185,7 @@ def test_embed_page_works_alone_inside_an_iframe(watched, base_url):
 def test_embed_button_copies_an_iframe_snippet(watched, base_url):
     page = open_page(watched, base_url, hash_="#traj-red-cat=2")
     page.click(f"{FIG} .atlas-embed")
-    page.wait_for_function(f"document.querySelector('{FIG} .atlas-embed').dataset.copied === 'true'")
+    page.wait_for_function(f"() => document.querySelector('{FIG} .atlas-embed').dataset.copied === 'true'")
     assert page.inner_text(f"{FIG} .atlas-embed-status") == "Copied embed code"
     snippet = page.evaluate("navigator.clipboard.readText()")
     assert re.fullmatch(
