@@ -37,8 +37,8 @@ class JumpSettings:
 class Settings:
     """Generation settings: the file's ``defaults``, overridable per prompt."""
 
-    steps: int = 25
-    guidance: float = 7.5
+    steps: int | None = None  # None: the model's measured default (its weights' defaults.json, or its adapter's)
+    guidance: float | None = None  # None: the model's measured default
     seed: int = 0
     width: int | None = None  # None: the model's default size
     height: int | None = None
@@ -51,6 +51,14 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """``expect: fail`` with its ``reason``: a figure that shows a failure on purpose (binding, entanglement)."""
+
+    outcome: str  # "fail"
+    reason: str
+
+
+@dataclass(frozen=True)
 class PromptSpec:
     """One prompt to bake, with its settings resolved (defaults, then its own overrides)."""
 
@@ -59,13 +67,23 @@ class PromptSpec:
     settings: Settings
     line: int = 0
     compare: str | None = None  # a related prompt sampled from the same noise (a prompt pair)
+    expect: Expectation | None = None  # the judge is expected to disagree with this prompt's image
 
     def spec_hash(self, model: str) -> str:
         """Hash of everything that determines this prompt's assets (the bake cache key)."""
         payload = {"id": self.id, "text": self.text, "model": model, "settings": asdict(self.settings)}
         if self.compare is not None:
             payload["compare"] = self.compare
+        if self.expect is not None:
+            payload["expect"] = asdict(self.expect)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_model_defaults(self, adapter: Any) -> PromptSpec:
+        """The same prompt with every setting it leaves to the model (steps, guidance, scheduler) filled in."""
+        s = self.settings
+        return replace(self, settings=replace(
+            s, steps=s.steps or adapter.default_steps, guidance=adapter.default_guidance if s.guidance is None else s.guidance,
+            scheduler=s.scheduler or adapter.default_scheduler))
 
 
 @dataclass(frozen=True)
@@ -192,7 +210,7 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Callable[[Any], str | None] | None]]
     "seeds": ((list,), _seeds),
 }
 TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training", "faithfulness"}
-PROMPT_FIELDS = {"id", "text", "compare"} | set(SETTINGS)
+PROMPT_FIELDS = {"id", "text", "compare", "expect", "reason"} | set(SETTINGS)
 
 
 class _Located:
@@ -302,11 +320,24 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
         variants = len({settings.seed, *settings.seeds}) * len({settings.guidance, *settings.guidances})
         if variants > MAX_VARIANTS:
             raise located.error(key, f"prompt {prompt_id!r}: {variants} guidance x seed variants; at most {MAX_VARIANTS}")
-        prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key], compare and compare.strip()))
+        prompts.append(PromptSpec(prompt_id, text.strip(), settings, located.lines[key], compare and compare.strip(),
+                                  parse_expectation(located, key, entry)))
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise located.error(("title",), "'title' must be a string")
     return PromptSet(path, model, defaults, tuple(prompts), title, experiments, training, faithfulness)
+
+
+def parse_expectation(located: Any, key: tuple, entry: dict) -> Expectation | None:
+    """``expect: fail`` and its ``reason`` (both or neither), from a prompt or an experiment entry."""
+    if "expect" not in entry and "reason" not in entry:
+        return None
+    if entry.get("expect") != "fail":
+        raise located.error(key + ("expect",), f"expect must be 'fail' (with a reason), got {entry.get('expect')!r}")
+    reason = entry.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise located.error(key + ("expect",), "expect: fail needs a 'reason' saying which failure the figure teaches")
+    return Expectation("fail", reason.strip())
 
 
 def _check_keys(located: _Located, key: tuple, data: dict, allowed: set[str], what: str) -> None:

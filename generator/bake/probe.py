@@ -18,7 +18,8 @@ from generator.experiments.compare import Run, run_many, word_diff, x0_distance
 from generator.experiments.projection import fit_unit_square, pca_2d
 from generator.experiments.trajectory import Trajectory, TrajectoryRequest
 from generator.models.base import ModelAdapter, to_pil
-from generator.specs import PromptSpec
+from generator.bake.verdicts import judged
+from generator.specs import Expectation, PromptSpec
 
 
 def variant_grid(prompt: PromptSpec) -> tuple[list[int], list[float]]:
@@ -29,13 +30,14 @@ def variant_grid(prompt: PromptSpec) -> tuple[list[int], list[float]]:
     return seeds, guidances
 
 
-def strips(trajectory: Trajectory, store: AssetStore, frame_size: tuple[int, int]) -> dict:
-    """x_t and predicted-x0 sprite sheets and the final image of one trajectory."""
+def strips(trajectory: Trajectory, store: AssetStore, frame_size: tuple[int, int], adapter: ModelAdapter, asked: str,
+           expect: Expectation | None = None) -> dict:
+    """x_t and predicted-x0 sprite sheets and the final image of one trajectory, judged against ``asked``."""
     (final,) = to_pil(trajectory.final_image[None])
     return {
         "noisy": sprite_entry(store, to_pil(trajectory.noisy), frame_size),
         "predicted": sprite_entry(store, to_pil(trajectory.predicted), frame_size),
-        "final": image_entry(store, final),
+        "final": judged(image_entry(store, final), adapter, asked, final, expect),
     }
 
 
@@ -77,14 +79,15 @@ def bake_probe(
             "text": prompt.compare,
             "diff": {"a": diff_a, "b": diff_b},
             "x0_distance": x0_distance(trajectory, pair),
-            **strips(pair, store, frame_size),
+            **strips(pair, store, frame_size, adapter, prompt.compare, prompt.expect),
         }
         paths.append(("compare", prompt.compare, "compare", pair))
     if grid:
         items = []
         for seed, guidance in grid:
             variant = trajectory if (seed, guidance) == own else next(sampled)
-            items.append({"seed": seed, "guidance": guidance, **strips(variant, store, frame_size)})
+            items.append({"seed": seed, "guidance": guidance,
+                          **strips(variant, store, frame_size, adapter, prompt.text, prompt.expect)})
             if (seed, guidance) != own:
                 paths.append((f"s{seed}-g{guidance:g}", f"seed {seed}, guidance {guidance:g}", "variant", variant))
         sections["variants"] = {"seeds": seeds, "guidances": guidances, "items": items}

@@ -18,6 +18,7 @@ from generator.bake.manifest import build_manifest, merge_index, versions
 from generator.bake.cache import cache_key, cache_problem
 from generator.bake.chapters import bake_chapters
 from generator.bake.store import AssetStore, write_json
+from generator.bake.verdicts import judged
 from generator.progress import ProgressCallback, no_progress, progress_counter
 from generator.specs import PromptSet, PromptSpec, check_against_model
 
@@ -118,6 +119,7 @@ def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str
     from generator.bake.trajectory import bake_trajectory
     from generator.experiments.trajectory import TrajectoryRequest, run_trajectories
 
+    prompt = prompt.with_model_defaults(adapter)
     settings = prompt.settings
     width, height = settings.width or adapter.default_width, settings.height or adapter.default_height
     adapter.check_size(width, height)
@@ -128,7 +130,7 @@ def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str
         seed=settings.seed,
         width=width,
         height=height,
-        scheduler=settings.scheduler or adapter.default_scheduler,
+        scheduler=settings.scheduler,
     )
     step_done = progress_counter(progress, request.steps, prompt.id)
     extra_sections = [s for s in load_sections() if s.applies(adapter, prompt)]
@@ -138,4 +140,5 @@ def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str
     sections = bake_trajectory(trajectory, store, settings.preview_size)
     for finish in finishers:
         sections.update(finish(trajectory, store))
+    sections["final"] = judged(sections["final"], adapter, prompt.text, trajectory.final_image, prompt.expect)
     return build_manifest(adapter, prompt, request, key, sections, versions())

@@ -65,6 +65,7 @@ class DigitsAdapter(SamplingAdapter):
             "steps_offset": 0,
         }
         self.prediction_type = "epsilon"
+        self.judge = "digits"  # generator/bake/verdicts.py: every image this model publishes is judged
         self.capabilities = Capabilities(
             conditioning="class", pixel_space=True, cross_attention=False, size_multiple=IMAGE_SIZE, max_tokens=None
         )

@@ -62,6 +62,7 @@ class ShapesAdapter(SamplingAdapter):
         self.prediction_type = self.scheduler_config.get("prediction_type", "epsilon")
         self.max_tokens = int(self.tokenizer.model_max_length)
         channels = self.denoiser.config.block_out_channels
+        self.judge = "shapes"  # generator/bake/verdicts.py: every image this model publishes is judged
         self.capabilities = Capabilities(
             conditioning="text",
             pixel_space=True,
