@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
+
+from generator.specs import Expectation, parse_expectation
 
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
 # 8192 x 8192: above any phone or camera photo a course uses (48-50 MP), below PIL's own bomb warning (89 MP);
@@ -56,11 +58,17 @@ class MaskSpec:
 
 @dataclass(frozen=True)
 class Run:
-    """Settings every experiment entry may override (resolved against the section, then the file defaults)."""
+    """Settings every experiment entry may override (resolved against the section, then the file defaults;
+    steps and guidance left unset everywhere are the model's measured defaults, filled in at bake time)."""
 
-    steps: int
-    guidance: float
+    steps: int | None
+    guidance: float | None
     seed: int
+
+    def with_model_defaults(self, adapter: Any) -> Run:
+        """Unset steps and guidance filled in from the model's recorded defaults."""
+        return replace(self, steps=self.steps or adapter.default_steps,
+                       guidance=adapter.default_guidance if self.guidance is None else self.guidance)
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class SamplesSpec:
     step_counts: tuple[int, ...]
     guidance_scales: tuple[float, ...]
     run: Run
+    expect: Expectation | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,7 @@ class SDEditSpec:
     prompt: str
     start_indices: tuple[int, ...]
     run: Run
+    expect: Expectation | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ class InpaintSpec:
     mask: MaskSpec
     prompt: str
     run: Run
+    expect: Expectation | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class ViewsSpec:
     run: Run
     kernel_size: int = 33
     sigma: float = 2.0
+    expect: Expectation | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,7 @@ class ExperimentsSpec:
 SECTION_KEYS = {"title", "seed", "steps", "guidance", "scheduler", "inputs", "forward", "denoise", "samples",
                 "sdedit", "inpaint", "anagrams", "hybrids"}
 RUN_KEYS = {"steps", "guidance", "seed"}
+EXPECT_KEYS = {"expect", "reason"}  # a figure that shows a failure on purpose (generator/specs.py Expectation)
 
 
 class _Parser:
@@ -288,7 +301,7 @@ def parse_experiments(located: Any, data: Any, base_dir: Path, defaults: Any) ->
         run = p.run(key, d, base)
         start = d.get("start_index")
         if start is not None:
-            start = p.number(key + ("start_index",), start, "start_index", integer=True, low=0, high=run.steps - 1)
+            start = p.number(key + ("start_index",), start, "start_index", integer=True, low=0, high=(run.steps or MAX_STEPS) - 1)
         spec["denoise"] = DenoiseSpec(
             p.image_ref(key + ("image",), d.get("image"), inputs),
             prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)),
@@ -298,35 +311,38 @@ def parse_experiments(located: Any, data: Any, base_dir: Path, defaults: Any) ->
         )
     if "samples" in data:
         key = root + ("samples",)
-        d = p.keys(key, data["samples"], {"prompt", "step_counts", "guidance_scales"} | RUN_KEYS, "samples")
+        d = p.keys(key, data["samples"], {"prompt", "step_counts", "guidance_scales"} | RUN_KEYS | EXPECT_KEYS, "samples")
         spec["samples"] = SamplesSpec(
             prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)),
             p.numbers(key + ("step_counts",), d.get("step_counts", [10, 20, 100]), "step_counts", integer=True, low=1, high=MAX_STEPS),
             p.numbers(key + ("guidance_scales",), d.get("guidance_scales", [0, 1, 3, 7]), "guidance_scales", integer=False, low=0),
             p.run(key, d, base),
+            parse_expectation(p, key, d),
         )
     seen: set[str] = set()
     sdedit = []
     for i, d in enumerate(p.entries(root + ("sdedit",), data.get("sdedit", []), "sdedit") if "sdedit" in data else []):
         key = root + ("sdedit", i)
-        d = p.keys(key, d, {"id", "image", "prompt", "start_indices"} | RUN_KEYS, "an sdedit entry")
+        d = p.keys(key, d, {"id", "image", "prompt", "start_indices"} | RUN_KEYS | EXPECT_KEYS, "an sdedit entry")
         run = p.run(key, d, base)
         starts = p.numbers(key + ("start_indices",), d.get("start_indices", list(SDEDIT_START_INDICES)), "start_indices",
-                           integer=True, low=0, high=run.steps - 1)
+                           integer=True, low=0, high=(run.steps or MAX_STEPS) - 1)
         image = p.image_ref(key + ("image",), d.get("image"), inputs)
         sdedit.append(SDEditSpec(p.ident(key, d, f"sdedit-{image}", seen), image,
-                                 prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)), starts, run))
+                                 prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)), starts, run,
+                                 parse_expectation(p, key, d)))
     inpaint = []
     for i, d in enumerate(p.entries(root + ("inpaint",), data.get("inpaint", []), "inpaint") if "inpaint" in data else []):
         key = root + ("inpaint", i)
-        d = p.keys(key, d, {"id", "image", "mask", "prompt"} | RUN_KEYS, "an inpaint entry")
+        d = p.keys(key, d, {"id", "image", "mask", "prompt"} | RUN_KEYS | EXPECT_KEYS, "an inpaint entry")
         image = p.image_ref(key + ("image",), d.get("image"), inputs)
         mask = _mask(p, key + ("mask",), d.get("mask"), image, sizes[image])
         inpaint.append(InpaintSpec(p.ident(key, d, f"inpaint-{image}", seen), image, mask,
-                                   prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)), p.run(key, d, base)))
+                                   prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)), p.run(key, d, base),
+                                   parse_expectation(p, key, d)))
     views: dict[str, list[ViewsSpec]] = {"anagrams": [], "hybrids": []}
     for section in views:
-        allowed = {"id", "prompts", "allow_latent"} | RUN_KEYS | ({"kernel_size", "sigma"} if section == "hybrids" else set())
+        allowed = {"id", "prompts", "allow_latent"} | RUN_KEYS | EXPECT_KEYS | ({"kernel_size", "sigma"} if section == "hybrids" else set())
         for i, d in enumerate(p.entries(root + (section,), data.get(section, []), section) if section in data else []):
             key = root + (section, i)
             d = p.keys(key, d, allowed, f"an entry of {section}")
@@ -344,7 +360,8 @@ def parse_experiments(located: Any, data: Any, base_dir: Path, defaults: Any) ->
                     raise p.error(key + ("kernel_size",), f"kernel_size must be odd (got {size})")
                 extra = {"kernel_size": size, "sigma": p.number(key + ("sigma",), d.get("sigma", 2.0), "sigma", integer=False, low=0, low_open=True)}
             ident = p.ident(key, d, f"{section[:-1]}-{i + 1}", seen)
-            views[section].append(ViewsSpec(ident, texts, allow, p.run(key, d, base), **extra))
+            views[section].append(ViewsSpec(ident, texts, allow, p.run(key, d, base), **extra,
+                                            expect=parse_expectation(p, key, d)))
     return ExperimentsSpec(
         title=title, scheduler=scheduler, inputs=inputs, sdedit=tuple(sdedit), inpaint=tuple(inpaint),
         anagrams=tuple(views["anagrams"]), hybrids=tuple(views["hybrids"]), line=located.lines.get(root, 1),

@@ -9,6 +9,7 @@ code) or an asset changes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -19,7 +20,10 @@ from generator.bake.encoders import preview_size
 from generator.bake.manifest import versions
 from generator.bake.store import AssetStore
 from generator.bake.trajectory import image_entry, sprite_entry
+from generator.bake.verdicts import judged
+from generator.errors import UserError
 from generator.experiment_specs import ExperimentsSpec
+from generator.specs import Expectation
 from generator.models.base import ModelAdapter, to_pil
 from generator.progress import progress_counter
 
@@ -43,6 +47,27 @@ class _Baker:
 
     def image(self, tensor: torch.Tensor) -> dict:
         return _still(self.store, tensor, self.frame)
+
+    def judged_image(self, tensor: torch.Tensor, asked: str, expect: Expectation | None) -> dict:
+        """A result image with the judge's verdict against ``asked`` (when the model has a judge)."""
+        return judged(self.image(tensor), self.adapter, asked, tensor, expect)
+
+    def views(self, image: torch.Tensor, entry: Any, section: str) -> list[dict]:
+        """Each view of an anagram or hybrid, judged against its own prompt.
+
+        Anagram: the image upright (prompt 1) and turned 180 degrees (prompt 2). Hybrid: seen from afar, i.e.
+        its low frequencies (the same Gaussian low-pass the sampler used; prompt 1), and up close (prompt 2).
+        """
+        from generator.experiments.filters import low_pass
+        from generator.experiments.views import flip180
+
+        if section == "anagrams":
+            shown = [("upright", image), ("turned 180°", flip180(image))]
+        else:
+            far = low_pass(image[None], entry.kernel_size, entry.sigma)[0]  # (3, H, W) in [0, 1]: a blur stays in range
+            shown = [("from afar", far), ("up close", image)]
+        return [{"view": name, "prompt": prompt, "image": self.judged_image(view, prompt, entry.expect)}
+                for (name, view), prompt in zip(shown, entry.prompts)]
 
     def trajectory(self, run: Any) -> dict:
         """A run's scrubbable trajectory (sprites of x_t and predicted x0, the result as the last frame)."""
@@ -73,8 +98,8 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     from generator.experiments.sdedit import sdedit
     from generator.experiments.views import hybrid_image, visual_anagram
 
-    spec: ExperimentsSpec = prompt_set.experiments
     adapter, store, progress = context.get_adapter(), context.store, context.progress
+    spec: ExperimentsSpec = with_model_defaults(prompt_set.experiments, adapter)
     # refuse before any work: anagrams/hybrids on a latent model need allow_latent
     for entry in spec.anagrams:
         if not entry.allow_latent:
@@ -118,7 +143,8 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
         by_steps, by_guidance = sample_sweep(adapter, s.prompt, step_counts=s.step_counts, guidance_scales=s.guidance_scales,
                                              steps=s.run.steps, guidance=s.run.guidance, seed=s.run.seed, scheduler=b.scheduler)
         manifest["samples"] = {"prompt": s.prompt, "seed": s.run.seed, "steps": s.run.steps, "guidance": s.run.guidance,
-                               "by_steps": [_sample(b, r) for r in by_steps], "by_guidance": [_sample(b, r) for r in by_guidance]}
+                               "by_steps": [_sample(b, r, s) for r in by_steps],
+                               "by_guidance": [_sample(b, r, s) for r in by_guidance]}
         tick("samples")
     manifest["sdedit"] = []
     for e in spec.sdedit:
@@ -126,7 +152,8 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
                       scheduler=b.scheduler, seed=e.run.seed)
         manifest["sdedit"].append({"id": e.id, "image": e.image, "prompt": e.prompt, "steps": e.run.steps,
                                    "guidance": e.run.guidance, "runs": [
-            {"start_index": r.start_index, "timestep": r.start_timestep, "image": b.image(r.image), "trajectory": b.trajectory(r)}
+            {"start_index": r.start_index, "timestep": r.start_timestep, "image": b.judged_image(r.image, e.prompt, e.expect),
+             "trajectory": b.trajectory(r)}
             for r in runs]})
         tick(f"sdedit {e.id}")
     manifest["inpaint"] = []
@@ -136,7 +163,8 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
                          scheduler=b.scheduler, seed=e.run.seed)
         manifest["inpaint"].append({"id": e.id, "image": e.image, "prompt": e.prompt, "steps": e.run.steps,
                                     "guidance": e.run.guidance, "mask": b.image(mask.repeat(3, 1, 1)),
-                                    "result": b.image(result.image), "trajectory": b.trajectory(result.run)})
+                                    "result": b.judged_image(result.image, e.prompt, e.expect),
+                                    "trajectory": b.trajectory(result.run)})
         tick(f"inpaint {e.id}")
     for section, run_views in (("anagrams", visual_anagram), ("hybrids", hybrid_image)):
         manifest[section] = []
@@ -146,6 +174,7 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
                                seed=e.run.seed, allow_latent=e.allow_latent, **extra)
             manifest[section].append({"id": e.id, "prompts": list(e.prompts), "steps": e.run.steps, "guidance": e.run.guidance,
                                       "warning": result.warning, "result": b.image(result.run.image),
+                                      "views": b.views(result.run.image, e, section),
                                       "trajectory": b.trajectory(result.run), **extra})
             tick(f"{section} {e.id}")
     return manifest
@@ -169,9 +198,29 @@ def _baseline_level(b: _Baker, level: Any) -> dict:
     }
 
 
-def _sample(b: _Baker, run: Any) -> dict:
-    return {"steps": run.steps, "guidance": run.guidance, "image": b.image(run.trajectory.final_image),
-            "trajectory": b.sample_trajectory(run)}
+def _sample(b: _Baker, run: Any, samples: Any) -> dict:
+    image = b.judged_image(run.trajectory.final_image, samples.prompt, samples.expect)
+    return {"steps": run.steps, "guidance": run.guidance, "image": image, "trajectory": b.sample_trajectory(run)}
+
+
+def with_model_defaults(spec: ExperimentsSpec, adapter: ModelAdapter) -> ExperimentsSpec:
+    """Every experiment's run with the steps and guidance the prompt file left to the model filled in."""
+
+    def resolved(entry: Any) -> Any:
+        return entry if entry is None else replace(entry, run=entry.run.with_model_defaults(adapter))
+
+    spec = replace(spec, denoise=resolved(spec.denoise), samples=resolved(spec.samples),
+                   sdedit=tuple(map(resolved, spec.sdedit)), inpaint=tuple(map(resolved, spec.inpaint)),
+                   anagrams=tuple(map(resolved, spec.anagrams)), hybrids=tuple(map(resolved, spec.hybrids)))
+    # start indices the file could not check against steps it left to the model
+    starts = [(f"sdedit {e.id}", max(e.start_indices), e.run.steps) for e in spec.sdedit]
+    if spec.denoise is not None and spec.denoise.start_index is not None:
+        starts.append(("denoise", spec.denoise.start_index, spec.denoise.run.steps))
+    for what, start, steps in starts:
+        if start >= steps:
+            raise UserError(f"experiments {what}: start index {start} is past the last of {adapter.id}'s {steps} default "
+                            "steps; set steps: or lower the index")
+    return spec
 
 
 def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:

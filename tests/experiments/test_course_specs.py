@@ -32,7 +32,7 @@ def test_shipped_course_file_is_valid():
     ("body", "line", "message"),
     [
         ("  sdedit:\n    - image: nope\n", 6, "image 'nope' is not one of the names"),
-        ("  sdedit:\n    - image: scene\n      start_indices: [1, 40]\n", 7, "start_indices must be >= 0 and <= 24"),
+        ("  sdedit:\n    - image: scene\n      steps: 25\n      start_indices: [1, 40]\n", 8, "start_indices must be >= 0 and <= 24"),
         ("  inpaint:\n    - image: scene\n      mask: {box: [0.8, 0, 0.2, 1]}\n", 7, "left < right"),
         ("  hybrids:\n    - prompts: [a]\n", 6, "exactly two prompts"),
         ("  hybrids:\n    - prompts: [a, b]\n      kernel_size: 32\n", 7, "kernel_size must be odd"),
