@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 SECTION_KEYS = {"title", "weights", "data", "seed", "sigmas", "denoiser_sigma", "test_digits", "steps", "frames",
-                "samples_per_digit", "time_samples", "guidances", "guidance_samples"}
+                "samples_per_digit", "time_samples", "guidances", "guidance_samples", "expect"}
+JUDGED_STAGES = ("time", "class")  # stages whose sample grids the digit classifier judges
 DEFAULT_SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
@@ -39,6 +40,7 @@ class TrainingSpec:
     time_samples: int = 40  # time model: unconditional samples per epoch animation
     guidances: tuple[float, ...] = (0.0, 5.0, 10.0)
     guidance_samples: int = 2  # samples of each digit per guidance scale
+    expect: tuple[tuple[str, str], ...] = ()  # (stage, reason): its final sample grid is expected to miss its target
     line: int = 0
 
     def weights_dir(self) -> Path:
@@ -103,6 +105,13 @@ def parse_training(located: Any, data: Any, base_dir: Path) -> TrainingSpec:
         if len(guidances) > 6:
             raise p.error(root + ("guidances",), f"guidances must list at most 6 scales (got {len(guidances)})")
         values["guidances"] = tuple(dict.fromkeys(guidances))
+    if "expect" in data:
+        expected = data["expect"]
+        if not isinstance(expected, dict) or not expected or set(expected) - set(JUDGED_STAGES) or not all(
+                isinstance(r, str) and r.strip() for r in expected.values()):
+            raise p.error(root + ("expect",), "expect must map a stage (time, class) to the reason its final samples "
+                                              "are expected to miss their target")
+        values["expect"] = tuple(sorted((stage, reason.strip()) for stage, reason in expected.items()))
     spec = TrainingSpec(**values)
     if spec.frames > spec.steps + 1:
         raise p.error(root + ("frames",) if "frames" in data else root,

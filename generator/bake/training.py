@@ -163,7 +163,9 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
             "labels": [d for _ in range(spec.samples_per_digit) for d in range(10)] if stage == "class" else None,
             "guidance": 5.0 if stage == "class" else 1.0,
             "epochs": [{"epoch": r.epoch, "frame_steps": list(r.frame_steps), "timesteps": list(r.timesteps),
-                        "sprite": s.animation(r.frames, columns), "final": s.still(r.final, columns)} for r in runs],
+                        "sprite": s.animation(r.frames, columns),
+                        "final": {**s.still(r.final, columns), "verdict": _grid_verdict(spec, stage, r, runs[-1].epoch)}}
+                       for r in runs],
         }
         tick(f"{stage} epochs")
     if class_adapter is not None:
@@ -199,3 +201,26 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
 def baked_note(manifest: dict) -> str:
     """Which models are not shipped yet."""
     return f" (not shipped yet: {', '.join(manifest['missing'])})" if manifest["missing"] else ""
+
+
+def _grid_verdict(spec: Any, stage: str, run: Any, last_epoch: int) -> dict:
+    """The digit classifier's verdict on one epoch's sample grid, against the stage's own target.
+
+    Snapshots before the last epoch are expected to fall short (they are there to watch the model learn); the
+    last one must meet its target unless the prompt file's ``training.expect`` names the stage with a reason.
+    """
+    from generator.bake.verdicts import grid_verdict
+    from generator.specs import Expectation
+    from generator.training.digits_eval import CLASS_TARGET, TIME_TARGET
+    from generator.training.digits_judge import ANY_DIGIT
+
+    count = int(run.final.shape[0])
+    asked = [str(index % 10) for index in range(count)] if stage == "class" else [ANY_DIGIT] * count
+    reasons = dict(spec.expect)
+    expect = None
+    if run.epoch != last_epoch:
+        expect = Expectation("fail", f"epoch {run.epoch} of {last_epoch}: a snapshot on the way, shown to watch the model learn")
+    elif stage in reasons:
+        expect = Expectation("fail", reasons[stage])
+    return grid_verdict("digits", run.final, asked,
+                        CLASS_TARGET if stage == "class" else TIME_TARGET, expect)

@@ -59,3 +59,25 @@ def judged(entry: dict, adapter: Any, asked: str, image: Any, expect: Expectatio
     """An image entry with its verdict added (unchanged when there is none)."""
     found = verdict(adapter, asked, image, expect)
     return entry if found is None else {**entry, "verdict": found}
+
+
+def grid_verdict(adapter_judge: str, images: torch.Tensor, asked: list[str], target: float,
+                 expect: Expectation | None = None) -> dict:
+    """The verdict of a sample grid: one claim per cell (the digit classifier reading it), agreeing when the share
+    of right cells meets ``target`` (the model's own target: a grid of 40 samples is a measurement, not a
+    promise that every sample is perfect)."""
+    module, function = JUDGES[adapter_judge][0].split(":")
+    judge = getattr(importlib.import_module(module), function)
+    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()  # (n, h, w)
+    claims = [claim for cell, wanted in zip(pixels, asked) for claim in judge(wanted, cell)]
+    right = sum(c.correct for c in claims) / len(claims)
+    result = {"judge": adapter_judge, "asked": f"{len(claims)} samples: {_asked_summary(asked)}, at least {target:.0%} right",
+              "claims": [c.to_json() for c in claims], "agrees": right >= target, "share_right": round(right, 4)}
+    if expect is not None:
+        result["expect"] = {"outcome": expect.outcome, "reason": expect.reason}
+    return result
+
+
+def _asked_summary(asked: list[str]) -> str:
+    distinct = sorted(set(asked))
+    return ", ".join(distinct) if len(distinct) <= 10 else f"{len(distinct)} kinds"
