@@ -116,7 +116,13 @@ def render_command(
     manifest: Path = typer.Option(GENERATED / "index.json", help="The index.json written by bake."),
     out: Path = typer.Option(Path("site"), help="MkDocs docs folder to write pages into."),
 ) -> None:
-    """Render pages and embeds from baked manifests (no model, no torch)."""
+    """Render pages and embeds from baked manifests (no model, no torch); report how many judged figures agree."""
+    result = _render(manifest, out)
+    console.print(result.quality.summary(), markup=False, highlight=False, soft_wrap=True)  # a report here; build fails on it
+
+
+def _render(manifest: Path, out: Path) -> object:
+    """Render the pages of a baked index and say what was written; returns the RenderResult."""
     from generator.render import render_site
 
     if not manifest.is_file():
@@ -126,6 +132,7 @@ def render_command(
         f"rendered {len(result.pages)} page(s), {len(result.embeds)} embed(s) "
         f"({len(result.changed)} changed, {len(result.removed)} removed)"
     )
+    return result
 
 
 @app.command("build")
@@ -137,7 +144,11 @@ def build_command(
     force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help=ALLOW_PICKLE_HELP),
 ) -> None:
-    """Bake, render and build the static site into build/site (mkdocs build --strict)."""
+    """Bake, render and build the static site into build/site (mkdocs build --strict).
+
+    Ends with how many judged figures agree with their prompt, and fails (after writing everything) when one
+    disagrees without its prompt file saying 'expect: fail'.
+    """
     from generator.bake.manifest import merge_index
     from generator.bake.store import write_json
 
@@ -149,9 +160,13 @@ def build_command(
     prompt_sets = [_bake(f, model, device, dtype, GENERATED, [], force, allow_pickle=allow_pickle, checked=c)
                    for f, c in zip(files, checked)]
     write_json(GENERATED / "index.json", merge_index(GENERATED, prompt_sets))
-    render_command(GENERATED / "index.json", Path("site"))
+    quality = _render(GENERATED / "index.json", Path("site")).quality
     _mkdocs("build", "--strict")
-    console.print("site ready: build/site/index.html")
+    console.print("site ready: build/site/index.html (judged figures: site/generated/quality.json)")
+    console.print(quality.summary(), markup=False, highlight=False, soft_wrap=True)
+    failure = quality.failure()
+    if failure:  # after everything is written, so the site can be looked at
+        raise UserError(failure)
 
 
 @app.command("serve")

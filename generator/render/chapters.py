@@ -30,6 +30,7 @@ from generator.render.errors import RenderError
 from generator.render.load import SiteIndex, _read_json, _sprite
 from generator.render.schema import check_schema, chapter_schema
 from generator.render.site import relurl
+from generator.render.verdicts import JudgedFigure, judged_figures
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,20 @@ def load_chapters(generated_dir: Path, section: str) -> list[tuple[Path, dict[st
     return chapters
 
 
+def chapter_verdicts(generated_dir: Path, loaded: dict[str, list[tuple[Path, dict[str, Any]]]]) -> list[JudgedFigure]:
+    """Every judged image of every chapter manifest, published on its section's page."""
+    figures = []
+    for section, chapters in loaded.items():
+        page = f"{chapter_module(section).PAGE}.html"
+        for path, chapter in chapters:
+            rel = path.relative_to(generated_dir).as_posix()
+            figures.extend(judged_figures(page, str(chapter.get("title", page)), rel, chapter))
+    return figures
+
+
 def render_chapters(env: Environment, generated_dir: Path, embed_dir: Path, embed_common: dict[str, Any],
-                    index: SiteIndex) -> tuple[dict[Path, str], list[Path]]:
-    """(outputs: path -> text, embed pages) of every chapter section's page; checks every manifest first."""
+                    index: SiteIndex) -> tuple[dict[Path, str], list[Path], list[JudgedFigure]]:
+    """(outputs: path -> text, embed pages, judged figures) of every chapter section; checks every manifest first."""
     loaded = {section: load_chapters(generated_dir, section) for section in CHAPTERS}
     embed_tpl = env.get_template("embed.html.j2")
     outputs: dict[Path, str] = {}
@@ -137,5 +149,5 @@ def render_chapters(env: Environment, generated_dir: Path, embed_dir: Path, embe
                 embeds.append(target)
         rendered = [module.page_chapter(chapter, ctx) for _, chapter in chapters]
         outputs[ctx.generated_dir / f"{page}.md"] = env.get_template(f"{page}.md.j2").render(chapters=rendered, w=ctx.macros)
-    return outputs, embeds
+    return outputs, embeds, chapter_verdicts(Path(generated_dir), loaded)
 

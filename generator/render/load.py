@@ -35,9 +35,12 @@ class Sprite:
 
 @dataclass(frozen=True)
 class ImageAsset:
+    """A still: its path relative to the generated dir, its size and the judge's verdict on it (None: not judged)."""
+
     src: str
     width: int
     height: int
+    verdict: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def _prompt(generated_dir: Path, entry: dict[str, Any], where: str) -> PromptVie
         text=manifest["text"],
         title=manifest.get("title") or manifest["text"],
         thumbnail=thumbnail,
-        final=ImageAsset(final["src"], final["width"], final["height"]),
+        final=ImageAsset(final["src"], final["width"], final["height"], final.get("verdict")),
         steps=traj["steps"],
         timesteps=tuple(traj["timesteps"]),
         noisy=_sprite(generated_dir, traj["noisy"], f"{mpath} trajectory.noisy"),

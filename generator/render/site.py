@@ -8,7 +8,9 @@ Reads only JSON and image headers (never imports torch). Writes, through the Jin
   downloads, settings and provenance);
 * `<embed>/<id>-trajectory.html`: each widget alone, for iframes (no MkDocs chrome);
 * the chapter pages `<generated>/course.md`, `training.md`, `faithfulness.md` and their embeds
-  (generator/render/chapters.py, one loop over the bake stage's chapters).
+  (generator/render/chapters.py, one loop over the bake stage's chapters);
+* `<generated>/quality.json` and `quality.md`: every figure the judge scored, with its verdict
+  (generator/render/verdicts.py), whose counts `diffatlas render` and `diffatlas build` print.
 
 All links are relative to the file that holds them, so the built site also works from file://
 (mkdocs.yml uses `use_directory_urls: false`). Files are rewritten only when their content
@@ -17,6 +19,7 @@ changes, and generated pages of prompts no longer in the index are removed.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +34,12 @@ from generator.render.errors import RenderError
 from generator.render.escape import front_matter_string, html_json, md_escape
 from generator.render.load import PromptView, SiteIndex, Sprite, load_index
 from generator.render.publish import publish
+from generator.render.verdicts import JudgedFigure, QualityReport, judged_figures, quality_report, verdict_view
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-CSS = "assets/css/atlas.css"  # relative to the site (docs) dir
+CSS = "assets/css/atlas.css"  # relative to the site (docs) dir; embed pages then load every other assets/css/*.css
 CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
+QUALITY_JSON = "quality.json"  # every judged figure, written next to index.json
 CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
 SECTION_ORDER = ("pipeline", "jumps", "daam", "compare", "variants", "map", "tokens")  # then any other, alphabetically
 
@@ -48,6 +53,7 @@ class RenderResult:
     embeds: tuple[Path, ...]
     changed: tuple[Path, ...]
     removed: tuple[Path, ...]
+    quality: QualityReport = QualityReport()  # every judged figure (also written to <generated>/quality.json)
 
 
 def format_timestep(t: float) -> str:
@@ -74,6 +80,7 @@ def environment() -> Environment:
     env.filters["t"] = format_timestep
     env.filters["json"] = html_json
     env.filters["front_matter"] = front_matter_string
+    env.filters["verdict_view"] = verdict_view
     env.globals["embed_csp"] = EMBED_POLICY  # embeds have no inline script: script-src 'self' alone
     return env
 
@@ -133,6 +140,12 @@ def _scripts(site_dir: Path) -> list[Path]:
     return [core, *others]
 
 
+def _stylesheets(site_dir: Path) -> list[Path]:
+    main = site_dir / CSS
+    others = sorted(p for p in (site_dir / "assets" / "css").glob("*.css") if p != main)
+    return [main, *others]
+
+
 def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = None) -> RenderResult:
     """Render the gallery, one page per prompt and one embed page per widget.
 
@@ -156,16 +169,18 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     trajectory_figure = env.get_template("trajectory.html.j2").module.trajectory_figure
     embed_common = {
         "site": index,
-        "css_url": relurl(site_dir / CSS, embed_dir),
+        "css_urls": [relurl(path, embed_dir) for path in _stylesheets(site_dir)],
         "script_urls": [relurl(path, embed_dir) for path in _scripts(site_dir)],
     }
 
     outputs: dict[Path, str] = {}
     pages, embeds = [], []
+    prompt_figures: list[JudgedFigure] = []
     for n, p in enumerate(index.prompts):
         page = pages_dir / f"{p.id}.md"
         built_page = pages_dir / f"{p.id}.html"
         mpath = str(generated_dir / "prompts" / f"{p.id}.json")
+        prompt_figures.extend(judged_figures(f"pages/{p.id}.html", p.title, f"prompts/{p.id}.json", p.manifest))
         page_traj = trajectory_context(p, generated_dir, embed_dir, pages_dir, built_page)
         embed_traj = trajectory_context(p, generated_dir, embed_dir, embed_dir, built_page)
         sections = []
@@ -191,16 +206,20 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         )
         embed = embed_dir / f"{p.id}-trajectory.html"
         outputs[embed] = embed_tpl.render(
-            p=p, traj=embed_traj, body=trajectory_figure(embed_traj), widget="denoising trajectory", **embed_common
+            p=p, traj=embed_traj, body=trajectory_figure(embed_traj), widget="denoising trajectory",
+            verdict=p.final.verdict, **embed_common
         )
         pages.append(page)
         embeds.append(embed)
     # the chapter pages (course, training, faithfulness); imported here, as the chapter modules use this one's helpers
     from generator.render.chapters import render_chapters
 
-    chapter_outputs, chapter_embeds = render_chapters(env, generated_dir, embed_dir, embed_common, index)
+    chapter_outputs, chapter_embeds, chapter_figures = render_chapters(env, generated_dir, embed_dir, embed_common, index)
     outputs.update(chapter_outputs)
     embeds.extend(chapter_embeds)
+    quality = quality_report(prompt_figures + chapter_figures)
+    outputs[generated_dir / QUALITY_JSON] = json.dumps(quality.to_json(), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    outputs[generated_dir / "quality.md"] = env.get_template("quality.md.j2").render(quality=quality, site=index)
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,
@@ -212,4 +231,4 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
 
     # all-or-nothing: an error or Ctrl-C while writing leaves the previous pages as they were (publish.py)
     changed, removed = publish(outputs, [(pages_dir, "*.md", set(pages)), (embed_dir, "*.html", set(embeds))])
-    return RenderResult(gallery, tuple(pages), tuple(embeds), tuple(changed), tuple(removed))
+    return RenderResult(gallery, tuple(pages), tuple(embeds), tuple(changed), tuple(removed), quality)

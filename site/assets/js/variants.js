@@ -4,6 +4,8 @@
  * Markup (generator/render/templates/sections/variants.html.j2): <figure data-atlas="variants"
  * data-variants='[{seed, guidance, noisy, predicted, final}, ...]' data-seed data-guidance> with buttons
  * [data-guidance] / [data-seed] (aria-pressed) and sprites [data-role=noisy|predicted], img [data-role=final].
+ * When the judge scored the variants, each one's verdict line is rendered in [data-variant=<index in
+ * data-variants>]; only the shown variant's is visible (the wording stays in one Jinja macro, verdict.html.j2).
  * The choice is kept in the URL hash (#variants-<id>=s<seed>-g<guidance>). Announces it as a document event "atlas:variant" {group, seed, guidance} (the trajectory map
  * highlights that path).
  */
@@ -35,6 +37,8 @@
       fig.querySelectorAll("button[data-seed]").forEach(function (b) {
         b.setAttribute("aria-pressed", String(Number(b.dataset.seed) === seed));
       });
+      var shown = String(items.indexOf(item)); // the verdict line of the shown variant (rendered per variant)
+      fig.querySelectorAll("[data-variant]").forEach(function (line) { line.hidden = line.dataset.variant !== shown; });
       var label = fig.querySelector("[data-role=variant-label]");
       if (label) label.textContent = "seed " + seed + ", guidance " + guidance;
       fig.dispatchEvent(new CustomEvent("atlas:redraw"));
