@@ -74,8 +74,12 @@ def train_shapes_command(
                                       "where the layout is decided (0: uniform timesteps)."),
     prediction: str = typer.Option("epsilon", help="What the UNet predicts: epsilon (the noise) or v "
                                    "(Salimans & Ho's velocity, which keeps weight on the noisiest steps)."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this run folder's EMA weights: the UNet "
-                                             "(same architecture), and the text encoder when it is the same kind."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this run folder's EMA weights (or exported "
+                                             "weights such as generator/weights/shapes): the UNet (same "
+                                             "architecture), and the text encoder when it is the same kind."),
+    layout_weights: Optional[str] = typer.Option(None, help="How often each scene layout is drawn, e.g. "
+                                                 "'single=0.2,pair=0.25,relation=0.4,count=0.1,triple=0.05' "
+                                                 "(default: the world's 0.3/0.15/0.3/0.15/0.1)."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, export the EMA weights here "
                                            "(maintainers: generator/weights/shapes)."),
     export_only: bool = typer.Option(False, help="Do not train; export OUT's latest checkpoint to --ship-to."),
@@ -95,7 +99,8 @@ def train_shapes_command(
                f"{' --coordinates' if coordinates else ''}{f' --p2-gamma {p2_gamma:g}' if p2_gamma else ''}"
                f"{f' --prediction {prediction}' if prediction != 'epsilon' else ''}"
                f"{f' --noisy-share {noisy_share:g}' if noisy_share else ''}"
-               f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}{' --resume' if resume else ''}")
+               f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}"
+               f"{f' --layout-weights {layout_weights}' if layout_weights else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
             raise UserError("--export-only needs --ship-to")
@@ -114,6 +119,7 @@ def train_shapes_command(
         raise UserError(f"--prediction must be one of {', '.join(PREDICTIONS)}")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
                          init_from=str(init_from) if init_from else None, p2_gamma=p2_gamma, noisy_share=noisy_share,
+                         layout_weights=_layouts(layout_weights) if layout_weights else None,
                          model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates,
                                                  prediction=PREDICTIONS[prediction]))
     out.mkdir(parents=True, exist_ok=True)
@@ -125,6 +131,23 @@ def train_shapes_command(
     if ship_to is not None:
         info = export(out, ship_to, command=command, threads=threads)
         console.print(f"exported step {info['steps']} to {ship_to}")
+
+
+def _layouts(text: str) -> dict[str, float]:
+    """'single=0.2,pair=0.3,...' -> {layout: weight}; every layout of the world may appear, none other."""
+    from generator.training.shapes_world import LAYOUT_WEIGHTS
+
+    weights: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--layout-weights: {item!r} is not LAYOUT=NUMBER") from None
+    unknown = sorted(set(weights) - set(LAYOUT_WEIGHTS))
+    if unknown or not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
+        raise UserError(f"--layout-weights takes non-negative weights of {', '.join(LAYOUT_WEIGHTS)} (got {text!r})")
+    return weights
 
 
 def _train_command_of(out: Path) -> str | None:

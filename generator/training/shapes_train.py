@@ -69,7 +69,8 @@ class TrainConfig:
     bf16: bool = True  # autocast matmuls/convs to bfloat16 (about 20% faster on CPUs with avx512_bf16)
     checkpoint_every: int = 250
     log_every: int = 50
-    init_from: str | None = None  # a run folder whose EMA UNet starts this run (None: random weights)
+    init_from: str | None = None  # a run folder (or exported weights) whose EMA UNet starts this run (None: random)
+    layout_weights: dict[str, float] | None = None  # how often each scene layout is drawn (None: the world's own)
     model: ShapesModelConfig = field(default_factory=ShapesModelConfig)
 
     def to_json(self) -> dict[str, Any]:
@@ -182,9 +183,12 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
     for the exported weights' record.
     """
     path = run_dir / CHECKPOINT
-    if not path.exists():
-        raise UserError(f"--init-from: no {CHECKPOINT} in {run_dir}")
-    state = load_checkpoint(path)
+    if (run_dir / "unet" / "config.json").exists() and not path.exists():
+        state = _exported_state(run_dir)
+    elif not path.exists():
+        raise UserError(f"--init-from: no {CHECKPOINT} (a run) or unet/ (exported weights) in {run_dir}")
+    else:
+        state = load_checkpoint(path)
     ema = state["ema"]
     unet = {name: tensor for name, tensor in ema.items() if name.startswith("unet.")}
     mine = {name for name in named if name.startswith("unet.")}
@@ -218,6 +222,20 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
     }
 
 
+def _exported_state(folder: Path) -> dict[str, Any]:
+    """Exported weights (``--ship-to``, e.g. the shipped model) seen as a run's checkpoint: their (EMA) weights
+    as ``ema``, and the steps, time and origin from their training.json, so a continued run keeps its history."""
+    import json
+
+    from generator.training.shapes_model import load_parts
+
+    parts = load_parts(folder)
+    record = json.loads((folder / "training.json").read_text()) if (folder / "training.json").exists() else {}
+    return {"ema": {name: tensor.detach() for name, tensor in _named(parts).items()},
+            "step": int(record.get("steps", 0)), "wall_seconds": float(record.get("wall_seconds", 0.0)),
+            "started_from": record.get("started_from")}
+
+
 def _lr_at(step: int, config: TrainConfig) -> float:
     return config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
 
@@ -240,7 +258,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     optimizer = torch.optim.AdamW(named.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = _Ema(named)
     generator = torch.Generator().manual_seed(config.seed)
-    stream = ShapesStream(seed=config.seed, resolution=config.model.resolution)
+    stream = ShapesStream(seed=config.seed, resolution=config.model.resolution, layouts=config.layout_weights)
     step, data_position, wall, history = 0, 0, 0.0, []
 
     if checkpoint_path.exists():

@@ -233,10 +233,11 @@ def _distinct_pair(rng: np.random.Generator) -> tuple[tuple[str, str], tuple[str
             return first, second
 
 
-def sample_scene(rng: np.random.Generator) -> Scene:
-    """Draw one scene and its caption."""
+def sample_scene(rng: np.random.Generator, layout_weights: dict[str, float] | None = None) -> Scene:
+    """Draw one scene and its caption (layouts drawn by ``layout_weights``, by default the world's own)."""
+    chosen = layout_weights or LAYOUT_WEIGHTS
     layouts = list(LAYOUT_WEIGHTS)
-    weights = np.array([LAYOUT_WEIGHTS[k] for k in layouts])
+    weights = np.array([chosen.get(k, 0.0) for k in layouts])
     layout = layouts[int(rng.choice(len(layouts), p=weights / weights.sum()))]
     size_stated = bool(rng.random() < 0.5)
     sizes = list(SIZES)
@@ -328,13 +329,14 @@ def from_model_range(images: np.ndarray) -> np.ndarray:
 class ShapesStream:
     """Endless, random-access stream of samples: sample ``index`` depends only on ``(seed, index)``."""
 
-    def __init__(self, seed: int = 0, resolution: int = 32) -> None:
+    def __init__(self, seed: int = 0, resolution: int = 32, layouts: dict[str, float] | None = None) -> None:
         self.seed = seed
         self.resolution = resolution
+        self.layouts = layouts  # None: the world's LAYOUT_WEIGHTS (the same stream as before the option)
 
     def scene(self, index: int) -> Scene:
         """The scene at ``index``."""
-        return sample_scene(np.random.default_rng([self.seed, index]))
+        return sample_scene(np.random.default_rng([self.seed, index]), self.layouts)
 
     def sample(self, index: int) -> Sample:
         """The rendered sample at ``index``."""
