@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 RIGHT, WRONG = "✓", "✗"
+MOST_LISTED = 8  # a verdict with more claims (a sample grid) is tallied, listing only its first wrong ones
 STATUS_LABELS = {"agrees": "agrees", "disagrees": "disagrees", "expected": "expected failure"}
 JUDGE_NAMES = {"shapes": "the shapes checker", "digits": "the digit classifier"}
 
@@ -41,12 +42,20 @@ def verdict_view(verdict: dict[str, Any]) -> dict[str, Any]:
     spoken = {"agrees": f"Checked by {judge}: the image agrees with its prompt.",
               "disagrees": f"Checked by {judge}: the image does not agree with its prompt.",
               "expected": f"Checked by {judge}: the image does not agree with its prompt, as expected."}[status]
+    claims = [{"asked": c["asked"], "found": c["found"], "correct": bool(c["correct"])} for c in verdict["claims"]]
+    tally, more = "", 0
+    if len(claims) > MOST_LISTED:  # e.g. 40 digits of a grid: "37 of 40 right" and the wrong ones
+        wrong = [c for c in claims if not c["correct"]]
+        tally = f"{len(claims) - len(wrong)} of {len(claims)} right"
+        claims, more = wrong[:MOST_LISTED], max(0, len(wrong) - MOST_LISTED)
     return {
         "status": status,
         "label": STATUS_LABELS[status],
         "spoken": spoken,
         "asked": verdict["asked"],
-        "claims": [{"asked": c["asked"], "found": c["found"], "correct": bool(c["correct"])} for c in verdict["claims"]],
+        "tally": tally,
+        "claims": claims,
+        "more": more,
         "expected": _expected(verdict),
         "reason": expect.get("reason", ""),
     }
@@ -62,7 +71,10 @@ def claim_text(claim: dict[str, Any]) -> str:
 def verdict_text(verdict: dict[str, Any]) -> str:
     """The verdict line as plain text: 'asked: … · found: red circle ✓, above ✗ (below) · expected failure: …'."""
     view = verdict_view(verdict)
-    line = f"asked: {view['asked']} · found: " + ", ".join(claim_text(c) for c in view["claims"])
+    found = ([view["tally"]] if view["tally"] else []) + [claim_text(c) for c in view["claims"]]
+    if view["more"]:
+        found.append(f"{view['more']} more wrong")
+    line = f"asked: {view['asked']} · found: " + ", ".join(found)
     if view["expected"]:
         line += f" · expected failure: {view['reason']}"
     return line

@@ -188,3 +188,39 @@ def build_fixture_site(root: Path) -> Path:
     write_fake_generated(root / "site" / "generated")
     render_site(root / "site" / "generated", root / "site")
     return mkdocs_build(root)
+
+
+# The contract's example verdict (generator/bake/manifest.schema.json $defs/verdict) and its line on the page.
+DISAGREES = {
+    "judge": "shapes", "asked": "a red circle above a blue square", "agrees": False,
+    "claims": [{"kind": "object", "asked": "red circle", "found": "red circle", "correct": True},
+               {"kind": "object", "asked": "blue square", "found": "a red square", "correct": False},
+               {"kind": "relation", "asked": "above", "found": "below", "correct": False}],
+}
+DISAGREES_LINE = "asked: a red circle above a blue square · found: red circle ✓, blue square ✗ (a red square), above ✗ (below)"
+AGREES = {"judge": "shapes", "asked": "a red circle", "agrees": True,
+          "claims": [{"kind": "object", "asked": "red circle", "found": "red circle", "correct": True},
+                     {"kind": "count", "asked": "1 object", "found": "1 object", "correct": True}]}
+AGREES_LINE = "asked: a red circle · found: red circle ✓, 1 object ✓"
+BINDING = "binding: the model draws both colours but swaps which shape wears which"
+
+
+def judge_fake_site(generated: Path, expect_fail: bool = False, variants: bool = False) -> None:
+    """Add verdicts to the fake bake output: red-cat's final image agrees, two-dogs' disagrees (an expected failure
+    when ``expect_fail``). With ``variants``, red-cat gets a guidance x seed section of two judged variants (seed 42
+    agrees, seed 7 disagrees), whose finals have their own colours."""
+    path = generated / "prompts" / "red-cat.json"
+    manifest = json.loads(path.read_text())
+    manifest["final"]["verdict"] = AGREES
+    if variants:
+        traj = manifest["trajectory"]
+        other = _save(generated, _encode(Image.new("RGB", (64, 48), (250, 0, 250)), "PNG"), "png")
+        items = [{"seed": seed, "guidance": 7.5, "noisy": traj["noisy"], "predicted": traj["predicted"],
+                  "final": {"src": src, "width": 64, "height": 48, "verdict": verdict}}
+                 for seed, src, verdict in ((42, manifest["final"]["src"], AGREES), (7, other, DISAGREES))]
+        manifest["variants"] = {"seeds": [42, 7], "guidances": [7.5], "items": items}
+    path.write_text(json.dumps(manifest, sort_keys=True, indent=1))
+    path = generated / "prompts" / "two-dogs.json"
+    manifest = json.loads(path.read_text())
+    manifest["final"]["verdict"] = {**DISAGREES, **({"expect": {"outcome": "fail", "reason": BINDING}} if expect_fail else {})}
+    path.write_text(json.dumps(manifest, sort_keys=True, indent=1))
