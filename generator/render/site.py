@@ -224,7 +224,8 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,
         cards=[
-            {"p": p, "href": f"pages/{quote(p.id)}.html", "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir)}
+            {"p": p, "href": f"pages/{quote(p.id)}.html", "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir),
+             "judged": p.final.verdict is not None}
             for p in index.prompts
         ],
     )

@@ -57,6 +57,8 @@ def verdict_view(verdict: dict[str, Any]) -> dict[str, Any]:
         "claims": claims,
         "more": more,
         "expected": _expected(verdict),
+        # a figure marked expect: fail that agrees after all says so (its marker may be out of date)
+        "expect_words": "expected failure" if status == "expected" else "marked expected failure, but agrees",
         "reason": expect.get("reason", ""),
     }
 
@@ -76,7 +78,7 @@ def verdict_text(verdict: dict[str, Any]) -> str:
         found.append(f"{view['more']} more wrong")
     line = f"asked: {view['asked']} · found: " + ", ".join(found)
     if view["expected"]:
-        line += f" · expected failure: {view['reason']}"
+        line += f" · {view['expect_words']}: {view['reason']}"
     return line
 
 

@@ -56,6 +56,9 @@ def test_expected_failure_says_so_with_its_reason_and_a_label_prefixes_the_line(
     markup = line(expected, "upright")
     assert visible_text(markup) == f"upright: {DISAGREES_LINE} · expected failure: {BINDING}"
     assert verdict_view(expected)["status"] == "expected" and 'data-verdict="expected"' in markup
+    stale = {**AGREES, "expect": {"outcome": "fail", "reason": BINDING}}  # marked, yet it agrees: said so
+    assert verdict_text(stale) == f"{AGREES_LINE} · marked expected failure, but agrees: {BINDING}"
+    assert verdict_view(stale)["status"] == "agrees"
 
 
 def test_a_grid_of_many_claims_is_tallied_with_its_wrong_ones_listed():
