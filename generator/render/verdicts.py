@@ -126,10 +126,6 @@ class JudgedFigure:
         """Page, manifest, then place in the manifest (list indices as numbers)."""
         return (self.page, self.manifest, tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.path))
 
-    def describe(self) -> str:
-        """One line naming the figure: 'pages/binding.html (/final): asked "…"'."""
-        return f"{self.page} ({self.pointer}): asked “{self.verdict['asked']}”"
-
     def to_json(self) -> dict[str, Any]:
         """This figure's entry in quality.json."""
         v = self.verdict
@@ -170,8 +166,8 @@ class QualityReport:
         """'41 of 44 judged figures agree with their prompt; 3 are marked expected failures'."""
         if not self.judged:
             return "no figure was judged (none of the baked models has a judge)"
-        noun = "figure agrees" if self.judged == 1 else "figures agree"
-        line = f"{self.agree} of {self.judged} judged {noun} with their prompt"
+        noun = "figure agrees with its prompt" if self.judged == 1 else "figures agree with their prompt"
+        line = f"{self.agree} of {self.judged} judged {noun}"
         line += f"; {self.expected} {'is' if self.expected == 1 else 'are'} marked expected failure{'s' * (self.expected != 1)}"
         if self.unexpected:
             n = len(self.unexpected)
@@ -184,8 +180,8 @@ class QualityReport:
             return None
         first, more = self.unexpected[0], len(self.unexpected) - 1
         others = f" (and {more} more; all in quality.json)" if more else ""
-        return (f"{first.describe()} disagrees with its prompt ({verdict_text(first.verdict)}){others}; "
-                "fix it, or mark it 'expect: fail' with a 'reason' to show the failure on purpose")
+        return (f"{first.page} ({first.pointer}) disagrees with its prompt: {verdict_text(first.verdict)}{others}; "
+                "fix it, or mark its prompt 'expect: fail' with a 'reason' to show the failure on purpose")
 
     def to_json(self) -> dict[str, Any]:
         """quality.json: the counts and every judged figure, sorted."""

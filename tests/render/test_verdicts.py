@@ -93,7 +93,9 @@ def test_summary_counts_agreeing_expected_and_unexpected_figures():
     report = quality_report([figure(0, AGREES), figure(1, expected), figure(2, DISAGREES)])
     assert report.summary() == ("1 of 3 judged figures agree with their prompt; 1 is marked expected failure; "
                                 "1 disagrees unexpectedly")
-    assert report.failure().startswith("pages/p.html (/items/2): asked “a red circle above a blue square” disagrees")
+    assert report.failure().startswith(f"pages/p.html (/items/2) disagrees with its prompt: {DISAGREES_LINE};")
+    assert quality_report([figure(0, DISAGREES)]).summary() == (
+        "0 of 1 judged figure agrees with its prompt; 0 are marked expected failures; 1 disagrees unexpectedly")
     assert quality_report([]).summary().startswith("no figure was judged")
 
 
