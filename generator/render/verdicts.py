@@ -34,6 +34,11 @@ def _expected(verdict: dict[str, Any]) -> bool:
     return (verdict.get("expect") or {}).get("outcome") == "fail"
 
 
+def _one_line(text: Any) -> str:
+    """Text with every run of whitespace (newlines too) made one space: a line stays one raw-HTML line in Markdown."""
+    return " ".join(str(text).split())
+
+
 def verdict_view(verdict: dict[str, Any]) -> dict[str, Any]:
     """What the ``verdict_line`` macro draws: status, its words for screen readers, asked, claims, reason."""
     status = verdict_status(verdict)
@@ -42,7 +47,8 @@ def verdict_view(verdict: dict[str, Any]) -> dict[str, Any]:
     spoken = {"agrees": f"Checked by {judge}: the image agrees with its prompt.",
               "disagrees": f"Checked by {judge}: the image does not agree with its prompt.",
               "expected": f"Checked by {judge}: the image does not agree with its prompt, as expected."}[status]
-    claims = [{"asked": c["asked"], "found": c["found"], "correct": bool(c["correct"])} for c in verdict["claims"]]
+    claims = [{"asked": _one_line(c["asked"]), "found": _one_line(c["found"]), "correct": bool(c["correct"])}
+              for c in verdict["claims"]]
     tally, more = "", 0
     if len(claims) > MOST_LISTED:  # e.g. 40 digits of a grid: "37 of 40 right" and the wrong ones
         wrong = [c for c in claims if not c["correct"]]
@@ -52,14 +58,14 @@ def verdict_view(verdict: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "label": STATUS_LABELS[status],
         "spoken": spoken,
-        "asked": verdict["asked"],
+        "asked": _one_line(verdict["asked"]),
         "tally": tally,
         "claims": claims,
         "more": more,
         "expected": _expected(verdict),
         # a figure marked expect: fail that agrees after all says so (its marker may be out of date)
         "expect_words": "expected failure" if status == "expected" else "marked expected failure, but agrees",
-        "reason": expect.get("reason", ""),
+        "reason": _one_line(expect.get("reason", "")),
     }
 
 

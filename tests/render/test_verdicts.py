@@ -190,3 +190,11 @@ def test_build_passes_when_the_disagreement_is_an_expected_failure(project, monk
         ("pages/red-cat.html", "agrees", None), ("pages/two-dogs.html", "expected", BINDING)]
     page = (project / "build" / "site" / "generated" / "quality.html").read_text()
     assert "expected failure: " + html.escape(BINDING, quote=False) in page
+
+
+def test_hostile_prompt_text_in_a_verdict_stays_text_on_one_line():
+    hostile = {**AGREES, "asked": 'a <script>alert(1)</script>\n\n# red "circle" *x*',
+               "claims": [{"kind": "object", "asked": "red\ncircle", "found": "<img src=x onerror=alert(1)>", "correct": False}]}
+    markup = line(hostile)
+    assert "<script" not in markup and "<img" not in markup and "\n" not in markup
+    assert visible_text(markup) == 'asked: a <script>alert(1)</script> # red "circle" *x* · found: red circle ✗ (<img src=x onerror=alert(1)>)'
