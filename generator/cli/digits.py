@@ -166,6 +166,10 @@ def eval_digits_command(
     stage: str = typer.Option("both", help="class, time or both."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     out: Path = typer.Option(Path("build/eval/digits.json"), help="Where to write the JSON result."),
+    sweep: bool = typer.Option(False, help="Instead: measure every scheduler x steps (25, 50, 100), then the best "
+                               "x guidance (1, 3, 5, 7.5) for the class model, with the classifier as the judge; "
+                               "write the best as STAGE/defaults.json (the model's defaults everywhere)."),
+    sweep_n: int = typer.Option(100, help="Samples per sweep cell."),
 ) -> None:
     """Sample the digits models and score them with the project's classifier."""
     from generator.training.digits_classifier import load_classifier
@@ -178,6 +182,10 @@ def eval_digits_command(
         raise UserError("--n must be at least 1")
     root = weights or shipped_weights_dir()
     device_name = _device(device)
+    if sweep:
+        for name in ("class", "time") if stage == "both" else (stage,):
+            _sweep_defaults(root / name, name, device_name, sweep_n)
+        return
     classifier_path = root / "classifier" / "model.safetensors"
     if not classifier_path.is_file():
         raise UserError(f"classifier weights {classifier_path} not found; train them with "
@@ -195,3 +203,22 @@ def eval_digits_command(
     console.print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_class_accuracy"}
                               if isinstance(v, dict) else v for k, v in result.items()}, sort_keys=True))
     console.print(f"written to {out}")
+
+
+def _sweep_defaults(folder: Path, stage: str, device: str, n: int) -> None:
+    """Measure the sampler grid of one digits model and record the best cell as its defaults.json."""
+    from generator.models.digits import load_digits_adapter
+    from generator.models.schedulers import SCHEDULERS
+    from generator.training.digits_sweep import SWEEP_GUIDANCES, SWEEP_SEED, SWEEP_STEPS, digits_measure
+    from generator.training.sampler_sweep import staged_sweep, write_defaults
+
+    adapter = load_digits_adapter(stage, model_dir=folder, device=device)
+    guidances = SWEEP_GUIDANCES if adapter.class_conditional else ()  # the time model has nothing to guide
+    with progress_bar(f"sweep samplers ({stage})") as report:
+        result = staged_sweep(list(SCHEDULERS), SWEEP_STEPS, guidances, adapter.default_guidance,
+                              digits_measure(adapter, n), progress=report)
+    scored = "labelled as asked" if adapter.class_conditional else "read with confidence >= 0.9"
+    chosen = write_defaults(folder, result, f"diffatlas eval digits --stage {stage} --sweep --sweep-n {n}",
+                            {"n": n, "seed": SWEEP_SEED, "scored": [scored]})
+    console.print(f"{stage}: measured defaults {chosen['scheduler']}, {chosen['steps']} steps, guidance "
+                  f"{chosen['guidance']:g} (score {chosen['measured']['score']:.3f}); {folder / 'defaults.json'}")

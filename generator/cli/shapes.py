@@ -232,13 +232,15 @@ def _sweep_defaults(weights: Path, device: str, n: int, threads: Optional[int]) 
     """Measure the sampler grid and record the best cell as the model's defaults (WEIGHTS/defaults.json)."""
     from generator.models.schedulers import SCHEDULERS
     from generator.models.shapes import ShapesAdapter
-    from generator.training.shapes_sweep import staged_sweep, write_defaults
+    from generator.training.sampler_sweep import staged_sweep, write_defaults
+    from generator.training.shapes_sweep import CLAIM_TARGETS, SWEEP_SEED, shapes_measure
 
     adapter = ShapesAdapter(weights, device=device)
     with _progress("sweep samplers") as report:
-        result = staged_sweep(adapter, list(SCHEDULERS), SWEEP_STEPS, SWEEP_GUIDANCES, adapter.default_guidance,
-                              n=n, progress=report)
+        result = staged_sweep(list(SCHEDULERS), SWEEP_STEPS, SWEEP_GUIDANCES, adapter.default_guidance,
+                              shapes_measure(adapter, n), progress=report)
     command = f"diffatlas eval shapes --sweep --sweep-n {n}" + (f" --threads {threads}" if threads else "")
-    chosen = write_defaults(weights, result, command)
+    scored = [f"{group}.{rate}" for group, rate in CLAIM_TARGETS]
+    chosen = write_defaults(weights, result, command, {"n": n, "seed": SWEEP_SEED, "scored": scored})
     console.print(f"measured defaults: {chosen['scheduler']}, {chosen['steps']} steps, guidance {chosen['guidance']:g} "
                   f"(score {chosen['measured']['score']:.3f}); {weights / 'defaults.json'}")

@@ -18,6 +18,7 @@ from generator.errors import UserError
 from generator.models.base import Capabilities, Embeddings, PromptEmbeddings, TokenPiece
 from generator.models.common import SamplingAdapter, weight_hash
 from generator.models.schedulers import make_scheduler
+from generator.training.sampler_sweep import read_defaults
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 28
@@ -41,7 +42,8 @@ class DigitsAdapter(SamplingAdapter):
     """
 
     def __init__(self, unet: torch.nn.Module, config: dict[str, Any], *, model_id: str = "embedded:digits",
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, epoch: int | None = None):
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, epoch: int | None = None,
+                 defaults: dict[str, Any] | None = None):
         self.id = model_id
         self.config = config
         self.epoch = epoch
@@ -70,9 +72,13 @@ class DigitsAdapter(SamplingAdapter):
             conditioning="class", pixel_space=True, cross_attention=False, size_multiple=IMAGE_SIZE, max_tokens=None
         )
         self.default_width = self.default_height = IMAGE_SIZE
-        self.default_steps = self.num_train_timesteps
-        self.default_guidance = 5.0 if self.class_conditional else 1.0
-        self.default_scheduler = "ddpm"
+        # measured best settings (`diffatlas eval digits --sweep` writes the folder's defaults.json); without
+        # them, the course's own: DDPM over every training timestep, guidance 5 for the class model
+        measured = defaults or {"scheduler": "ddpm", "steps": self.num_train_timesteps,
+                                "guidance": 5.0 if self.class_conditional else 1.0}
+        self.default_scheduler = str(measured["scheduler"])
+        self.default_steps = int(measured["steps"])
+        self.default_guidance = float(measured["guidance"])
         self.weight_hash = weight_hash([self.denoiser])
 
     def make_scheduler(self, name: str | None = None) -> object:
@@ -141,7 +147,8 @@ def load_digits_adapter(stage: str = "class", epoch: int | None = None, model_di
     model_id = "embedded:digits" if stage == "class" else "embedded:digits-time"
     if epoch is not None:
         model_id += f"@epoch{epoch}"
-    return DigitsAdapter(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch)
+    return DigitsAdapter(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch,
+                         defaults=read_defaults(folder))
 
 
 def load(device: torch.device, dtype: torch.dtype) -> DigitsAdapter:

@@ -22,7 +22,7 @@ from generator.models.limits import ModelLimits
 from generator.models.schedulers import make_scheduler
 from generator.models.tokens import token_pieces
 from generator.training.shapes_model import encode_text, unet_input
-from generator.training.shapes_sweep import read_defaults
+from generator.training.sampler_sweep import read_defaults
 
 MODEL_ID = "embedded:shapes"
 # for a folder without a measured defaults.json (a fresh training export): what every earlier eval report used

@@ -270,7 +270,7 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int | None
     import json
 
     from generator.models.shapes import ShapesAdapter
-    from generator.training.shapes_sweep import read_defaults
+    from generator.training.sampler_sweep import read_defaults
 
     adapter = ShapesAdapter(weights, device=device)
     scheduler = scheduler or adapter.default_scheduler
