@@ -123,10 +123,17 @@ def compare_row(report: dict, label: str | None, shown: str) -> dict:
         "images": summary.get("images"),
         "one_object": summary.get("one_object"),
         "two_object": summary.get("two_object"),
+        "scene_right": _rate(report, "one_object", "scene_right"),  # None for reports written before claims
+        "binding": _rate(report, "two_object", "binding"),
         "best_miou": daam.get("best_miou"),
         "best_tau": daam.get("best_tau"),
         "baselines": daam.get("baselines") or {},
     }
+
+
+def _rate(report: dict, group: str, name: str) -> float | None:
+    """One judged rate of a report (``claims.GROUP.NAME.rate``), None when the report has none."""
+    return (((report.get("claims") or {}).get(group) or {}).get(name) or {}).get("rate")
 
 
 def _compared(spec: FaithfulnessSpec) -> list[dict]:
@@ -171,6 +178,9 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
         "images": summary.get("images"),
         "by_attribute": report["by_attribute"],
     }
+    manifest["claims"] = {"rates": report.get("claims"), "targets": report.get("claim_targets"),
+                          "met": report.get("claims_met")} if report.get("claims") else None
+    manifest["sweep"] = report.get("sweep")
     daam = report.get("daam")
     manifest["daam"] = {k: daam.get(k) for k in DAAM_KEYS} if daam and daam.get("best_tau") is not None else None
     examples = (daam or {}).get("examples")

@@ -169,10 +169,10 @@ def test_compare_puts_other_models_reports_side_by_side(tmp_path: Path, report: 
     page = (generated / "faithfulness.md").read_text()
     rows = [line for line in page.splitlines() if line.startswith("| ") and line.endswith(" | 200 |")]
     daam = report["daam"]
-    assert rows[0].startswith(f"| model, 4321 steps (this page) | 93.2% | 70.5% | **{daam['best_miou']:.3f}** (0.4) | 0.125 | 0.250 |")
-    assert rows[1] == "| the old one | 50.0% | 25.0% | **0.099** (0.2) | 0.111 | 0.186 | 200 |"
+    assert rows[0].startswith(f"| model, 4321 steps (this page) | – | – | 93.2% | 70.5% | **{daam['best_miou']:.3f}** (0.4) | 0.125 | 0.250 |")
+    assert rows[1] == "| the old one | – | – | 50.0% | 25.0% | **0.099** (0.2) | 0.111 | 0.186 | 200 |"
     assert rows[2].startswith("| bidirectional T5 text encoder, x/y input channels, P2 loss weighting \\(γ 1\\), v\\-prediction, "
-                              "50% of timesteps from the noisiest 30%, 8500 \\+ 777 steps | 50.0% |")
+                              "50% of timesteps from the noisiest 30%, 8500 \\+ 777 steps | – | – | 50.0% |")
     assert len(rows) == 3
     (tmp_path / "r" / "other.json").unlink()
     with pytest.raises(UserError, match="faithfulness.compare: no eval report at .*other.json"):
@@ -240,3 +240,27 @@ def test_a_broken_report_is_one_clear_error(tmp_path: Path, report: dict) -> Non
     (tmp_path / "eval.json").write_text(json.dumps(broken))
     with pytest.raises(UserError, match=r"daam\.examples\.best\[0\] heat: not a base64 PNG"):
         bake_chapter(prompt_set, ChapterContext(AssetStore(tmp_path / "out"), "key", get_adapter=lambda: None))
+
+
+def test_the_page_leads_with_judged_claims_and_shows_the_sampler_sweep(tmp_path: Path, report: dict) -> None:
+    judged = json.loads(json.dumps(report))
+    rate = {"rate": 0.53, "low": 0.45, "high": 0.61, "n": 200, "images": 100}
+    judged["claims"] = {"one_object": {"scene_right": {**rate, "rate": 0.96, "low": 0.91, "high": 0.99, "n": 100}},
+                        "two_object": {"binding": rate, "relation": {**rate, "rate": 0.41, "n": 57}}}
+    judged["claim_targets"] = {"one_object.scene_right": 0.95, "two_object.binding": 0.85, "two_object.relation": 0.8}
+    cell = {"scheduler": "ddim", "steps": 25, "guidance": 3.0, "score": 0.78,
+            "rates": {"one_object": {"scene_right": {"rate": 0.97}}, "two_object": {"binding": {"rate": 0.85},
+                                                                                    "relation": {"rate": 0.52}}}}
+    judged["sweep"] = {"chosen": {"scheduler": "ddim", "steps": 25, "guidance": 3.0},
+                       "measured": {"n": 60, "seed": 4321, "command": "diffatlas eval shapes --sweep --sweep-n 60"},
+                       "rows": [cell, {**cell, "scheduler": "ddpm", "steps": 50, "score": 0.76}]}
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "eval.json").write_text(json.dumps(judged))
+    page = (_bake_and_render(tmp_path, _prompt_file(tmp_path, "  report: r/eval.json\n")) / "faithfulness.md").read_text()
+    lines = page.splitlines()
+    assert "| one object | whole scene right | **96.0%** | 91.0–99.0% | 100 | ≥ 95% ✓ |" in lines
+    assert "| two objects | object with its colour and shape | **53.0%** | 45.0–61.0% | 200 | ≥ 85% ✗ |" in lines
+    assert "| two objects | relation | **41.0%** | 45.0–61.0% | 57 | ≥ 80% ✗ |" in lines
+    assert page.index("whole scene right") < page.index("| prompts | attributes right |")  # the claims lead
+    assert "| ddim (chosen) | 25 | 3.0 | **0.780** | 97% | 85% | 52% |" in lines
+    assert "| ddpm | 50 | 3.0 | 0.760 | 97% | 85% | 52% |" in lines
