@@ -198,8 +198,13 @@ def _baseline_level(b: _Baker, level: Any) -> dict:
     }
 
 
+UNCONDITIONAL = Expectation("fail", "guidance 0 is the unconditional branch alone: it never reads the prompt")
+
+
 def _sample(b: _Baker, run: Any, samples: Any) -> dict:
-    image = b.judged_image(run.trajectory.final_image, samples.prompt, samples.expect)
+    """One cell of the steps/guidance grid; at guidance 0 the prompt is ignored by design, so it may disagree."""
+    expect = UNCONDITIONAL if run.guidance == 0 else samples.expect
+    image = b.judged_image(run.trajectory.final_image, samples.prompt, expect)
     return {"steps": run.steps, "guidance": run.guidance, "image": image, "trajectory": b.sample_trajectory(run)}
 
 

@@ -106,7 +106,7 @@ class Claim:
 
 
 def _seen(blob: Blob | None) -> str:
-    return "nothing" if blob is None else f"a {blob.colour} {blob.shape}"
+    return "nothing" if blob is None else f"{'an' if blob.colour[0] in 'aeiou' else 'a'} {blob.colour} {blob.shape}"
 
 
 def _where(blob: Blob) -> str:
