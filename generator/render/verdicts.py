@@ -160,8 +160,9 @@ class QualityReport:
 
     @property
     def expected(self) -> int:
-        """How many are marked expected failures (``expect: fail``)."""
-        return sum(_expected(f.verdict) for f in self.figures)
+        """How many disagree as their prompt file said they would (``expect: fail``); a marked figure that agrees
+        after all counts among those that agree, so agree + expected + unexpected = judged."""
+        return sum(f.status == "expected" for f in self.figures)
 
     @property
     def unexpected(self) -> tuple[JudgedFigure, ...]:

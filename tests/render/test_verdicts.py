@@ -97,6 +97,9 @@ def test_summary_counts_agreeing_expected_and_unexpected_figures():
     assert quality_report([figure(0, DISAGREES)]).summary() == (
         "0 of 1 judged figure agrees with its prompt; 0 are marked expected failures; 1 disagrees unexpectedly")
     assert quality_report([]).summary().startswith("no figure was judged")
+    stale = {**AGREES, "expect": {"outcome": "fail", "reason": "binding"}}  # marked, but agrees after all
+    report = quality_report([figure(0, stale), figure(1, expected), figure(2, DISAGREES)])
+    assert (report.agree, report.expected, len(report.unexpected)) == (1, 1, 1)  # every figure counted once
 
 
 def test_render_shows_the_lines_badges_quality_json_and_page(site):
