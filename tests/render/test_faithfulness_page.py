@@ -262,5 +262,6 @@ def test_the_page_leads_with_judged_claims_and_shows_the_sampler_sweep(tmp_path:
     assert "| two objects | object with its colour and shape | **53.0%** | 45.0–61.0% | 200 | ≥ 85% ✗ |" in lines
     assert "| two objects | relation | **41.0%** | 45.0–61.0% | 57 | ≥ 80% ✗ |" in lines
     assert page.index("whole scene right") < page.index("| prompts | attributes right |")  # the claims lead
+    assert page.index("whole scene right") < page.index("object with its colour and shape") < page.index("| two objects | relation")
     assert "| ddim (chosen) | 25 | 3.0 | **0.780** | 97% | 85% | 52% |" in lines
     assert "| ddpm | 50 | 3.0 | 0.760 | 97% | 85% | 52% |" in lines
