@@ -73,6 +73,11 @@ def test_gallery_badges_and_the_judged_figures_page(judged, judged_url):
     assert [r.get_attribute("data-verdict") for r in rows.all()] == ["agrees", "agrees", "disagrees", "expected"]
     assert rows.nth(3).locator(".atlas-verdict").evaluate(SEEN) == (
         f"{fakesite.DISAGREES_LINE} · expected failure: {fakesite.BINDING}")
+    border = "e => getComputedStyle(e).borderLeftColor"  # each status its own colour (besides its words)
+    colours = [r.locator(".atlas-verdict").evaluate(border) for r in rows.all()]
+    assert colours[0] == colours[1] and len({colours[0], colours[2], colours[3]}) == 3
+    width = page.locator(".md-content__inner").evaluate("e => e.getBoundingClientRect().right")
+    assert rows.nth(3).locator(".atlas-verdict").evaluate("e => e.getBoundingClientRect().right") <= width  # wraps
     rows.nth(3).locator("a").click()
     page.wait_for_url("**/generated/pages/two-dogs.html")
     assert page.locator(".atlas-verdict-expected").first.is_visible()
