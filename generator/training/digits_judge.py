@@ -42,6 +42,6 @@ def judge_digit(asked: str, image: np.ndarray) -> tuple[Claim, ...] | None:
     if asked not in {str(d) for d in range(10)} and asked != ANY_DIGIT:
         return None
     digit, confidence = read_digit(image)
-    found = f"{digit} ({confidence:.0%} sure)"
+    found = f"{digit}, {confidence:.0%} sure"
     right = confidence >= CONFIDENT if asked == ANY_DIGIT else str(digit) == asked
     return (Claim("label", asked, found, right),)

@@ -25,7 +25,7 @@ def test_a_sample_is_labelled_as_the_classifier_reads_it(samples):
         digit, confidence = int(probabilities.argmax()), float(probabilities.max())
         (claim,) = judge_digit(str(wanted), image)
         assert (claim.kind, claim.asked) == ("label", str(wanted))
-        assert claim.found == f"{digit} ({confidence:.0%} sure)"
+        assert claim.found == f"{digit}, {confidence:.0%} sure"
         assert claim.correct == (digit == wanted)
         (any_digit,) = judge_digit(ANY_DIGIT, image)
         assert any_digit.correct == (confidence >= CONFIDENT)
