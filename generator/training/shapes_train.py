@@ -216,7 +216,7 @@ def _start_from(named: dict[str, torch.Tensor], run_dir: Path) -> dict[str, Any]
         "run": str(run_dir),
         "step": state["step"],
         "wall_seconds": round(state["wall_seconds"], 1),
-        "command": command.read_text().strip() if command.exists() else None,
+        "command": command.read_text().strip() if command.exists() else state.get("command"),
         "text_encoder": same_text,
         "started_from": state.get("started_from"),
     }
@@ -233,7 +233,7 @@ def _exported_state(folder: Path) -> dict[str, Any]:
     record = json.loads((folder / "training.json").read_text()) if (folder / "training.json").exists() else {}
     return {"ema": {name: tensor.detach() for name, tensor in _named(parts).items()},
             "step": int(record.get("steps", 0)), "wall_seconds": float(record.get("wall_seconds", 0.0)),
-            "started_from": record.get("started_from")}
+            "started_from": record.get("started_from"), "command": record.get("command")}
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:

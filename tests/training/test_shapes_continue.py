@@ -36,6 +36,7 @@ def test_a_run_starts_from_exported_weights_and_keeps_their_history(tmp_path, on
         assert torch.allclose(state["model"][f"unet.{name}"], tensor, atol=1e-4), name
     trained = json.loads((shipped_weights_dir() / "training.json").read_text())
     assert state["started_from"]["step"] == trained["steps"] and state["started_from"]["text_encoder"] is True
+    assert state["started_from"]["command"] == trained["command"]  # the weights README can name the run it grew from
     assert json.loads((run / "config.json").read_text())["layout_weights"] == {"pair": 1.0, "relation": 1.0}
 
 
