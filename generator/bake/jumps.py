@@ -14,6 +14,7 @@ from generator.bake.encoders import preview_size
 from generator.bake.sections import AfterSampling
 from generator.bake.store import AssetStore
 from generator.bake.trajectory import sprite_entry
+from generator.bake.verdicts import verdict
 from generator.experiments.jumps import JumpStart, jump_points, run_jumps
 from generator.experiments.trajectory import Trajectory, TrajectoryRequest, decode_in_batches, preview_stride
 from generator.models.base import ModelAdapter, to_pil
@@ -68,8 +69,11 @@ class JumpsSection(AfterSampling):
         for row, jumps in enumerate(settings.steps):
             mine = [(r, decoded[i]) for i, r in enumerate(results) if r.requested_steps == jumps]
             images = torch.stack([image for _, image in mine] + [final_small])
+            # what the judge already finds in each jump's image: from which step the model "knows" the prompt
+            verdicts = [verdict(adapter, prompt.text, image) for _, image in mine]
             rows.append(
                 {
+                    **({"verdicts": verdicts} if any(verdicts) else {}),
                     "steps": jumps,
                     "effective_steps": [len(r.plan.timesteps) for r, _ in mine],
                     "timesteps": [list(r.plan.timesteps) for r, _ in mine],

@@ -34,7 +34,8 @@ from generator.render.errors import RenderError
 from generator.render.escape import front_matter_string, html_json, md_escape
 from generator.render.load import PromptView, SiteIndex, Sprite, load_index
 from generator.render.publish import publish
-from generator.render.verdicts import JudgedFigure, QualityReport, judged_figures, quality_report, verdict_view
+from generator.render.verdicts import (JudgedFigure, QualityReport, judged_figures, quality_report, verdict_text,
+                                       verdict_view)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = "assets/css/atlas.css"  # relative to the site (docs) dir; embed pages then load every other assets/css/*.css
@@ -81,6 +82,7 @@ def environment() -> Environment:
     env.filters["json"] = html_json
     env.filters["front_matter"] = front_matter_string
     env.filters["verdict_view"] = verdict_view
+    env.filters["verdict_text"] = verdict_text
     env.globals["embed_csp"] = EMBED_POLICY  # embeds have no inline script: script-src 'self' alone
     return env
 
