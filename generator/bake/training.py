@@ -82,7 +82,9 @@ def _model_info(folder: Path) -> dict:
 
 
 def _quality(weights: Path) -> dict | None:
-    """The shipped eval.json with the commands that reproduce each number."""
+    """The shipped eval.json with the commands that reproduce each number, and the measured sampler defaults."""
+    from generator.training.sampler_sweep import read_defaults
+
     data = _read_json(weights / "eval.json")
     if not data:
         return None
@@ -94,6 +96,11 @@ def _quality(weights: Path) -> dict | None:
     if isinstance(data.get("time"), dict):
         commands["time"] = f"diffatlas eval digits --stage time --n {data['time'].get('n', 500)} --seed {data.get('seed', 0)}"
     quality.setdefault("commands", commands)
+    defaults = {stage: read_defaults(weights / stage) for stage in ("class", "time")}
+    quality["sampler_defaults"] = {  # the measured sweep's pick per model (prompt pages of the model use it)
+        stage: {**{k: d[k] for k in ("scheduler", "steps", "guidance")}, "score": d["measured"]["score"],
+                "n": d["measured"].get("n"), "command": d["measured"]["command"]}
+        for stage, d in defaults.items() if d}
     classifier = _read_json(weights / "classifier" / "config.json") or {}
     if "test_accuracy" in classifier:
         quality.setdefault("classifier_test_accuracy", classifier["test_accuracy"])

@@ -168,3 +168,16 @@ def test_shipped_prompt_file_asks_for_the_issue_settings() -> None:
     assert spec.sigmas == (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0) and spec.denoiser_sigma == 0.5
     assert spec.samples_per_digit == 4 and spec.guidances == (0.0, 5.0, 10.0)
     assert prompt_set.prompts and all(p.settings.jumps.method == "beta-sum" for p in prompt_set.prompts)
+
+
+def test_the_measured_sampler_defaults_reach_the_quality_section(tmp_path: Path) -> None:
+    from generator.bake.training import _quality
+    from generator.training.sampler_sweep import write_defaults
+
+    (tmp_path / "class").mkdir()
+    (tmp_path / "eval.json").write_text(json.dumps({"seed": 0}))
+    rows = [{"scheduler": "ddpm", "steps": 25, "guidance": 5.0, "score": 1.0, "rates": {}}]
+    write_defaults(tmp_path / "class", {"rows": rows, "chosen": {**rows[0]}}, "diffatlas eval digits --sweep", {"n": 50})
+    quality = _quality(tmp_path)
+    assert quality["sampler_defaults"] == {"class": {"scheduler": "ddpm", "steps": 25, "guidance": 5.0, "score": 1.0,
+                                                     "n": 50, "command": "diffatlas eval digits --sweep"}}
