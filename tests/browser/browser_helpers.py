@@ -45,3 +45,15 @@ class Watched:
         assert self.errors == [], self.errors
         assert self.foreign == [], f"requests left 127.0.0.1: {self.foreign}"
         assert self.failed == [], self.failed
+
+
+@contextmanager
+def watched_page(browser, base_url: str, **context_options) -> Iterator[Watched]:
+    """A fresh 1000x900 browser context with one watched page (10 s timeouts), closed when the block ends."""
+    context = browser.new_context(**{"viewport": {"width": 1000, "height": 900}, **context_options})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        yield Watched(page, base_url)
+    finally:
+        context.close()

@@ -11,15 +11,8 @@ from browser_helpers import Watched, serve
 
 @pytest.fixture(scope="module")
 def course_url(tmp_path_factory):
-    from generator.render import render_site
-
     root = tmp_path_factory.mktemp("course-site")
-    fakesite.copy_site(root)
-    generated = root / "site" / "generated"
-    fakesite.write_fake_generated(generated)
-    fakechapters.write_chapter(generated, "experiments")
-    render_site(generated, root / "site")
-    with serve(fakesite.mkdocs_build(root)) as url:
+    with serve(fakesite.build_fixture_site(root, lambda generated: fakechapters.write_chapter(generated, "experiments"))) as url:
         yield url
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import fakesite  # (on sys.path through tests/browser/conftest.py)
-from browser_helpers import Watched, serve
+from browser_helpers import Watched, serve, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -51,14 +51,10 @@ def probe_url(probe_site):
 
 @pytest.fixture
 def probe(browser, probe_url):
-    context = browser.new_context(viewport={"width": 1000, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    watched = Watched(page, probe_url)
-    page.goto(f"{probe_url}/{PAGE}")
-    page.wait_for_selector("#traj-cat[data-atlas-mounted]")
-    yield watched
-    context.close()
+    with watched_page(browser, probe_url) as watched:
+        watched.page.goto(f"{probe_url}/{PAGE}")
+        watched.page.wait_for_selector("#traj-cat[data-atlas-mounted]")
+        yield watched
 
 
 def frames(page, selector: str) -> list[str]:

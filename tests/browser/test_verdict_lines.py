@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import fakesite  # (on sys.path through tests/browser/conftest.py)
-from browser_helpers import Watched, serve
+from browser_helpers import serve, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -17,25 +17,17 @@ SEEN = """e => { const copy = e.cloneNode(true); copy.querySelectorAll('.atlas-s
 @pytest.fixture(scope="module")
 def judged_url(tmp_path_factory):
     """The fixture site with verdicts (red-cat agrees and has two judged variants; two-dogs is an expected failure)."""
-    from generator.render import render_site
+    def judge(generated):
+        fakesite.judge_fake_site(generated, expect_fail=True, variants=True)
 
-    root = tmp_path_factory.mktemp("judged-site")
-    fakesite.copy_site(root)
-    generated = root / "site" / "generated"
-    fakesite.write_fake_generated(generated)
-    fakesite.judge_fake_site(generated, expect_fail=True, variants=True)
-    render_site(generated, root / "site")
-    with serve(fakesite.mkdocs_build(root)) as url:
+    with serve(fakesite.build_fixture_site(tmp_path_factory.mktemp("judged-site"), judge)) as url:
         yield url
 
 
 @pytest.fixture
 def judged(browser, judged_url):
-    context = browser.new_context(viewport={"width": 1000, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield Watched(page, judged_url)
-    context.close()
+    with watched_page(browser, judged_url) as watched:
+        yield watched
 
 
 def test_the_line_shows_under_the_final_image_and_follows_the_chosen_variant(judged, judged_url):

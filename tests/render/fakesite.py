@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
@@ -180,12 +181,14 @@ def mkdocs_build(root: Path) -> Path:
     return root / "build" / "site"
 
 
-def build_fixture_site(root: Path) -> Path:
-    """Fake bake + render + `python -m mkdocs build --strict` in `root`; returns root/build/site."""
+def build_fixture_site(root: Path, prepare: Callable[[Path], object] = lambda generated: None) -> Path:
+    """Fake bake (then ``prepare(generated)``, e.g. a chapter or verdicts added) + render + `python -m mkdocs
+    build --strict` in `root`; returns root/build/site."""
     from generator.render import render_site
 
     copy_site(root)
     write_fake_generated(root / "site" / "generated")
+    prepare(root / "site" / "generated")
     render_site(root / "site" / "generated", root / "site")
     return mkdocs_build(root)
 
