@@ -89,6 +89,8 @@ def train_digits_command(
     out: Optional[Path] = typer.Option(None, help="Output folder (default build/train/digits/STAGE)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
     seed: int = typer.Option(0, help="Seed for initialisation, shuffling and noise."),
+    ema: Optional[float] = typer.Option(None, help="Also keep an EMA of the weights with this decay (e.g. 0.999), "
+                                        "saved under OUT/ema/ and OUT/snapshots/ema/."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, copy fp16 weights + config here "
                                            "(maintainers: generator/weights/digits/STAGE)."),
 ) -> None:
@@ -113,12 +115,12 @@ def train_digits_command(
     except ValueError as error:
         raise UserError(f"--stage must be denoiser, time, class or classifier, not {stage!r}") from error
     overrides = {"epochs": epochs, "batch_size": batch, "hidden": hidden, "snapshot_epochs": _parse_epochs(snapshots),
-                 "train_subset": subset, "seed": seed}
+                 "train_subset": subset, "seed": seed, "ema_decay": ema}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     command = _command(stage, data, {
         "--epochs": config.epochs, "--batch": config.batch_size, "--hidden": config.hidden,
         "--snapshots": ",".join(str(e) for e in config.snapshot_epochs), "--subset": config.train_subset,
-        "--seed": config.seed, "--threads": threads}, ship_to)
+        "--seed": config.seed, "--ema": config.ema_decay, "--threads": threads}, ship_to)
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
     with progress_bar(f"train {stage}") as report:
         state = train_digits(config, images, labels, out_dir, resume=resume, device=device_name, progress=report)

@@ -104,3 +104,22 @@ def test_resume_with_other_epochs_replans_the_decay(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 2
     with pytest.raises(ValueError, match="cannot shorten"):
         train_digits(replace(config, epochs=1), images, labels, tmp_path, resume=True)
+
+
+def test_ema_is_saved_beside_each_snapshot_and_resumes_identically(tmp_path: Path) -> None:
+    images, labels = _data(48)  # 3 steps per epoch
+    config = replace(_tiny_config("time"), ema_decay=0.5)
+    train_digits(config, images, labels, tmp_path / "straight")
+    train_digits(config, images, labels, tmp_path / "resumed", max_steps=4)
+    train_digits(config, images, labels, tmp_path / "resumed", resume=True)
+    for run in ("straight", "resumed"):
+        names = sorted(p.name for p in (tmp_path / run / "snapshots" / "ema").iterdir())
+        assert names == ["epoch_001.safetensors", "epoch_002.safetensors"]
+    raw = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    ema = load_file(str(tmp_path / "straight" / "ema" / "model.safetensors"))
+    again = load_file(str(tmp_path / "resumed" / "ema" / "model.safetensors"))
+    assert raw.keys() == ema.keys()
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())  # an average, not a copy
+    for name in ema:
+        assert torch.equal(ema[name], again[name]), name
+    build_unet("time", 4).load_state_dict(ema)  # loadable as the plain model
