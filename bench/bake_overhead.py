@@ -22,7 +22,7 @@ def full_size_sd(device: torch.device, dtype: torch.dtype) -> object:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from generator.models.testing import SD_SCHEDULE, load_tokenizer
+    from generator.models.testing.pipelines import SD_SCHEDULE, load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer()
@@ -52,8 +52,8 @@ def main() -> None:
     from generator.bake.runner import bake
     from generator.models.common import resolve_device
     from generator.models.stable_diffusion import StableDiffusionAdapter
-    from generator.models.testing import build_tiny_sd
-    from generator.specs import load_prompt_set
+    from generator.models.testing.pipelines import build_tiny_sd
+    from generator.spec.prompt_set import load_prompt_set
 
     if args.threads:
         torch.set_num_threads(args.threads)

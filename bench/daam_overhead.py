@@ -110,7 +110,7 @@ def build_sd15(device: str = "cuda", dtype: torch.dtype = torch.float16) -> obje
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from generator.models.testing import SD_SCHEDULE, load_tokenizer
+    from generator.models.testing.pipelines import SD_SCHEDULE, load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer()

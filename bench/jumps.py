@@ -28,10 +28,10 @@ def main() -> None:
 
     from bake_overhead import full_size_sd  # same folder
 
-    from generator.experiments.jumps import JumpStart, run_jumps
+    from generator.experiments.prompt.jumps import JumpStart, run_jumps
     from generator.models.common import resolve_device
     from generator.models.stable_diffusion import StableDiffusionAdapter
-    from generator.models.testing import build_tiny_sd
+    from generator.models.testing.pipelines import build_tiny_sd
 
     device = resolve_device("auto")
     if args.full_size:

@@ -2,7 +2,7 @@
 
 For pairs of captions that differ in one word of one kind (position: "on the left" / "on the right"; size:
 "small" / "large"; colour; shape), the model predicts the noise for the same noisy inputs under both captions;
-the script prints the RMS difference of the two predicted clean images (``generator.sampling.predicted_x0``,
+the script prints the RMS difference of the two predicted clean images (``generator.diffusion.sampling.predicted_x0``,
 for an epsilon or a v model), per timestep. A word kind the model ignores
 prints ~0. On the step-8500 CLIP model position printed 0.001 at every t from 900 down (colour 0.15-0.23):
 it drew "on the left" and "on the right" identically, which is why the UNet got x/y input channels
@@ -34,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from generator.diffusion.sampling import predicted_x0
     from generator.models.shapes import ShapesAdapter, shipped_weights_dir
-    from generator.sampling import predicted_x0
 
     adapter = ShapesAdapter(Path(args.weights) if args.weights else shipped_weights_dir())
     alphas = adapter.make_scheduler("ddpm").alphas_cumprod

@@ -29,11 +29,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from generator.builtin.shapes.world import COLOURS, SHAPES, SIZES
     from generator.daam import trace
+    from generator.evaluate.shapes_checker import score_scene
+    from generator.evaluate.shapes_report import held_out_scenes
     from generator.models.shapes import ShapesAdapter, shipped_weights_dir
-    from generator.training.shapes_checker import score_scene
-    from generator.training.shapes_eval import held_out_scenes
-    from generator.training.shapes_world import COLOURS, SHAPES, SIZES
 
     roles = {**{w: "shape word" for w in SHAPES}, **{w: "colour word" for w in COLOURS}, **{w: "size word" for w in SIZES}}
 

@@ -24,3 +24,14 @@ def tiny_sdxl():
     from generator.models import load_model
 
     return load_model("testing:tiny-sdxl", device="cpu", dtype="fp32")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a busy machine: one thread is faster, and the same run means the same thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

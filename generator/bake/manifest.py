@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from generator.specs import PromptSet, PromptSpec
+from generator.spec.prompt_set import PromptSet, PromptSpec
 
 PACKAGES = ("torch", "diffusers", "transformers", "numpy", "pillow")
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from generator.bake.manifest import build_manifest, merge_index, versions
 from generator.bake.cache import cache_key, cache_problem
-from generator.bake.chapters import bake_chapters
+from generator.bake.chapters.runner import bake_chapters
+from generator.bake.manifest import build_manifest, merge_index, versions
 from generator.bake.store import AssetStore, write_json
-from generator.bake.verdicts import judged
+from generator.evaluate.verdicts import judged
 from generator.progress import ProgressCallback, no_progress, progress_counter
-from generator.specs import PromptSet, PromptSpec, check_against_model
+from generator.spec.prompt_set import PromptSet, PromptSpec, check_against_model
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,9 @@ def bake(
 
 def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str, progress: ProgressCallback) -> dict:
     """Run the experiments of one prompt and return its manifest (assets already stored)."""
-    from generator.bake.sections import load_sections
-    from generator.bake.trajectory import bake_trajectory
-    from generator.experiments.trajectory import TrajectoryRequest, run_trajectories
+    from generator.bake.prompt.sections import load_sections
+    from generator.bake.prompt.trajectory import bake_trajectory
+    from generator.experiments.prompt.trajectory import TrajectoryRequest, run_trajectories
 
     prompt = prompt.with_model_defaults(adapter)
     settings = prompt.settings

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from generator.cli.app import app
-from generator.errors import UserError
-
 # Importing the command modules registers their commands on ``app``.
 from generator.cli import commands, daam, digits, shapes  # noqa: E402,F401
+from generator.cli.app import app
+from generator.errors import UserError
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def _checked_set(
 ) -> tuple[object, object]:
     """Load a prompt file and run every model-dependent check (nothing drawn yet): (prompt set, preflight)."""
     from generator.bake.runner import preflight
-    from generator.specs import load_prompt_set
+    from generator.spec.prompt_set import load_prompt_set
 
     prompt_set = load_prompt_set(prompt_file, model_override=model)
     if only:

@@ -99,8 +99,8 @@ def train_digits_command(
 
     if threads:
         torch.set_num_threads(threads)
-    from generator.training.digits_train import stage_defaults, train_digits
-    from generator.training.mnist import load_mnist
+    from generator.builtin.digits.mnist import load_mnist
+    from generator.builtin.digits.train import stage_defaults, train_digits
 
     device_name = _device(device)
     out_dir = out or Path("build/train/digits") / stage
@@ -127,7 +127,7 @@ def train_digits_command(
     console.print(f"{stage}: {state.epoch} epochs, final epoch loss {state.epoch_losses[-1]:.5f}, "
                   f"{state.seconds:.0f} s; written to {out_dir}")
     if ship_to is not None:
-        from generator.training.digits_weights import ship_digits_run
+        from generator.builtin.digits.weights import ship_digits_run
 
         ship_digits_run(out_dir, ship_to, {"command": command, "hardware": hardware_description(device_name)})
         console.print(f"shipped fp16 weights to {ship_to}")
@@ -138,8 +138,8 @@ def _train_classifier(train, test, out_dir: Path, epochs: int | None, batch: int
     """Train, measure and save the judge classifier."""
     import torch
 
-    from generator.training.digits_classifier import ClassifierConfig, accuracy, train_classifier
-    from generator.training.digits_train import save_weights, write_json
+    from generator.builtin.digits.classifier import ClassifierConfig, accuracy, train_classifier
+    from generator.builtin.digits.train import save_weights, write_json
 
     config = ClassifierConfig(seed=seed)
     config = replace(config, **{k: v for k, v in {"epochs": epochs, "batch_size": batch}.items() if v is not None})
@@ -174,9 +174,9 @@ def eval_digits_command(
     sweep_n: int = typer.Option(100, help="Samples per sweep cell."),
 ) -> None:
     """Sample the digits models and score them with the project's classifier."""
-    from generator.training.digits_classifier import load_classifier
-    from generator.training.digits_eval import evaluate_digits, write_eval_json
-    from generator.training.digits_weights import load_digits_unet, shipped_weights_dir
+    from generator.builtin.digits.classifier import load_classifier
+    from generator.builtin.digits.weights import load_digits_unet, shipped_weights_dir
+    from generator.evaluate.digits_report import evaluate_digits, write_eval_json
 
     if stage not in ("class", "time", "both"):
         raise UserError(f"--stage must be class, time or both, not {stage!r}")
@@ -209,10 +209,11 @@ def eval_digits_command(
 
 def _sweep_defaults(folder: Path, stage: str, device: str, n: int) -> None:
     """Measure the sampler grid of one digits model and record the best cell as its defaults.json."""
+    from generator.builtin.defaults import write_defaults
+    from generator.evaluate.digits_sweep import SWEEP_GUIDANCES, SWEEP_SEED, SWEEP_STEPS, digits_measure
+    from generator.evaluate.sampler_sweep import staged_sweep
     from generator.models.digits import load_digits_adapter
     from generator.models.schedulers import SCHEDULERS
-    from generator.training.digits_sweep import SWEEP_GUIDANCES, SWEEP_SEED, SWEEP_STEPS, digits_measure
-    from generator.training.sampler_sweep import staged_sweep, write_defaults
 
     adapter = load_digits_adapter(stage, model_dir=folder, device=device)
     guidances = SWEEP_GUIDANCES if adapter.class_conditional else ()  # the time model has nothing to guide

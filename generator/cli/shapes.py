@@ -87,8 +87,8 @@ def train_shapes_command(
     """Train the 'shapes' text-to-image model (text encoder + pixel UNet) from scratch."""
     import torch
 
-    from generator.training.shapes_model import PREDICTIONS, TEXT_ENCODERS, ShapesModelConfig
-    from generator.training.shapes_train import TrainConfig, export, train
+    from generator.builtin.shapes.model import PREDICTIONS, TEXT_ENCODERS, ShapesModelConfig
+    from generator.builtin.shapes.train import TrainConfig, export, train
 
     if threads:
         torch.set_num_threads(threads)
@@ -135,7 +135,7 @@ def train_shapes_command(
 
 def _layouts(text: str) -> dict[str, float]:
     """'single=0.2,pair=0.3,...' -> {layout: weight}; every layout of the world may appear, none other."""
-    from generator.training.shapes_world import LAYOUT_WEIGHTS
+    from generator.builtin.shapes.world import LAYOUT_WEIGHTS
 
     weights: dict[str, float] = {}
     for item in text.split(","):
@@ -190,7 +190,7 @@ def eval_shapes_command(
     """
     import torch
 
-    from generator.training.shapes_eval import evaluate
+    from generator.evaluate.shapes_report import evaluate
 
     if threads:
         torch.set_num_threads(threads)
@@ -210,7 +210,7 @@ def eval_shapes_command(
     tmp.replace(out)
     readme = weights / "README.md"
     if out == weights / "eval.json" and readme.exists():  # the report of the weights' own folder: renew its numbers
-        from generator.training.shapes_eval import measured_section, replace_section
+        from generator.evaluate.shapes_report import measured_section, replace_section
 
         readme.write_text(replace_section(readme.read_text(), measured_section(result)))
     summary, claims = result["summary"], result["claims"]
@@ -230,10 +230,11 @@ SWEEP_GUIDANCES = (1.0, 2.0, 3.0, 5.0, 7.5)
 
 def _sweep_defaults(weights: Path, device: str, n: int, threads: Optional[int]) -> None:
     """Measure the sampler grid and record the best cell as the model's defaults (WEIGHTS/defaults.json)."""
+    from generator.builtin.defaults import write_defaults
+    from generator.evaluate.sampler_sweep import staged_sweep
+    from generator.evaluate.shapes_sweep import CLAIM_TARGETS, SWEEP_SEED, shapes_measure
     from generator.models.schedulers import SCHEDULERS
     from generator.models.shapes import ShapesAdapter
-    from generator.training.sampler_sweep import staged_sweep, write_defaults
-    from generator.training.shapes_sweep import CLAIM_TARGETS, SWEEP_SEED, shapes_measure
 
     adapter = ShapesAdapter(weights, device=device)
     with _progress("sweep samplers") as report:

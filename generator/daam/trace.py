@@ -6,7 +6,7 @@
     tc.mask("cat", tau=0.4)                      # bool (H, W) (DAAM Eq. 7)
 
 Which rows of the denoiser's batch are conditional comes from our sampling loop's announcement
-(``generator.sampling.CURRENT_BATCH``: CFG on, off, or unconditional only) or, for a diffusers pipeline called
+(``generator.diffusion.sampling.CURRENT_BATCH``: CFG on, off, or unconditional only) or, for a diffusers pipeline called
 directly, from its ``do_classifier_free_guidance`` and the prompt token ids its text encoder received. The
 trace keeps the maps of the latest prompts traced; generating the same prompts again adds to them.
 """
@@ -19,18 +19,11 @@ from typing import Any, Sequence
 
 import torch
 
-from generator.daam.aggregate import (
-    Accumulator,
-    coarse_fine,
-    heat_maps,
-    normalize,
-    select_groups,
-    threshold,
-)
+from generator.daam.aggregate import Accumulator, coarse_fine, heat_maps, normalize, select_groups, threshold
 from generator.daam.capture import CaptureSession, Layout, capture
 from generator.daam.words import PromptTokens, tokens_from_ids
+from generator.diffusion.sampling import CURRENT_BATCH
 from generator.models.base import TokenPiece
-from generator.sampling import CURRENT_BATCH
 
 Resolutions = str | Sequence[tuple[int, int]] | None  # "fine", "coarse", explicit (h, w) list, or None (all)
 

@@ -66,7 +66,7 @@ class SamplingAdapter:
         scheduler: str | None = None,
     ) -> Image.Image | list[Image.Image]:
         """Sample with the model's recommended settings; a list in gives a list out."""
-        from generator.sampling import initial_noise, sample
+        from generator.diffusion.sampling import initial_noise, sample
 
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         width, height = width or self.default_width, height or self.default_height

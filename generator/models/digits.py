@@ -3,7 +3,7 @@
 Prompts are digits: "7" (or "seven"). The model works in pixel space on 28x28 grayscale images in [0, 1]
 (the course's data range, not [-1, 1]); ``decode`` repeats the channel to RGB. Its training schedule is
 DDPM's linear betas 1e-4..0.02 over T = 300 steps. diffusers indexes training timesteps 0..T-1 while our
-training code uses the paper's 1..T (``generator.training.ddpm``), so diffusers' timestep k is the
+training code uses the paper's 1..T (``generator.builtin.digits.ddpm``), so diffusers' timestep k is the
 network's t = (k + 1) / T.
 """
 
@@ -14,11 +14,11 @@ from typing import Any, Sequence
 
 import torch
 
+from generator.builtin.defaults import read_defaults
 from generator.errors import UserError
 from generator.models.base import Capabilities, Embeddings, PromptEmbeddings, TokenPiece
 from generator.models.common import SamplingAdapter, weight_hash
 from generator.models.schedulers import make_scheduler
-from generator.training.sampler_sweep import read_defaults
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 28
@@ -67,7 +67,7 @@ class DigitsAdapter(SamplingAdapter):
             "steps_offset": 0,
         }
         self.prediction_type = "epsilon"
-        self.judge = "digits"  # generator/bake/verdicts.py: every image this model publishes is judged
+        self.judge = "digits"  # generator/evaluate/verdicts.py: every image this model publishes is judged
         self.capabilities = Capabilities(
             conditioning="class", pixel_space=True, cross_attention=False, size_multiple=IMAGE_SIZE, max_tokens=None
         )
@@ -136,7 +136,7 @@ class DigitsAdapter(SamplingAdapter):
 def load_digits_adapter(stage: str = "class", epoch: int | None = None, model_dir: str | Path | None = None,
                         device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> DigitsAdapter:
     """A shipped digits DDPM ('class' or 'time'), optionally a snapshot ``epoch`` (the per-epoch animations)."""
-    from generator.training.digits_weights import load_digits_unet, shipped_weights_dir
+    from generator.builtin.digits.weights import load_digits_unet, shipped_weights_dir
 
     if stage not in ("class", "time"):
         raise UserError(f"digits adapters exist for the 'class' and 'time' DDPMs, not {stage!r}")
@@ -166,8 +166,8 @@ def limits() -> "ModelLimits":
     """
     import hashlib
 
+    from generator.builtin.digits.weights import shipped_weights_dir
     from generator.models.limits import ModelLimits
-    from generator.training.digits_weights import shipped_weights_dir
 
     folder = shipped_weights_dir() / "class"
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".safetensors", ".json"))

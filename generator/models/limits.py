@@ -16,7 +16,6 @@ from typing import Callable
 from generator.errors import UserError
 from generator.models.tokens import truncated_words
 
-
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")  # torch.load unpickles these: loading one can run its code
 SAFETENSORS_HEADER_MOST = 100 * 2**20  # the format's own limit on the JSON header
 

@@ -9,10 +9,17 @@ from pathlib import Path
 
 import torch
 
+from generator.builtin.shipped import WEIGHTS_DIR
 from generator.errors import UserError
 from generator.models.base import ModelAdapter
 from generator.models.common import resolve_device, resolve_dtype
-from generator.models.limits import ModelLimits, diffusers_folder_limits, inspect_weights, local_folder, safetensors_problem
+from generator.models.limits import (
+    ModelLimits,
+    diffusers_folder_limits,
+    inspect_weights,
+    local_folder,
+    safetensors_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -57,23 +64,23 @@ MODELS: dict[str, ModelEntry] = {
             "testing:tiny-sd",
             "random-weight Stable Diffusion 1.x architecture, built locally (for tests)",
             "text, cross-attention (DAAM), latent space",
-            "generator.models.testing_adapters:load_tiny_sd",
-            "generator.models.testing_adapters:tiny_limits",
+            "generator.models.testing.adapters:load_tiny_sd",
+            "generator.models.testing.adapters:tiny_limits",
         ),
         ModelEntry(
             "testing:tiny-if",
             "random-weight DeepFloyd IF stage-I architecture (T5 text encoder), 32x32 pixels, built locally (for tests)",
             "text, pixel space (anagrams, hybrids)",
-            "generator.models.testing_if:load_tiny_if",
-            "generator.models.testing_if:tiny_limits",
+            "generator.models.testing.deepfloyd_if:load_tiny_if",
+            "generator.models.testing.deepfloyd_if:tiny_limits",
             pixel_space=True,
         ),
         ModelEntry(
             "testing:tiny-sdxl",
             "random-weight Stable Diffusion XL architecture, built locally (for tests)",
             "text, cross-attention (DAAM), latent space",
-            "generator.models.testing_adapters:load_tiny_sdxl",
-            "generator.models.testing_adapters:tiny_limits",
+            "generator.models.testing.adapters:load_tiny_sdxl",
+            "generator.models.testing.adapters:tiny_limits",
         ),
     ]
 }
@@ -120,7 +127,7 @@ def check_weights(id_or_path: str, allow_pickle: bool = False) -> str:
         entry = MODELS[id_or_path]
         if entry.weights is None:
             return "random (built locally)"
-        folder = Path(__file__).resolve().parent.parent / entry.weights
+        folder = WEIGHTS_DIR.parent / entry.weights
         for file in sorted(folder.rglob("*.safetensors")):
             problem = safetensors_problem(file)
             if problem:

@@ -34,7 +34,7 @@ def make_scheduler(name: str, base_config: dict) -> object:
     """A fresh scheduler ``name`` sharing the training schedule (betas, prediction type) of ``base_config``.
 
     A model's prediction type the scheduler cannot read becomes "epsilon" in the scheduler's config; the
-    sampling loop sees the mismatch and converts each model output (``generator.sampling.scheduler_output``).
+    sampling loop sees the mismatch and converts each model output (``generator.diffusion.sampling.scheduler_output``).
     """
     if name not in SCHEDULERS:
         raise UserError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")

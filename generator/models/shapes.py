@@ -15,14 +15,15 @@ from typing import Sequence
 
 import torch
 
+from generator.builtin.defaults import read_defaults
+from generator.builtin.shapes.model import encode_text, unet_input
+from generator.builtin.shipped import shipped_weights
 from generator.errors import UserError
 from generator.models.base import Capabilities, Embeddings, PromptEmbeddings, TokenPiece
 from generator.models.common import SamplingAdapter, weight_hash
 from generator.models.limits import ModelLimits
 from generator.models.schedulers import make_scheduler
 from generator.models.tokens import token_pieces
-from generator.training.shapes_model import encode_text, unet_input
-from generator.training.sampler_sweep import read_defaults
 
 MODEL_ID = "embedded:shapes"
 # for a folder without a measured defaults.json (a fresh training export): what every earlier eval report used
@@ -31,7 +32,7 @@ FALLBACK_DEFAULTS = {"scheduler": "ddpm", "steps": 50, "guidance": 3.0}
 
 def shipped_weights_dir() -> Path:
     """Where the package keeps the shipped shapes model."""
-    return Path(__file__).resolve().parent.parent / "weights" / "shapes"
+    return shipped_weights("shapes")
 
 
 def _require(folder: Path) -> Path:
@@ -48,7 +49,7 @@ class ShapesAdapter(SamplingAdapter):
 
     def __init__(self, folder: Path, *, model_id: str = MODEL_ID, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32):
-        from generator.training.shapes_model import load_parts
+        from generator.builtin.shapes.model import load_parts
 
         parts = load_parts(_require(folder), dtype=dtype)
         self.id = model_id
@@ -62,7 +63,7 @@ class ShapesAdapter(SamplingAdapter):
         self.prediction_type = self.scheduler_config.get("prediction_type", "epsilon")
         self.max_tokens = int(self.tokenizer.model_max_length)
         channels = self.denoiser.config.block_out_channels
-        self.judge = "shapes"  # generator/bake/verdicts.py: every image this model publishes is judged
+        self.judge = "shapes"  # generator/evaluate/verdicts.py: every image this model publishes is judged
         self.capabilities = Capabilities(
             conditioning="text",
             pixel_space=True,

@@ -16,8 +16,8 @@ from typing import Any
 
 from PIL import Image
 
+from generator.manifest.schema import schema_errors
 from generator.render.errors import RenderError
-from generator.render.schema import check_schema
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,18 @@ class SiteIndex:
     title: str
     model: str
     prompts: tuple[PromptView, ...]
+
+
+SHOWN_ERRORS = 5  # an error message lists at most this many violations
+
+
+def check_schema(path: Path, instance: Any, schema: dict[str, Any] | None = None, what: str = "manifest") -> None:
+    """Raise a one-line RenderError naming ``path`` and the failing fields when ``instance`` does not validate."""
+    errors = schema_errors(instance, schema)
+    if errors:
+        shown = "; ".join(errors[:SHOWN_ERRORS])
+        more = f" (and {len(errors) - SHOWN_ERRORS} more)" if len(errors) > SHOWN_ERRORS else ""
+        raise RenderError(f"{path}: {what} does not match the schema: {shown}{more}")
 
 
 def _read_json(path: Path, what: str) -> Any:

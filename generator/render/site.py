@@ -8,7 +8,7 @@ Reads only JSON and image headers (never imports torch). Writes, through the Jin
   downloads, settings and provenance);
 * `<embed>/<id>-trajectory.html`: each widget alone, for iframes (no MkDocs chrome);
 * the chapter pages `<generated>/course.md`, `training.md`, `faithfulness.md` and their embeds
-  (generator/render/chapters.py, one loop over the bake stage's chapters);
+  (generator/render/chapters/pages.py, one loop over the bake stage's chapters);
 * `<generated>/quality.json` and `quality.md`: every figure the judge scored, with its verdict
   (generator/render/verdicts.py), whose counts `diffatlas render` and `diffatlas build` print.
 
@@ -34,8 +34,14 @@ from generator.render.errors import RenderError
 from generator.render.escape import front_matter_string, html_json, md_escape
 from generator.render.load import PromptView, SiteIndex, Sprite, load_index
 from generator.render.publish import publish
-from generator.render.verdicts import (JudgedFigure, QualityReport, judged_figures, quality_report, verdict_text,
-                                       verdict_view)
+from generator.render.verdicts import (
+    JudgedFigure,
+    QualityReport,
+    judged_figures,
+    quality_report,
+    verdict_text,
+    verdict_view,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = "assets/css/atlas.css"  # relative to the site (docs) dir; embed pages then load every other assets/css/*.css
@@ -214,7 +220,7 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         pages.append(page)
         embeds.append(embed)
     # the chapter pages (course, training, faithfulness); imported here, as the chapter modules use this one's helpers
-    from generator.render.chapters import render_chapters
+    from generator.render.chapters.pages import render_chapters
 
     chapter_outputs, chapter_embeds, chapter_figures = render_chapters(env, generated_dir, embed_dir, embed_common, index)
     outputs.update(chapter_outputs)

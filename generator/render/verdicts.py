@@ -1,7 +1,7 @@
 """Render stage: the judge's verdicts on published figures, as pages show them and as the build counts them.
 
 The bake stage stores a verdict next to every image entry it judged (``{"src": ..., "verdict": {...}}``, see
-``$defs/verdict`` in generator/bake/manifest.schema.json). This module
+``$defs/verdict`` in generator/manifest/prompt.schema.json). This module
 
 * words one verdict the same way everywhere: ``verdict_view`` feeds the ``verdict_line`` macro of
   ``templates/verdict.html.j2`` and ``verdict_text`` is the same line as plain text (quality.json, the build's

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from generator.bake.manifest import manifest_assets
-from generator.render.schema import manifest_schema
 from generator.bake.runner import bake
-from generator.specs import load_prompt_set
+from generator.manifest.schema import manifest_schema
+from generator.spec.prompt_set import load_prompt_set
 
 PROMPTS = """\
 model: testing:tiny-sd

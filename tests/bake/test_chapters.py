@@ -1,9 +1,9 @@
-"""Chapter manifests (generator/bake/chapters.py): baked once, cached after, removed with their section."""
+"""Chapter manifests (generator/bake/chapters/runner.py): baked once, cached after, removed with their section."""
 
 from pathlib import Path
 
 from generator.bake.runner import bake
-from generator.specs import load_prompt_set
+from generator.spec.prompt_set import load_prompt_set
 
 
 def _bake(path: Path, text: str, out: Path) -> list[str]:

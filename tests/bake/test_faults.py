@@ -16,7 +16,7 @@ import pytest
 
 from generator.bake.manifest import manifest_assets
 from generator.bake.runner import bake
-from generator.specs import load_prompt_set
+from generator.spec.prompt_set import load_prompt_set
 
 HEAD = """\
 model: testing:tiny-sd

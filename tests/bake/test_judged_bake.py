@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from generator.bake.runner import bake
+from generator.evaluate.shapes_judge import judge_prompt
 from generator.render import render_site
-from generator.specs import load_prompt_set
-from generator.training.shapes_judge import judge_prompt
+from generator.spec.prompt_set import load_prompt_set
 
 pytestmark = pytest.mark.slow
 

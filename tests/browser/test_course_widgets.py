@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import fakechapters  # (tests/render/fakechapters.py, on sys.path through tests/browser/conftest.py)
 import fakesite  # (on sys.path through tests/browser/conftest.py)
+import pytest
 from browser_helpers import Watched, serve
 
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 import fakesite  # noqa: E402
-
 from browser_helpers import Watched, serve  # noqa: E402
 
 pytestmark = pytest.mark.browser

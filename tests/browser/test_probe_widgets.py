@@ -4,9 +4,8 @@ requests."""
 
 from __future__ import annotations
 
-import pytest
-
 import fakesite  # (on sys.path through tests/browser/conftest.py)
+import pytest
 from browser_helpers import Watched, serve, watched_page
 
 pytestmark = pytest.mark.browser
@@ -31,7 +30,7 @@ def probe_site(tmp_path_factory, tiny_sd):
     """Bake with testing:tiny-sd, render and `mkdocs build --strict`; returns build/site."""
     from generator.bake.runner import bake
     from generator.render import render_site
-    from generator.specs import load_prompt_set
+    from generator.spec.prompt_set import load_prompt_set
 
     root = tmp_path_factory.mktemp("probe-site")
     fakesite.copy_site(root)

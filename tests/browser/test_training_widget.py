@@ -6,12 +6,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
-
 import fakesite  # (on sys.path through tests/browser/conftest.py)
+import pytest
 from browser_helpers import Watched, serve
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bake"))
 import training_chapter_fixture  # noqa: E402
 
 RECORD_FRAMES = """(el) => {

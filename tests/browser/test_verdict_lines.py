@@ -3,9 +3,8 @@ widget, the gallery's badges and the judged-figures page (fake bake output with 
 
 from __future__ import annotations
 
-import pytest
-
 import fakesite  # (on sys.path through tests/browser/conftest.py)
+import pytest
 from browser_helpers import serve, watched_page
 
 pytestmark = pytest.mark.browser

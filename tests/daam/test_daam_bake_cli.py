@@ -6,22 +6,21 @@ import dataclasses
 
 import jsonschema
 import numpy as np
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from generator.bake.daam import DaamSection, bake_daam
-from generator.render.schema import manifest_schema as load_schema
-from generator.bake.sections import SECTIONS
+from generator.bake.prompt.daam import DaamSection, bake_daam
+from generator.bake.prompt.sections import SECTIONS
 from generator.bake.store import AssetStore
 from generator.daam import trace
-from generator.specs import PromptSpec, Settings
+from generator.manifest.schema import manifest_schema as load_schema
+from generator.spec.prompt_set import PromptSpec, Settings
 
 PROMPT = "a cat chewing gum, cat"
 
 
 def test_daam_section_is_registered_and_follows_the_prompt_setting(tiny_sd):
-    assert "generator.bake.daam:DaamSection" in SECTIONS
+    assert "generator.bake.prompt.daam:DaamSection" in SECTIONS
     on = PromptSpec("p", PROMPT, Settings())
     off = dataclasses.replace(on, settings=Settings(daam=False))
     assert DaamSection().applies(tiny_sd, on) and not DaamSection().applies(tiny_sd, off)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generator.daam import trace
-from generator.sampling import sample
+from generator.diffusion.sampling import sample
 
 PROMPTS = ["a cat chewing gum", "halloween dog"]
 STEPS = 2

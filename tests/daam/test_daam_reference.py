@@ -7,8 +7,8 @@ import torch
 
 from generator.daam import trace
 from generator.daam.capture import RecordingProcessor
+from generator.diffusion.sampling import sample
 from generator.models.tokens import split_words
-from generator.sampling import sample
 
 PROMPT = "a cat chewing gum on halloween"
 

@@ -7,7 +7,7 @@ import torch
 
 from generator.daam import trace
 from generator.daam.words import tokens_from_ids
-from generator.sampling import sample
+from generator.diffusion.sampling import sample
 
 PROMPT = "cat chewing gum, halloween cat"
 

@@ -6,11 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-from generator.bake.chapters import bake_chapters
+from generator.bake.chapters.runner import bake_chapters
 from generator.bake.store import AssetStore
-from generator.render.chapters import load_chapters
-from generator.render.schema import chapter_schema, schema_errors
-from generator.specs import load_prompt_set
+from generator.manifest.schema import chapter_schema, schema_errors
+from generator.render.chapters.pages import load_chapters
+from generator.spec.prompt_set import load_prompt_set
 
 INPUTS = Path(__file__).resolve().parents[2] / "prompts" / "inputs"
 SECTION = """\

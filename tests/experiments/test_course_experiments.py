@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from generator.errors import UserError
-from generator.experiments.editing import PIXEL_SPACE_MESSAGE, LatentSpaceWarning, require_pixel_space
-from generator.experiments.filters import gaussian_blur, gaussian_kernel, high_pass, low_pass
-from generator.experiments.forward import forward_process, forward_samples
-from generator.experiments.inpaint import inpaint
-from generator.experiments.sdedit import sdedit
-from generator.experiments.views import anagram_estimator, flip180, hybrid_image, visual_anagram
+from generator.experiments.course.editing import PIXEL_SPACE_MESSAGE, LatentSpaceWarning, require_pixel_space
+from generator.experiments.course.filters import gaussian_blur, gaussian_kernel, high_pass, low_pass
+from generator.experiments.course.forward import forward_process, forward_samples
+from generator.experiments.course.inpaint import inpaint
+from generator.experiments.course.sdedit import sdedit
+from generator.experiments.course.views import anagram_estimator, flip180, hybrid_image, visual_anagram
 from generator.models.schedulers import alpha_bar_at
 
 
@@ -128,8 +128,8 @@ SHAPES_WEIGHTS = Path(__file__).resolve().parents[2] / "generator" / "weights" /
 @pytest.mark.skipif(not SHAPES_WEIGHTS.exists(), reason="needs the trained shapes model in generator/weights/shapes/")
 def test_one_step_beats_the_best_blur_at_t500_on_the_shapes_model():
     """A measured property of the trained built-in model; the iterative PSNR is reported, not asserted."""
-    from generator.experiments.baselines import denoising_baselines
-    from generator.experiments.inputs import fit_image
+    from generator.experiments.course.baselines import denoising_baselines
+    from generator.experiments.course.inputs import fit_image
     from generator.models import load_model
 
     adapter = load_model("embedded:shapes", device="cpu", dtype="fp32")

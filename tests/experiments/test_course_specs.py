@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from generator.specs import SpecError, load_prompt_set
+from generator.spec.prompt_set import SpecError, load_prompt_set
 
 INPUTS = Path(__file__).resolve().parents[2] / "prompts" / "inputs"
 
@@ -63,8 +63,8 @@ def test_unreadable_images_and_masks_of_the_wrong_size(tmp_path):
 
 
 def test_inputs_of_any_size_are_centre_cropped_and_resized(tmp_path):
-    from generator.experiments.inputs import fit_image, mask_tensor
-    from generator.experiment_specs import MaskSpec
+    from generator.experiments.course.inputs import fit_image, mask_tensor
+    from generator.spec.experiments import MaskSpec
 
     wide = Image.new("RGB", (90, 30), (255, 0, 0))
     wide.paste((0, 0, 255), (30, 0, 60, 30))  # blue centre third: all that survives the centre crop

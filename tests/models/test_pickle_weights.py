@@ -20,7 +20,7 @@ PROMPTS = "defaults: {steps: 2, width: 64, height: 64, daam: false, jumps: false
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
     """The tiny random-weight SD pipeline saved twice: with pickled unet/vae (.bin) and as safetensors."""
-    from generator.models.testing import build_tiny_sd
+    from generator.models.testing.pipelines import build_tiny_sd
 
     root = tmp_path_factory.mktemp("weights")
     pipeline = build_tiny_sd(torch.device("cpu"), torch.float32)
@@ -135,7 +135,7 @@ class Planted:
 
 
 def test_checkpoints_round_trip_tensors_and_plain_values(tmp_path):
-    from generator.training.checkpoints import load_checkpoint, save_checkpoint
+    from generator.builtin.checkpoints import load_checkpoint, save_checkpoint
 
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters())
@@ -154,7 +154,7 @@ def test_checkpoints_round_trip_tensors_and_plain_values(tmp_path):
 
 
 def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
-    from generator.training.checkpoints import load_checkpoint
+    from generator.builtin.checkpoints import load_checkpoint
 
     marker = tmp_path / "ran"
     torch.save({"model": {}, "config": Planted(str(marker))}, tmp_path / "checkpoint.pt")
@@ -166,7 +166,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
 
 
 def test_a_cut_checkpoint_is_one_line(tmp_path):
-    from generator.training.checkpoints import load_checkpoint
+    from generator.builtin.checkpoints import load_checkpoint
 
     torch.save({"model": {"w": torch.zeros(1000)}}, tmp_path / "checkpoint.pt")
     os.truncate(tmp_path / "checkpoint.pt", 600)

@@ -27,7 +27,7 @@ def site(tmp_path: Path) -> Path:
 def schema_validator():
     """The bake stage's manifest schema, as a jsonschema validator (the reference implementation)."""
     jsonschema = pytest.importorskip("jsonschema")
-    from generator.render.schema import SCHEMA_PATH
+    from generator.manifest.schema import SCHEMA_PATH
 
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)

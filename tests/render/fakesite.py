@@ -193,7 +193,7 @@ def build_fixture_site(root: Path, prepare: Callable[[Path], object] = lambda ge
     return mkdocs_build(root)
 
 
-# The contract's example verdict (generator/bake/manifest.schema.json $defs/verdict) and its line on the page.
+# The contract's example verdict (generator/manifest/prompt.schema.json $defs/verdict) and its line on the page.
 DISAGREES = {
     "judge": "shapes", "asked": "a red circle above a blue square", "agrees": False,
     "claims": [{"kind": "object", "asked": "red circle", "found": "red circle", "correct": True},

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from fakechapters import MANIFESTS, write_chapter
 from jsonschema import Draft202012Validator
 
-from fakechapters import MANIFESTS, write_chapter
+from generator.manifest.schema import chapter_schema, chapters_schema, schema_errors
 from generator.render import RenderError, render_site
-from generator.render.schema import chapter_schema, chapters_schema, schema_errors
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = {"experiments": "course", "training": "training", "faithfulness": "faithfulness"}

@@ -1,7 +1,7 @@
 """The page "How faithful is DAAM?": its prompt-file section, bake from an eval report, SVG plot and render.
 
 The eval report is synthetic (no model runs): real shapes-world images and masks, known IoUs, and the report's
-own example picker (generator/training/shapes_eval.py), so the page is checked against numbers set here.
+own example picker (generator/evaluate/shapes_report.py), so the page is checked against numbers set here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from generator.errors import UserError
-from generator.render.faithfulness import miou_svg
-from generator.specs import SpecError, load_prompt_set
+from generator.render.chapters.faithfulness import miou_svg
+from generator.spec.prompt_set import SpecError, load_prompt_set
 
 REPO = Path(__file__).resolve().parents[2]
 IMG_SRC = re.compile(r'<img [^>]*src="([^"]+)"')
@@ -25,9 +25,9 @@ IMG_SRC = re.compile(r'<img [^>]*src="([^"]+)"')
 
 def synthetic_report(count: int = 14) -> dict:
     """An eval report in the format `diffatlas eval shapes` writes, with chosen fidelity numbers and IoUs."""
-    from generator.training.shapes_checker import SceneScore
-    from generator.training.shapes_eval import NounScore, SampleScore, summarize_daam
-    from generator.training.shapes_world import ShapesStream
+    from generator.builtin.shapes.world import ShapesStream
+    from generator.evaluate.shapes_checker import SceneScore
+    from generator.evaluate.shapes_report import NounScore, SampleScore, summarize_daam
 
     stream = ShapesStream(seed=3)
     results = []
@@ -144,7 +144,7 @@ def test_page_from_a_synthetic_report_shows_its_numbers_and_examples(tmp_path: P
     assert f"“{first['caption']}”" in page
     # the truth mask stored for the page is the report's mask; the heat map is coloured, same size
     entry = manifest["examples"]["best"][0]
-    from generator.bake.faithfulness import decode_png
+    from generator.bake.chapters.faithfulness import decode_png
 
     with Image.open(generated / entry["truth"]["src"]) as truth:
         assert np.array_equal(np.asarray(truth.convert("1")), np.asarray(decode_png(first["truth"], "1", "test")))
@@ -227,8 +227,8 @@ def test_section_errors_name_file_and_line(tmp_path: Path, section: str, line: i
 
 
 def test_a_broken_report_is_one_clear_error(tmp_path: Path, report: dict) -> None:
-    from generator.bake.chapters import ChapterContext
-    from generator.bake.faithfulness import bake_chapter
+    from generator.bake.chapters.faithfulness import bake_chapter
+    from generator.bake.chapters.runner import ChapterContext
     from generator.bake.store import AssetStore
 
     prompt_set = load_prompt_set(_prompt_file(tmp_path, "  report: eval.json\n"))

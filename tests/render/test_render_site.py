@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakesite import build_fixture_site
+
 from generator.render import RenderError, render_site, schema_errors
 
 REPO = Path(__file__).resolve().parents[2]

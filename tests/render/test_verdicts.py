@@ -10,14 +10,28 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakechapters import write_chapter
-from fakesite import (AGREES, AGREES_LINE, BINDING, DISAGREES, DISAGREES_LINE, copy_site, judge_fake_site,
-                      write_fake_generated)
+from fakesite import (
+    AGREES,
+    AGREES_LINE,
+    BINDING,
+    DISAGREES,
+    DISAGREES_LINE,
+    copy_site,
+    judge_fake_site,
+    write_fake_generated,
+)
+
 from generator.render import render_site
 from generator.render.site import environment
-from generator.render.verdicts import (JudgedFigure, find_verdicts, judged_figures, quality_report, verdict_text,
-                                       verdict_view)
+from generator.render.verdicts import (
+    JudgedFigure,
+    find_verdicts,
+    judged_figures,
+    quality_report,
+    verdict_text,
+    verdict_view,
+)
 
 
 def visible_text(markup: str) -> str:

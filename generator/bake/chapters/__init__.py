@@ -1,0 +1,1 @@
+"""Bake stage: the chapter pages a prompt file adds beside its prompts."""

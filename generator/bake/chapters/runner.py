@@ -1,0 +1,71 @@
+"""Bake stage: the chapter pages a prompt file adds beside its prompts, one manifest per chapter and file.
+
+A chapter is declared by a section of the prompt file (``experiments:``, ``training:``, ``faithfulness:``: the
+attribute of the same name on the loaded prompt set) and is baked by the module of the same name in this
+package into ``<section>/<set id>.json`` under the generated folder. Every chapter module provides
+
+    chapter_cache_key(prompt_set, fingerprint) -> str      # what decides its assets
+    bake_chapter(prompt_set, context) -> dict               # run it, store assets, return the manifest
+    baked_note(manifest) -> str                             # appended to the "baked" message ("" if nothing)
+
+and this module does the rest the same way for all: cache check, atomic write, messages, and removing the
+manifest of a section the file no longer has (so the site does not keep a stale page).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from generator.bake.cache import is_cached
+from generator.bake.store import AssetStore, write_json
+from generator.progress import ProgressCallback, no_progress
+
+CHAPTERS = ("experiments", "training", "faithfulness")
+
+
+@dataclass(frozen=True)
+class ChapterContext:
+    """What a chapter's bake may use: the asset store, its cache key, the model (loaded on first use), progress."""
+
+    store: AssetStore
+    key: str
+    get_adapter: Callable[[], Any]
+    progress: ProgressCallback = no_progress
+
+
+def chapter_id(prompt_set: Any) -> str:
+    """A chapter's id: the prompt file's stem as a slug."""
+    return re.sub(r"[^a-z0-9_-]+", "-", Path(prompt_set.path).stem.lower()).strip("-") or "chapter"
+
+
+def chapter_path(out_dir: Path, section: str, prompt_set: Any) -> Path:
+    """Where the manifest of the prompt set's chapter ``section`` goes."""
+    return Path(out_dir) / section / f"{chapter_id(prompt_set)}.json"
+
+
+def bake_chapters(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str, get_adapter: Callable[[], Any],
+                  *, force: bool = False, progress: ProgressCallback = no_progress,
+                  on_event: Callable[[str], None] = lambda message: None) -> list[Path]:
+    """Bake every chapter the prompt set declares (unless cached); returns the manifest paths written or kept."""
+    paths = []
+    for section in CHAPTERS:
+        path = chapter_path(out_dir, section, prompt_set)
+        if getattr(prompt_set, section, None) is None:
+            if path.exists():
+                path.unlink()
+                on_event(f"{section} {path.stem}: section gone from the prompt file, manifest removed")
+            continue
+        module = importlib.import_module(f"generator.bake.chapters.{section}")
+        key = module.chapter_cache_key(prompt_set, fingerprint)
+        paths.append(path)
+        if not force and is_cached(path, key, out_dir):
+            on_event(f"{section} {path.stem}: unchanged, cached (use --force to redo)")
+            continue
+        manifest = module.bake_chapter(prompt_set, ChapterContext(store, key, get_adapter, progress))
+        write_json(path, manifest)
+        on_event(f"{section} {path.stem}: baked{module.baked_note(manifest)}")
+    return paths

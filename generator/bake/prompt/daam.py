@@ -1,0 +1,141 @@
+"""Bake stage: the ``daam`` manifest section, DAAM word heat maps recorded during the trajectory's sampling.
+
+Every map is 8-bit grayscale, scaled to [0, 255] by its own minimum and maximum (so a tau slider is a threshold at
+tau * 255), packed into two PNG sprite sheets: ``aggregate`` (per entry: all layers, the fine half, the
+coarse half) and ``over_time`` (per entry: one frame per timestep bin). Entries are the prompt's words
+(multi-piece words merged) and the start and end tokens. The page colours them in the browser.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from generator.bake.encoders import png_bytes, preview_size
+from generator.bake.prompt.sections import Finisher
+from generator.bake.store import AssetStore
+from generator.experiments.prompt.trajectory import TrajectoryRequest
+from generator.models.base import ModelAdapter
+from generator.spec.prompt_set import PromptSpec
+
+TIMESTEP_BINS = 10
+DEFAULT_TAU = 0.4  # the DAAM paper's best segmentation threshold
+LEVELS = ("all", "fine", "coarse")
+MAX_SHEET_SIDE = 8192
+
+
+class DaamSection:
+    """Per-word heat maps (DAAM) for text models with cross-attention, unless the prompt sets ``daam: false``."""
+
+    name = "daam"
+
+    def applies(self, adapter: ModelAdapter, prompt: PromptSpec) -> bool:
+        """On when the prompt asks for it and the model attends to text tokens."""
+        capabilities = getattr(adapter, "capabilities", None)
+        return bool(prompt.settings.daam and capabilities is not None and capabilities.cross_attention)
+
+    @contextmanager
+    def capture(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest) -> Iterator[Finisher]:
+        """Trace the sampling; the finisher bakes the maps."""
+        from generator.daam import trace
+
+        bins = max(1, min(TIMESTEP_BINS, request.steps))
+        with trace(adapter, timestep_bins=bins) as traced:
+            yield lambda trajectory, store: {"daam": bake_daam(traced, store, prompt.settings.preview_size)}
+
+
+def _entries(traced: object) -> tuple[list[dict], list[dict], list[dict]]:
+    """Map entries (words, then start/end tokens), the token list and the word list for the manifest."""
+    pieces = traced.tokens()
+    tokens_view = traced.prompt_tokens(0)
+    entries, words = [], []
+    word_entry: dict[int, int] = {}
+    for word in tokens_view.words:
+        if not word.positions:
+            continue  # cut off by the token limit: no attention to show
+        word_entry[word.word.index] = len(entries)
+        entries.append({"label": word.word.text, "word": word.word.index})
+        words.append({
+            "index": word.word.index,
+            "text": word.word.text,
+            "occurrence": word.word.occurrence,
+            "punctuation": word.is_punctuation,
+            "tokens": list(word.positions),
+            "map": word_entry[word.word.index],
+        })
+    special_entry: dict[int, int] = {}
+    for piece in pieces:
+        if piece.special in ("start", "end") and piece.index < traced.kept_tokens:
+            special_entry[piece.index] = len(entries)
+            entries.append({"label": piece.text, "token": piece.index})
+    tokens = []
+    for piece in pieces:
+        if piece.special == "pad":
+            break
+        entry = word_entry.get(piece.word_index) if piece.word_index is not None else special_entry.get(piece.index)
+        tokens.append({
+            "index": piece.index, "id": piece.token_id, "text": piece.text, "special": piece.special,
+            "word": piece.word_index, "map": entry,
+        })
+    return entries, tokens, words
+
+
+def _maps(traced: object, entry: dict, size: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """(all, fine, coarse) aggregates and (bins, H, W) over time for one entry, each in [0, 1]."""
+    if "word" in entry:
+        aggregate = [traced.word_map(entry["word"], size=size)]
+        aggregate += [traced.word_map(entry["word"], resolutions=level, size=size) for level in LEVELS[1:]]
+        return aggregate, traced.word_maps_over_time(entry["word"], size=size)
+    aggregate = [traced.token_map(entry["token"], size=size)]
+    aggregate += [traced.token_map(entry["token"], resolutions=level, size=size) for level in LEVELS[1:]]
+    return aggregate, traced.token_maps_over_time(entry["token"], size=size)
+
+
+def grayscale_sheet(frames: list[torch.Tensor], columns: int) -> tuple[bytes, int]:
+    """Pack (H, W) maps in [0, 1] as 8-bit grayscale into one PNG grid; returns the bytes and the columns used."""
+    height, width = frames[0].shape
+    columns = max(1, min(columns, MAX_SHEET_SIDE // width))
+    rows = -(-len(frames) // columns)
+    sheet = np.zeros((rows * height, columns * width), dtype=np.uint8)
+    for index, frame in enumerate(frames):
+        row, column = divmod(index, columns)
+        pixels = (frame.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = pixels
+    return png_bytes(Image.fromarray(sheet, mode="L")), columns
+
+
+def bake_daam(traced: object, store: AssetStore, preview: int) -> dict:
+    """The ``daam`` manifest section for the first traced image."""
+    height, width = traced.image_size
+    map_width, map_height = preview_size(width, height, preview)
+    entries, tokens, words = _entries(traced)
+    aggregate_frames, time_frames = [], []
+    for entry in entries:
+        aggregate, over_time = _maps(traced, entry, (map_height, map_width))
+        aggregate_frames += aggregate
+        time_frames += list(over_time)
+    bins = traced.timestep_bins
+    aggregate_png, aggregate_columns = grayscale_sheet(aggregate_frames, len(LEVELS))
+    time_png, time_columns = grayscale_sheet(time_frames, bins)
+
+    def sprite(data: bytes, columns: int, count: int) -> dict:
+        return {"src": store.put(data, "png"), "frame_width": map_width, "frame_height": map_height,
+                "columns": columns, "count": count}
+
+    levels = traced.levels()
+    return {
+        "timestep_bins": bins,
+        "bin_timesteps": traced.bin_timesteps,
+        "tau": DEFAULT_TAU,
+        "levels": list(LEVELS),
+        "resolutions": {name: [list(r) for r in levels[name]] for name in LEVELS[1:]},
+        "entries": entries,
+        "tokens": tokens,
+        "words": words,
+        "aggregate": sprite(aggregate_png, aggregate_columns, len(aggregate_frames)),
+        "over_time": sprite(time_png, time_columns, len(time_frames)),
+    }

@@ -1,0 +1,1 @@
+"""Built-in 'shapes' model: the procedural world, the networks, training and export."""

@@ -1,0 +1,1 @@
+"""Diffusion stage: our own denoising loop and what generates with it."""

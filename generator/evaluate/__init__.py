@@ -1,0 +1,1 @@
+"""Evaluate stage: measuring models and figures (checkers, judges, eval reports, verdicts)."""

@@ -1,0 +1,1 @@
+"""Experiments stage: the course chapters' experiments (editing, views, samples, MNIST training)."""

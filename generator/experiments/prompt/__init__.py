@@ -1,0 +1,1 @@
+"""Experiments stage: what a prompt page shows (trajectory, jumps, compare, text view, map)."""

@@ -1,0 +1,1 @@
+"""Render stage: the chapter pages (course, training, faithfulness)."""

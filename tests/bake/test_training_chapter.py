@@ -1,0 +1,183 @@
+"""The MNIST training chapter: its prompt-file section, bake (manifest counts) and render (SVG loss curves)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import training_chapter_fixture as fixture
+from PIL import Image
+
+from generator.spec.prompt_set import SpecError, load_prompt_set
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory) -> Path:
+    return fixture.bake_fixture(tmp_path_factory.mktemp("training-chapter"))
+
+
+@pytest.fixture(scope="module")
+def manifest(baked: Path) -> dict:
+    return json.loads((baked / "training" / "digits.json").read_text())
+
+
+def test_manifest_has_every_epoch_frame_and_sample(baked: Path, manifest: dict) -> None:
+    assert manifest["kind"] == "training" and manifest["missing"] == {}
+    settings = manifest["settings"]
+    for stage, samples in (("class", 40), ("time", 6)):
+        section = manifest[stage]
+        assert [e["epoch"] for e in section["epochs"]] == list(fixture.SNAPSHOTS[stage])
+        assert section["samples"] == samples
+        for entry in section["epochs"]:
+            assert entry["frame_steps"] == [0, 2, 4]  # 3 frames over 4 steps, both ends
+            sprite = entry["sprite"]
+            assert sprite["count"] == settings["frames"] == 3
+            columns = section["columns"]
+            rows = -(-samples // columns)
+            assert (sprite["frame_width"], sprite["frame_height"]) == (columns * 30 - 2, rows * 30 - 2)
+            with Image.open(baked / sprite["src"]) as sheet:  # the sheet really holds every frame
+                assert sheet.width >= sprite["frame_width"] * min(3, sprite["columns"])
+                assert sheet.height >= sprite["frame_height"] * math.ceil(3 / sprite["columns"])
+            assert entry["final"]["count"] == samples
+    assert manifest["class"]["labels"] == [d for _ in range(4) for d in range(10)]
+    assert [level["sigma"] for level in manifest["forward"]["levels"]] == [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0]
+    assert [e["epoch"] for e in manifest["denoiser"]["epochs"]] == [1, 5]
+    assert [level["sigma"] for level in manifest["denoiser"]["sweep"]["levels"]] == settings["sigmas"]
+    assert manifest["denoiser"]["sweep"]["levels"][0]["mse"] >= 0
+    assert [level["guidance"] for level in manifest["guidance"]["levels"]] == [0.0, 5.0, 10.0]
+    assert all(level["image"]["count"] == 10 for level in manifest["guidance"]["levels"])
+    assert manifest["guidance"]["epoch"] == 3
+    assert manifest["test_digits"]["source"] == "class-samples" and manifest["test_digits"]["labels"] == [0, 1, 2]
+    assert manifest["quality"]["class"]["label_accuracy"] == 0.9712
+    assert "--stage class --n 500 --gamma 5" in manifest["quality"]["commands"]["class"]
+    shipped = json.loads((baked.parent / "weights" / "class" / "losses.json").read_text())
+    assert manifest["losses"]["class"]["step_losses"] == pytest.approx(shipped["step_losses"], abs=1e-5)  # 5-digit JSON
+
+
+def test_second_bake_is_cached_and_missing_models_are_listed(baked: Path, tmp_path: Path) -> None:
+    from generator.bake.runner import bake
+
+    events: list[str] = []
+    bake(load_prompt_set(baked.parent / "digits.yaml"), baked, on_event=events.append)
+    assert any("training digits: unchanged, cached" in e for e in events), events
+    root = tmp_path / "partial"
+    shutil.copytree(baked.parent / "weights", root / "weights")
+    shutil.rmtree(root / "weights" / "time")
+    (root / "digits.yaml").write_text(fixture.PROMPT_FILE.replace("steps: 4", "steps: 2").replace("frames: 3", "frames: 2"))
+    bake(load_prompt_set(root / "digits.yaml"), root / "generated")
+    partial = json.loads((root / "generated" / "training" / "digits.json").read_text())
+    assert "time" not in partial and "--stage time" in partial["missing"]["time"]
+    assert [e["sprite"]["count"] for e in partial["class"]["epochs"]] == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "message"),
+    [
+        ("  steps: 0\n", 3, "steps must be >= 2"),
+        ("  colour: red\n", 3, "unknown key 'colour' in training"),
+        ("  weights: nowhere\n", 3, "weights folder 'nowhere' does not exist"),
+        ("  data: .\n", 3, "t10k-images-idx3-ubyte"),
+        ("  steps: 4\n  frames: 9\n", 4, "frames (9) must be at most steps + 1 (5)"),
+        ("  sigmas: [0.5, -1]\n", 3, "sigmas must be >= 0"),
+    ],
+)
+def test_training_section_errors_name_file_and_line(tmp_path: Path, section: str, line: int, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: embedded:digits\ntraining:\n" + section)
+    with pytest.raises(SpecError) as error:
+        load_prompt_set(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}:{line}: ") and message in text and "\n" not in text
+
+
+def _svg_points(svg: str) -> tuple[dict, list[tuple[float, float]], list[tuple[int, float]]]:
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', svg.split(">", 1)[0]))
+    polyline = re.search(r'<polyline class="atlas-loss-steps"[^>]*points="([^"]*)"', svg).group(1)
+    points = [tuple(map(float, p.split(","))) for p in polyline.split()]
+    circles = [(int(e), float(cy)) for e, cy in re.findall(r'<circle class="atlas-loss-epoch" data-epoch="(\d+)" cx="[^"]*" cy="([^"]*)"', svg)]
+    return attrs, points, circles
+
+
+def test_rendered_loss_curves_match_the_shipped_json(baked: Path) -> None:
+    from generator.render.site import render_site
+
+    site = baked.parent / "site"
+    (site / "assets").mkdir(parents=True)
+    render_site(baked, site)
+    page = (baked / "training.md").read_text()
+    assert "Nothing baked yet" not in page
+    assert (site / "embed" / "training-digits-epochs-class.html").is_file()
+    assert (site / "embed" / "training-digits-losses.html").is_file()
+    svgs = re.findall(r'<svg class="atlas-loss".*?</svg>', page, re.S)
+    assert sorted(re.search(r'data-stage="(\w+)"', s).group(1) for s in svgs) == ["class", "denoiser", "time"]
+    for svg in svgs:
+        stage = re.search(r'data-stage="(\w+)"', svg).group(1)
+        shipped = json.loads((baked.parent / "weights" / stage / "losses.json").read_text())
+        attrs, points, circles = _svg_points(svg)
+        left, top, width, height = map(float, attrs["plot"].split())
+        log_min, log_max, x_max = float(attrs["log-min"]), float(attrs["log-max"]), float(attrs["x-max"])
+
+        def loss_at(y: float) -> float:
+            return 10 ** (log_max - (y - top) / height * (log_max - log_min))
+
+        steps = shipped["step_losses"]
+        size = math.ceil(len(steps) / 400)
+        expected = [sum(steps[i:i + size]) / len(steps[i:i + size]) for i in range(0, len(steps), size)]
+        assert len(points) == len(expected)
+        for (x, y), value, start in zip(points, expected, range(0, len(steps), size)):
+            assert loss_at(y) == pytest.approx(value, rel=2e-3)
+            middle = start + (min(size, len(steps) - start) - 1) / 2
+            assert (x - left) / width * x_max == pytest.approx(middle, abs=0.05 * size + 0.01)
+        assert [e for e, _ in circles] == list(range(1, len(shipped["epoch_losses"]) + 1))
+        for (_, cy), value in zip(circles, shipped["epoch_losses"]):
+            assert loss_at(cy) == pytest.approx(value, rel=2e-3)
+    assert "97.1%" in page and "diffatlas eval digits --stage class --n 500" in page
+
+
+def test_data_folder_gives_real_test_digits_in_label_order(tmp_path: Path) -> None:
+    """With `data:` the chapter noises the first test image of each digit (synthetic IDX files here)."""
+    import numpy as np
+
+    from generator.builtin.digits.mnist import write_idx_images, write_idx_labels
+    from generator.experiments.course.training import pick_test_digits
+
+    data = tmp_path / "mnist"
+    data.mkdir()
+    labels = np.array([3, 1, 0, 1, 2, 0, 3], dtype=np.uint8)
+    images = np.stack([np.full((28, 28), 10 * i, dtype=np.uint8) for i in range(len(labels))])
+    write_idx_images(data / "t10k-images-idx3-ubyte.gz", images)
+    write_idx_labels(data / "t10k-labels-idx1-ubyte.gz", labels)
+    path = tmp_path / "digits.yaml"
+    path.write_text("model: embedded:digits\ntraining:\n  data: mnist\n  test_digits: 4\n")
+    spec = load_prompt_set(path).training
+    digits = pick_test_digits(spec, None)
+    assert digits.source == "mnist-test" and digits.labels == (0, 1, 2, 3)
+    # first occurrences: 0 at index 2, 1 at 1, 2 at 4, 3 at 0
+    assert [round(float(im[0, 0]) * 255) for im in digits.images] == [20, 10, 40, 0]
+
+
+def test_shipped_prompt_file_asks_for_the_issue_settings() -> None:
+    """prompts/digits.yaml: the issue's sigmas, 4 samples per digit, guidance {0, 5, 10}, beta-sum jump prompts."""
+    prompt_set = load_prompt_set(Path(__file__).resolve().parents[2] / "prompts" / "digits.yaml")
+    spec = prompt_set.training
+    assert prompt_set.model == "embedded:digits" and spec.weights is None and spec.data is None
+    assert spec.sigmas == (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0) and spec.denoiser_sigma == 0.5
+    assert spec.samples_per_digit == 4 and spec.guidances == (0.0, 5.0, 10.0)
+    assert prompt_set.prompts and all(p.settings.jumps.method == "beta-sum" for p in prompt_set.prompts)
+
+
+def test_the_measured_sampler_defaults_reach_the_quality_section(tmp_path: Path) -> None:
+    from generator.bake.chapters.training import _quality
+    from generator.builtin.defaults import write_defaults
+
+    (tmp_path / "class").mkdir()
+    (tmp_path / "eval.json").write_text(json.dumps({"seed": 0}))
+    rows = [{"scheduler": "ddpm", "steps": 25, "guidance": 5.0, "score": 1.0, "rates": {}}]
+    write_defaults(tmp_path / "class", {"rows": rows, "chosen": {**rows[0]}}, "diffatlas eval digits --sweep", {"n": 50})
+    quality = _quality(tmp_path)
+    assert quality["sampler_defaults"] == {"class": {"scheduler": "ddpm", "steps": 25, "guidance": 5.0, "score": 1.0,
+                                                     "n": 50, "command": "diffatlas eval digits --sweep"}}

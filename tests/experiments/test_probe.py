@@ -1,0 +1,93 @@
+"""Prompt pairs, guidance/seed variants (shared noise, stored once) and the PCA trajectory map."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from generator.bake.store import AssetStore
+from generator.experiments.prompt.compare import Run, run_many, word_diff
+from generator.experiments.prompt.projection import fit_unit_square, pca_2d
+from generator.experiments.prompt.trajectory import TrajectoryRequest, run_trajectories
+from generator.spec.prompt_set import JumpSettings, PromptSpec, Settings
+
+REQUEST = TrajectoryRequest(("a red cat",), 2, 7.5, 0, 64, 64, "ddim")
+
+
+def test_pair_and_variants_start_from_bit_identical_noise(tiny_sd):
+    (main,) = run_trajectories(tiny_sd, REQUEST)
+    runs = [Run("a blue cat", 0, 7.5), Run("a red cat", 0, 1.0), Run("a red cat", 1, 7.5), Run("a red cat", 1, 1.0)]
+    pair, guidance_1, seed_1, seed_1_guidance_1 = run_many(tiny_sd, REQUEST, runs)
+    # frame 0 of x_t is the start noise itself (DDIM: init sigma 1, no input scaling)
+    assert torch.equal(pair.noisy_latents[0], main.noisy_latents[0])
+    assert torch.equal(guidance_1.noisy_latents[0], main.noisy_latents[0])
+    assert torch.equal(seed_1.noisy_latents[0], seed_1_guidance_1.noisy_latents[0])
+    assert not torch.equal(seed_1.noisy_latents[0], main.noisy_latents[0])
+    # the pair really is another prompt, and guidance really changed the denoising
+    assert not torch.allclose(pair.predicted_latents[0], main.predicted_latents[0])
+    assert not torch.allclose(guidance_1.predicted_latents[1], main.predicted_latents[1])
+
+
+def test_word_diff_marks_only_the_changed_words():
+    a, b = word_diff("a smiling, red cat chewing gum", "A smiling blue cat chewing gum loudly")
+    assert [w["word"] for w in a if w["changed"]] == ["red"]
+    assert [w["word"] for w in b if w["changed"]] == ["blue", "loudly"]
+
+
+def test_probe_bake_stores_identical_strips_once(tiny_sd, tmp_path):
+    from generator.bake.prompt.extra_trajectories import bake_probe
+    from generator.bake.prompt.trajectory import bake_trajectory
+
+    settings = Settings(steps=2, guidance=7.5, seed=0, width=64, height=64, scheduler="ddim", preview_size=32,
+                        jumps=JumpSettings(every=1, steps=(1,)), guidances=(1.0, 7.5), seeds=(0,))
+    prompt = PromptSpec("cat", "a red cat", settings, compare="a blue cat")
+    request = replace(REQUEST, prompts=(prompt.text,))
+    (trajectory,) = run_trajectories(tiny_sd, request, preview=32)
+    store = AssetStore(tmp_path)
+    main = bake_trajectory(trajectory, store, 32)
+    files_before = set(store.folder.iterdir())
+    sections = bake_probe(tiny_sd, prompt, request, trajectory, store)
+    json.dumps(sections)  # plain JSON
+    own = next(i for i in sections["variants"]["items"] if (i["seed"], i["guidance"]) == (0, 7.5))
+    assert own["noisy"]["src"] == main["trajectory"]["noisy"]["src"]
+    assert own["predicted"]["src"] == main["trajectory"]["predicted"]["src"]
+    assert own["final"]["src"] == main["final"]["src"]
+    new_files = set(store.folder.iterdir()) - files_before
+    # new: the pair's two strips + final and the guidance-1 variant's two strips + final, nothing twice
+    assert len(new_files) == 6
+    assert sorted(p["kind"] for p in sections["map"]["paths"]) == ["compare", "main", "variant"]
+    assert all(len(p["points"]) == 3 for p in sections["map"]["paths"])
+    assert len(sections["compare"]["x0_distance"]) == 3 and sections["compare"]["x0_distance"][1] > 0
+
+
+def test_pca_of_an_ellipse_in_a_plane_of_a_high_dimensional_space():
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.normal(size=(64, 2)))  # two orthonormal directions u, v in R^64
+    theta = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    offset = rng.normal(size=64)
+    points = offset + np.outer(3 * np.cos(theta), basis[:, 0]) + np.outer(np.sin(theta), basis[:, 1])
+    projection = pca_2d(points)
+    # the long axis is u and the short one v (up to sign), recovering (3 cos, sin) exactly
+    assert abs(abs(projection.axes[0] @ basis[:, 0]) - 1) < 1e-9
+    assert abs(abs(projection.axes[1] @ basis[:, 1]) - 1) < 1e-9
+    np.testing.assert_allclose(np.abs(projection.coordinates[:, 0]), np.abs(3 * np.cos(theta)), atol=1e-9)
+    np.testing.assert_allclose(np.abs(projection.coordinates[:, 1]), np.abs(np.sin(theta)), atol=1e-9)
+    assert projection.explained == pytest.approx((0.9, 0.1), abs=1e-9)  # variances 9/2 and 1/2
+    assert projection.axes[0][np.argmax(np.abs(projection.axes[0]))] > 0  # deterministic sign
+
+
+def test_pca_of_points_on_a_line_and_unit_square_fit():
+    direction = np.zeros(10)
+    direction[3], direction[7] = 0.6, 0.8
+    t = np.array([0.0, 1.0, 2.0, 5.0])
+    projection = pca_2d(np.outer(t, direction) + 1.0)
+    np.testing.assert_allclose(projection.coordinates[:, 0], t - t.mean(), atol=1e-12)  # sign: 0.8 > 0
+    np.testing.assert_allclose(projection.coordinates[:, 1], 0, atol=1e-12)
+    assert projection.explained[0] == pytest.approx(1.0)
+    unit = fit_unit_square(projection.coordinates)
+    assert unit[:, 0].min() == pytest.approx(0.05) and unit[:, 0].max() == pytest.approx(0.95)
+    np.testing.assert_allclose(unit[:, 1], 0.5)  # one scale for both axes: the flat direction stays centred
