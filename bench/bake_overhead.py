@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from generator.bake.runner import bake
-    from generator.models.common import resolve_device
+    from generator.devices import resolve_device
     from generator.models.stable_diffusion import StableDiffusionAdapter
     from generator.models.testing.pipelines import build_tiny_sd
     from generator.spec.prompt_set import load_prompt_set

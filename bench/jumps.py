@@ -28,8 +28,8 @@ def main() -> None:
 
     from bake_overhead import full_size_sd  # same folder
 
+    from generator.devices import resolve_device
     from generator.experiments.prompt.jumps import JumpStart, run_jumps
-    from generator.models.common import resolve_device
     from generator.models.stable_diffusion import StableDiffusionAdapter
     from generator.models.testing.pipelines import build_tiny_sd
 

@@ -43,7 +43,8 @@ class Preflight:
 def preflight(prompt_set: PromptSet, *, device: str = "auto", dtype: str = "auto",
               allow_pickle: bool = False) -> Preflight:
     """Every model-dependent check, without loading the model: a mistake raises one ``UserError`` line."""
-    from generator.models.common import resolve_device, resolve_dtype
+    from generator.devices import resolve_device
+    from generator.models.common import resolve_dtype
     from generator.models.registry import check_weights, model_limits
 
     limits = model_limits(prompt_set.model)

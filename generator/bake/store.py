@@ -1,10 +1,9 @@
-"""Bake stage: the content-addressed asset store and atomic file writes.
+"""Bake stage: the content-addressed asset store and canonical JSON.
 
 An asset's name is the hash of its bytes, so identical frames or images are stored once and a re-bake that
-produces the same bytes changes nothing. Every write goes to a temporary file in the same folder and is then
-renamed over the target: a killed bake leaves either the old file or the new one, never half of one. A write
-that fails (disk full, read-only folder) removes its temporary file and ends as one ``StoreError`` line; the
-files already there are untouched, so the same command completes once the cause is fixed.
+produces the same bytes changes nothing. Every write is ``generator.files.atomic_write`` (a temporary file in
+the same folder renamed over the target): a killed bake leaves either the old file or the new one, never half
+of one, and a failed write (disk full, read-only folder) ends as one ``WriteError`` line.
 
 Manifests (JSON with a ``provenance`` section) are sealed: ``provenance.content_hash`` is the sha256 of their
 canonical bytes without it, so the bake cache notices a manifest damaged on disk (as asset names do for assets).
@@ -12,7 +11,6 @@ canonical bytes without it, so the bake cache notices a manifest damaged on disk
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -20,54 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from generator.errors import UserError
+from generator.files import atomic_write, write_failure
 
-HINTS = {
-    errno.ENOSPC: "the disk is full; free some space and run the same command again (what is baked is kept)",
-    errno.EDQUOT: "the disk quota is used up; free some space and run the same command again (what is baked is kept)",
-    errno.EROFS: "the folder is on a read-only file system; choose another output folder (--out)",
-    errno.EACCES: "the folder is not writable; make it writable or choose another output folder (--out)",
-    errno.EPERM: "the folder is not writable; make it writable or choose another output folder (--out)",
-}
 CONTENT_HASH = "content_hash"
-
-
-class StoreError(UserError):
-    """A file the bake could not write (disk full, read-only or missing permissions), as one line."""
-
-
-def write_failure(path: Path, error: OSError) -> StoreError:
-    """One line naming what could not be written, why, and what to do."""
-    hint = HINTS.get(error.errno, "nothing was changed; fix the cause and run the same command again")
-    return StoreError(f"cannot write {path}: {error.strerror or error}; {hint}")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers (and crashes) never see a partial file."""
-    temporary: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(descriptor, 0o644)  # mkstemp makes 0600; the site is served to others
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())  # a full disk may only say so here
-        os.replace(temporary, path)
-    except OSError as error:
-        _remove(temporary)
-        raise write_failure(path, error) from None
-    except BaseException:
-        _remove(temporary)
-        raise
-
-
-def _remove(temporary: str | None) -> None:
-    if temporary is not None:
-        try:
-            Path(temporary).unlink(missing_ok=True)
-        except OSError:  # a read-only folder cannot have had one written
-            pass
 
 
 def round_floats(value: Any, digits: int = 5) -> Any:
@@ -134,7 +87,7 @@ class AssetStore:
         return f"assets/{name}"
 
     def check_writable(self) -> None:
-        """Raise the one-line ``StoreError`` now when the output folder cannot be written (before any work)."""
+        """Raise the one-line ``WriteError`` now when the output folder cannot be written (before any work)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             descriptor, probe = tempfile.mkstemp(dir=self.root, prefix=".write-check.", suffix=".tmp")

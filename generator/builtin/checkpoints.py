@@ -9,7 +9,6 @@ renamed: a full disk leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 
 from generator.errors import UserError
+from generator.files import atomic_write_with
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -37,10 +37,4 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to a temporary file beside ``path`` and rename it over (the old one stays on failure)."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write_with(path, lambda temporary: torch.save(state, temporary))

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from generator.files import write_json
+
 DEFAULTS_FILE = "defaults.json"
 
 
@@ -18,7 +20,7 @@ def write_defaults(folder: Path, result: dict[str, Any], command: str, how: dict
     chosen = result["chosen"]
     defaults = {"scheduler": chosen["scheduler"], "steps": chosen["steps"], "guidance": chosen["guidance"],
                 "measured": {"command": command, "score": chosen["score"], **how}, "sweep": result["rows"]}
-    (folder / DEFAULTS_FILE).write_text(json.dumps(defaults, indent=1, sort_keys=True) + "\n")
+    write_json(folder / DEFAULTS_FILE, defaults)
     return defaults
 
 

@@ -12,7 +12,7 @@ import typer
 
 from generator import __version__
 from generator.cli.app import app
-from generator.cli.progress import console, progress_bar
+from generator.cli.progress import console, progress_bar, quiet_libraries
 from generator.errors import UserError
 
 GENERATED = Path("site/generated")
@@ -33,28 +33,6 @@ def main_options(
     version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Bake diffusion-model experiments into an explorable, embeddable static site."""
-
-
-def _quiet_libraries() -> None:
-    """Keep third-party warnings out of the progress display (our own errors still show)."""
-    import logging
-    import os
-    import warnings
-
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    logging.getLogger("diffusers").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:  # the libraries' own loading bars would interleave with ours
-        from diffusers.utils import logging as diffusers_logging
-        from transformers.utils import logging as transformers_logging
-
-        diffusers_logging.disable_progress_bar()
-        transformers_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 def _checked_set(
@@ -85,7 +63,7 @@ def _bake(
 
     prompt_set, preflight = checked or _checked_set(prompt_file, model, device, dtype, only, daam, allow_pickle)
     AssetStore(out).check_writable()
-    _quiet_libraries()
+    quiet_libraries()
     console.print(f"[bold]bake[/] {prompt_file} with {prompt_set.model} ({len(prompt_set.prompts)} prompt(s)) -> {out}")
     with progress_bar("denoising") as progress:
         outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=progress,

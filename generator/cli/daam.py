@@ -39,7 +39,7 @@ def daam_command(
         raise UserError(f"--steps must be >= 1, got {steps}")
     if not prompt.strip():
         raise UserError("the prompt is empty")
-    from generator.cli.commands import _quiet_libraries
+    from generator.cli.progress import quiet_libraries
     from generator.daam import trace
     from generator.daam.overlay import overlay
     from generator.models.registry import check_weights, load_model, model_limits
@@ -48,7 +48,7 @@ def daam_command(
     if problem:
         raise UserError(f"the prompt is {problem}" if problem.startswith("longer") else f"the prompt {problem}")
     check_weights(model, allow_pickle)
-    _quiet_libraries()
+    quiet_libraries()
     adapter = load_model(model, device=device, dtype=dtype, allow_pickle=allow_pickle)
     if not adapter.capabilities.cross_attention:
         raise UserError(f"{adapter.id} has no cross-attention over text tokens, so DAAM has nothing to show")

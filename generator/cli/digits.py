@@ -1,13 +1,13 @@
 """CLI stage: ``diffatlas train digits`` and ``diffatlas eval digits`` (the MNIST chapter's models).
 
-Parsing and progress bars only; the work is done by ``generator.training``. torch is imported inside
+Parsing and progress bars only; the work is done by ``generator.builtin.digits`` (training) and
+``generator.evaluate`` (measuring). torch is imported inside
 the commands so ``diffatlas --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +17,7 @@ import typer
 
 from generator.cli.app import eval_app, train_app
 from generator.cli.progress import console, progress_bar
+from generator.devices import hardware_description, resolve_device
 from generator.errors import UserError
 
 STAGE_HELP = "denoiser (single-step, sigma 0.5), time (time-conditioned DDPM), class (class-conditioned DDPM + CFG), classifier (the judge)"
@@ -32,19 +33,6 @@ def _parse_epochs(text: str | None) -> tuple[int, ...] | None:
         raise UserError(f"--snapshots must be comma-separated epoch numbers, got {text!r}") from None
 
 
-def _device(name: str) -> str:
-    """Check the requested device exists; 'auto' picks CUDA when available."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name} was requested but CUDA is not available on this machine; use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda") and name != "mps":
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N")
-    return name
-
-
 def _command(stage: str, data: Path, options: dict[str, object], ship_to: Path | None) -> str:
     """The effective command line (every setting spelled out), recorded in shipped configs."""
     parts = ["diffatlas", "train", "digits", "--stage", stage]
@@ -55,23 +43,6 @@ def _command(stage: str, data: Path, options: dict[str, object], ship_to: Path |
     if ship_to is not None:
         parts += ["--ship-to", str(ship_to)]
     return " ".join(shlex.quote(p) for p in parts)
-
-
-def hardware_description(device: str) -> str:
-    """One line naming the machine a model was trained on (recorded in shipped configs)."""
-    import torch
-
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu} CPU, {torch.get_num_threads()} torch thread(s)"
 
 
 @train_app.command("digits")
@@ -102,7 +73,7 @@ def train_digits_command(
     from generator.builtin.digits.mnist import load_mnist
     from generator.builtin.digits.train import stage_defaults, train_digits
 
-    device_name = _device(device)
+    device_name = str(resolve_device(device))
     out_dir = out or Path("build/train/digits") / stage
     train = load_mnist(data, "train")
     if stage == "classifier":
@@ -183,7 +154,7 @@ def eval_digits_command(
     if n < 1:
         raise UserError("--n must be at least 1")
     root = weights or shipped_weights_dir()
-    device_name = _device(device)
+    device_name = str(resolve_device(device))
     if sweep:
         for name in ("class", "time") if stage == "both" else (stage,):
             _sweep_defaults(root / name, name, device_name, sweep_n)

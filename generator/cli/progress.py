@@ -31,3 +31,25 @@ def progress_bar(title: str) -> Iterator[ProgressCallback]:
             bar.update(task, completed=completed, total=total, description=f"{title} {description}".strip())
 
         yield report
+
+
+def quiet_libraries() -> None:
+    """Keep third-party warnings out of the progress display (our own errors still show)."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    logging.getLogger("diffusers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:  # the libraries' own loading bars would interleave with ours
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+    except ImportError:
+        pass

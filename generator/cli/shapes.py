@@ -1,12 +1,12 @@
 """CLI stage: ``diffatlas train shapes`` and ``diffatlas eval shapes`` (the built-in text-to-image model).
 
-Parsing and progress bars only; the work is done by ``generator.training.shapes_*``. torch is imported inside
+Parsing and progress bars only; the work is done by ``generator.builtin.shapes`` (training) and
+``generator.evaluate`` (measuring). torch is imported inside
 the commands so ``diffatlas --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -18,23 +18,12 @@ import typer
 
 from generator.cli.app import eval_app, train_app
 from generator.cli.progress import console, progress_bar
+from generator.devices import resolve_device
 from generator.errors import UserError
+from generator.files import write_json
 from generator.progress import ProgressCallback
 
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "shapes"
-
-
-def _device(name: str) -> str:
-    """Check the requested device exists; 'auto' picks CUDA when available."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name} was requested but CUDA is not available on this machine; use --device cpu")
-    if name != "cpu" and not name.startswith("cuda") and name != "mps":
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N")
-    return name
 
 
 @contextmanager
@@ -126,7 +115,7 @@ def train_shapes_command(
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
         (out / "command.txt").write_text(command + "\n")
     with _progress("train shapes") as report:
-        result = train(config, out, device=_device(device), resume=resume, progress=report)
+        result = train(config, out, device=str(resolve_device(device)), resume=resume, progress=report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:
         info = export(out, ship_to, command=command, threads=threads)
@@ -200,14 +189,11 @@ def eval_shapes_command(
         raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
     out = out if out is not None else weights / "eval.json"
     if sweep:
-        _sweep_defaults(weights, _device(device), sweep_n, threads)
+        _sweep_defaults(weights, str(resolve_device(device)), sweep_n, threads)
     with _progress("eval shapes") as report:
-        result = evaluate(weights, n=n, device=_device(device), steps=steps, scheduler=scheduler, guidance=guidance,
+        result = evaluate(weights, n=n, device=str(resolve_device(device)), steps=steps, scheduler=scheduler, guidance=guidance,
                           seed=seed, daam=daam, progress=report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True))
-    tmp.replace(out)
+    write_json(out, result)
     readme = weights / "README.md"
     if out == weights / "eval.json" and readme.exists():  # the report of the weights' own folder: renew its numbers
         from generator.evaluate.shapes_report import measured_section, replace_section

@@ -10,8 +10,6 @@ Two numbers from issue 6:
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 
 from generator.builtin.digits.classifier import DigitClassifier, classify
 from generator.builtin.digits.ddpm import DDPMSchedule, class_noise_fn, ddpm_sample, time_noise_fn
+from generator.files import write_json
 from generator.progress import ProgressCallback, no_progress
 
 CONFIDENCE_THRESHOLD = 0.9
@@ -149,8 +148,4 @@ def evaluate_digits(
 
 def write_eval_json(path: str | Path, result: dict[str, Any]) -> None:
     """Write the evaluation atomically with sorted keys."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(result, sort_keys=True, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_json(Path(path), result)

@@ -11,14 +11,9 @@ from typing import Any
 
 from generator.evaluate.rates import claim_rates
 from generator.evaluate.sampler_sweep import Measure, SweepCell
+from generator.evaluate.shapes_report import CLAIM_TARGETS, TARGETS, generate_and_score
 
 SWEEP_SEED = 4321
-# what a cell's score averages, (group, rate) -> the shipped model's target for it
-CLAIM_TARGETS: dict[tuple[str, str], float] = {
-    ("one_object", "scene_right"): 0.95,
-    ("two_object", "binding"): 0.85,
-    ("two_object", "relation"): 0.80,
-}
 
 
 def score_cell(rates: dict[str, dict[str, Any]]) -> float:
@@ -29,8 +24,6 @@ def score_cell(rates: dict[str, dict[str, Any]]) -> float:
 
 def shapes_measure(adapter: Any, n: int = 60, seed: int = SWEEP_SEED) -> Measure:
     """Score a cell on ``n`` held-out captions, half one-object, half two-object."""
-    from generator.evaluate.shapes_report import TARGETS, generate_and_score
-
     def measure(cell: SweepCell) -> tuple[float, dict[str, Any]]:
         results = generate_and_score(adapter, n=n, steps=cell.steps, guidance=cell.guidance, seed=seed,
                                      scheduler=cell.scheduler, daam=False)

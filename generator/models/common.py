@@ -11,24 +11,6 @@ from PIL import Image
 from generator.errors import UserError
 from generator.models.base import to_pil
 
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; asking for an absent accelerator is a user error."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but this machine has no CUDA GPU (use --device cpu or auto)")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UserError("--device mps was asked for, but MPS is not available here (use --device cpu or auto)")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
-    return torch.device(device)
-
-
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 

@@ -18,6 +18,12 @@ from generator.models.tokens import truncated_words
 
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")  # torch.load unpickles these: loading one can run its code
 SAFETENSORS_HEADER_MOST = 100 * 2**20  # the format's own limit on the JSON header
+# the one hint every 'model not found' error ends with
+HOW_TO_PROVIDE = (
+    "pass a local folder with model_index.json (e.g. --model /models/stable-diffusion-v1-5), or put the model in "
+    "the Hugging Face cache (HF_HOME) beforehand; set DIFFATLAS_ALLOW_DOWNLOAD=1 to let diffusers download it on "
+    "a machine with network access"
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class ModelLimits:
         return None
 
 
+
 def diffusers_folder_limits(folder: Path) -> ModelLimits:
     """Limits of a Stable Diffusion folder (model_index.json, vae/, tokenizer/) from its config files."""
     from transformers import CLIPTokenizer
@@ -65,7 +72,6 @@ def diffusers_folder_limits(folder: Path) -> ModelLimits:
 
 def local_folder(id_or_path: str) -> Path:
     """The local folder of a diffusers model: the path itself, or its snapshot in the HF cache."""
-    from generator.models.registry import HOW_TO_PROVIDE
 
     path = Path(id_or_path).expanduser()
     if path.is_dir():

@@ -10,10 +10,12 @@ from pathlib import Path
 import torch
 
 from generator.builtin.shipped import WEIGHTS_DIR
+from generator.devices import resolve_device
 from generator.errors import UserError
 from generator.models.base import ModelAdapter
-from generator.models.common import resolve_device, resolve_dtype
+from generator.models.common import resolve_dtype
 from generator.models.limits import (
+    HOW_TO_PROVIDE,
     ModelLimits,
     diffusers_folder_limits,
     inspect_weights,
@@ -84,13 +86,6 @@ MODELS: dict[str, ModelEntry] = {
         ),
     ]
 }
-
-HOW_TO_PROVIDE = (
-    "pass a local folder with model_index.json (e.g. --model /models/stable-diffusion-v1-5), or put the model in "
-    "the Hugging Face cache (HF_HOME) beforehand; set DIFFATLAS_ALLOW_DOWNLOAD=1 to let diffusers download it on "
-    "a machine with network access"
-)
-
 
 def _resolve(reference: str) -> object:
     """The function named by 'module:function'."""

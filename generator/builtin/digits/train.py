@@ -19,9 +19,7 @@ Checkpoints and outputs are written to a temporary file and renamed, so a kill n
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,6 +33,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from generator.builtin.checkpoints import load_checkpoint, save_checkpoint
 from generator.builtin.digits.ddpm import DDPMSchedule, q_sample
 from generator.builtin.digits.unet import build_unet
+from generator.files import atomic_write_with, write_json
 from generator.progress import ProgressCallback, no_progress
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -123,21 +122,6 @@ def stage_loss(
     return F.mse_loss(model(x_t, t_norm, labels, keep), noise)
 
 
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path`` so readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # some writers create 0600 files; shipped weights must be world-readable
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically with sorted keys."""
-    _atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n"))
-
-
 def model_tensors(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """State dict as contiguous CPU tensors (safetensors refuses channels-last views); floats cast to ``dtype``."""
     out = {}
@@ -153,7 +137,7 @@ def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, str] | 
                  dtype: torch.dtype | None = None) -> None:
     """Save model weights as safetensors, atomically."""
     tensors = model_tensors(model, dtype)
-    _atomic_write_bytes(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata or {}))
+    atomic_write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata or {}))
 
 
 def _save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

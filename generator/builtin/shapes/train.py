@@ -19,7 +19,6 @@ same run bit for bit on the same device and thread count.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import time
@@ -41,7 +40,9 @@ from generator.builtin.shapes.model import (
     unet_input,
 )
 from generator.builtin.shapes.world import ShapesStream
+from generator.devices import cpu_name
 from generator.errors import UserError
+from generator.files import write_json
 from generator.progress import ProgressCallback, no_progress
 
 CHECKPOINT = "checkpoint.pt"
@@ -113,16 +114,6 @@ def _named(parts: ShapesParts) -> dict[str, torch.Tensor]:
     named = {f"unet.{n}": p for n, p in parts.unet.named_parameters()}
     named.update({f"text_encoder.{n}": p for n, p in parts.text_encoder.named_parameters()})
     return named
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    save_checkpoint(obj, path)
-
-
-def _atomic_json(data: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _check_compatible(saved: TrainConfig, wanted: TrainConfig) -> None:
@@ -271,10 +262,10 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
         generator.set_state(state["generator"])
         step, data_position, wall, history = state["step"], state["data_position"], state["wall_seconds"], state["loss_history"]
         started_from = state.get("started_from")
-    _atomic_json(config.to_json(), run_dir / CONFIG_FILE)
+    write_json(run_dir / CONFIG_FILE, config.to_json())
 
     def save() -> None:
-        _atomic_save({
+        save_checkpoint({
             "config": config.to_json(),
             "model": {k: v.detach().cpu() for k, v in named.items()},
             "ema": {k: v.cpu() for k, v in ema.shadow.items()},
@@ -286,7 +277,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
             "loss_history": history,
             "started_from": started_from,
         }, checkpoint_path)
-        _atomic_json({"steps": [h[0] for h in history], "loss": [h[1] for h in history]}, run_dir / LOSS_FILE)
+        write_json(run_dir / LOSS_FILE, {"steps": [h[0] for h in history], "loss": [h[1] for h in history]})
 
     running: list[float] = []
     last = time.monotonic()
@@ -355,7 +346,7 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         "wall_seconds": round(meta["wall_seconds"], 1),
         "hardware": {
             "machine": platform.machine(),
-            "processor": _cpu_name(),
+            "processor": cpu_name(),
             "cpu_count": os.cpu_count(),
             "torch_threads": threads if threads is not None else torch.get_num_threads(),
         },
@@ -365,7 +356,7 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         "config": meta["config"],
         "versions": {"torch": torch.__version__, **_library_versions()},
     }
-    _atomic_json(info, tmp / "training.json")
+    write_json(tmp / "training.json", info)
     (tmp / "README.md").write_text(_readme(info))
     if weights_dir.exists():
         import shutil
@@ -380,17 +371,6 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         weights_dir.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, weights_dir)
     return info
-
-
-def _cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _readme(info: dict[str, Any]) -> str:
