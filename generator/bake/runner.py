@@ -116,7 +116,7 @@ def bake(
 
 def bake_prompt(adapter: object, prompt: PromptSpec, store: AssetStore, key: str, progress: ProgressCallback) -> dict:
     """Run the experiments of one prompt and return its manifest (assets already stored)."""
-    from generator.bake.prompt.sections import load_sections
+    from generator.bake.prompt.registry import load_sections
     from generator.bake.prompt.trajectory import bake_trajectory
     from generator.experiments.prompt.trajectory import TrajectoryRequest, run_trajectories
 

@@ -8,18 +8,19 @@ every judged figure by walking the manifests, whatever the chapter. Judges are n
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from generator.evaluate.digits_judge import judge_digit
+from generator.evaluate.shapes_judge import judge_prompt
 from generator.models.base import to_pil
 from generator.spec.prompt_set import Expectation
 
-JUDGES: dict[str, tuple[str, str]] = {  # name -> (module:function(asked, image) -> claims | None, what it is)
-    "shapes": ("generator.evaluate.shapes_judge:judge_prompt", "the shapes checker"),
-    "digits": ("generator.evaluate.digits_judge:judge_digit", "the digit classifier"),
+JUDGES: dict[str, tuple[Callable[[str, np.ndarray], Any], str]] = {  # name -> (judge(asked, image), what it is)
+    "shapes": (judge_prompt, "the shapes checker"),
+    "digits": (judge_digit, "the digit classifier"),
 }
 
 
@@ -28,8 +29,7 @@ def judge_of(adapter: Any) -> Callable[[str, np.ndarray], Any] | None:
     name = getattr(adapter, "judge", None)
     if name is None:
         return None
-    module, function = JUDGES[name][0].split(":")
-    return getattr(importlib.import_module(module), function)
+    return JUDGES[name][0]
 
 
 def _pixels(image: Any) -> np.ndarray:
@@ -66,8 +66,7 @@ def grid_verdict(adapter_judge: str, images: torch.Tensor, asked: list[str], tar
     """The verdict of a sample grid: one claim per cell (the digit classifier reading it), agreeing when the share
     of right cells meets ``target`` (the model's own target: a grid of 40 samples is a measurement, not a
     promise that every sample is perfect)."""
-    module, function = JUDGES[adapter_judge][0].split(":")
-    judge = getattr(importlib.import_module(module), function)
+    judge = JUDGES[adapter_judge][0]
     pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()  # (n, h, w)
     claims = [claim for cell, wanted in zip(pixels, asked) for claim in judge(wanted, cell)]
     right = sum(c.correct for c in claims) / len(claims)

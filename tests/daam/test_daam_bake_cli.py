@@ -10,7 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from generator.bake.prompt.daam import DaamSection, bake_daam
-from generator.bake.prompt.sections import SECTIONS
+from generator.bake.prompt.daam import DaamSection
+from generator.bake.prompt.registry import SECTIONS
 from generator.bake.store import AssetStore
 from generator.daam import trace
 from generator.manifest.schema import manifest_schema as load_schema
@@ -20,7 +21,7 @@ PROMPT = "a cat chewing gum, cat"
 
 
 def test_daam_section_is_registered_and_follows_the_prompt_setting(tiny_sd):
-    assert "generator.bake.prompt.daam:DaamSection" in SECTIONS
+    assert DaamSection in SECTIONS
     on = PromptSpec("p", PROMPT, Settings())
     off = dataclasses.replace(on, settings=Settings(daam=False))
     assert DaamSection().applies(tiny_sd, on) and not DaamSection().applies(tiny_sd, off)

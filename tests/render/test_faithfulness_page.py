@@ -228,7 +228,7 @@ def test_section_errors_name_file_and_line(tmp_path: Path, section: str, line: i
 
 def test_a_broken_report_is_one_clear_error(tmp_path: Path, report: dict) -> None:
     from generator.bake.chapters.faithfulness import bake_chapter
-    from generator.bake.chapters.runner import ChapterContext
+    from generator.bake.chapters.context import ChapterContext
     from generator.bake.store import AssetStore
 
     prompt_set = load_prompt_set(_prompt_file(tmp_path, "  report: eval.json\n"))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from generator.bake.cache import cache_key
-from generator.bake.chapters.runner import ChapterContext, chapter_id
+from generator.bake.chapters.context import ChapterContext, chapter_id
 from generator.bake.encoders import preview_size
 from generator.bake.manifest import versions
 from generator.bake.prompt.trajectory import image_entry, sprite_entry

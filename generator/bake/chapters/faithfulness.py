@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from generator.bake.cache import cache_key
-from generator.bake.chapters.runner import ChapterContext, chapter_id
+from generator.bake.chapters.context import ChapterContext, chapter_id
 from generator.bake.manifest import versions
 from generator.bake.prompt.trajectory import image_entry
 from generator.bake.store import AssetStore

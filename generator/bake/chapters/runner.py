@@ -2,7 +2,8 @@
 
 A chapter is declared by a section of the prompt file (``experiments:``, ``training:``, ``faithfulness:``: the
 attribute of the same name on the loaded prompt set) and is baked by the module of the same name in this
-package into ``<section>/<set id>.json`` under the generated folder. Every chapter module provides
+package (listed in ``BAKES``) into ``<section>/<set id>.json`` under the generated folder. Every chapter module
+provides
 
     chapter_cache_key(prompt_set, fingerprint) -> str      # what decides its assets
     bake_chapter(prompt_set, context) -> dict               # run it, store assets, return the manifest
@@ -14,37 +15,17 @@ manifest of a section the file no longer has (so the site does not keep a stale 
 
 from __future__ import annotations
 
-import importlib
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from generator.bake.cache import is_cached
+from generator.bake.chapters import experiments, faithfulness, training
+from generator.bake.chapters.context import ChapterContext, chapter_path
 from generator.bake.store import AssetStore, write_json
+from generator.manifest.chapters import CHAPTERS
 from generator.progress import ProgressCallback, no_progress
 
-CHAPTERS = ("experiments", "training", "faithfulness")
-
-
-@dataclass(frozen=True)
-class ChapterContext:
-    """What a chapter's bake may use: the asset store, its cache key, the model (loaded on first use), progress."""
-
-    store: AssetStore
-    key: str
-    get_adapter: Callable[[], Any]
-    progress: ProgressCallback = no_progress
-
-
-def chapter_id(prompt_set: Any) -> str:
-    """A chapter's id: the prompt file's stem as a slug."""
-    return re.sub(r"[^a-z0-9_-]+", "-", Path(prompt_set.path).stem.lower()).strip("-") or "chapter"
-
-
-def chapter_path(out_dir: Path, section: str, prompt_set: Any) -> Path:
-    """Where the manifest of the prompt set's chapter ``section`` goes."""
-    return Path(out_dir) / section / f"{chapter_id(prompt_set)}.json"
+BAKES = {"experiments": experiments, "training": training, "faithfulness": faithfulness}  # chapter id -> module
 
 
 def bake_chapters(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str, get_adapter: Callable[[], Any],
@@ -59,7 +40,7 @@ def bake_chapters(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint
                 path.unlink()
                 on_event(f"{section} {path.stem}: section gone from the prompt file, manifest removed")
             continue
-        module = importlib.import_module(f"generator.bake.chapters.{section}")
+        module = BAKES[section]
         key = module.chapter_cache_key(prompt_set, fingerprint)
         paths.append(path)
         if not force and is_cached(path, key, out_dir):

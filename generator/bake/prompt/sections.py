@@ -3,13 +3,12 @@
 A section's ``capture`` is a context manager entered around the trajectory's sampling (so it can install
 hooks, as DAAM does) that yields a finisher; after sampling, ``finisher(trajectory, store)`` returns the
 manifest sections it adds. Sections with nothing to hook derive from ``AfterSampling`` and write only
-``bake``. Sections are listed by import path so that loading them stays lazy.
+``bake``. Every section is registered in generator/bake/prompt/registry.py.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 from contextlib import AbstractContextManager, contextmanager
 from typing import Callable, Iterator, Protocol
 
@@ -52,21 +51,3 @@ class AfterSampling:
     ) -> dict:
         """The manifest sections this one adds (assets stored)."""
         raise NotImplementedError
-
-
-SECTIONS: tuple[str, ...] = (  # "module:ClassName" of each Section, in manifest order
-    "generator.bake.prompt.jumps:JumpsSection",
-    "generator.bake.prompt.extra_trajectories:ProbeSection",
-    "generator.bake.prompt.tokens:TokensSection",
-    "generator.bake.prompt.pipeline:PipelineSection",
-    "generator.bake.prompt.daam:DaamSection",
-)
-
-
-def load_sections() -> list[Section]:
-    """Instances of every registered section."""
-    sections = []
-    for reference in SECTIONS:
-        module_name, class_name = reference.split(":")
-        sections.append(getattr(importlib.import_module(module_name), class_name)())
-    return sections
