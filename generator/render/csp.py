@@ -88,7 +88,8 @@ class _Audit(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"inline event handler {name}= on <{tag}>")
-            if name in _URL_ATTRIBUTES and value and re.sub(r"[\s\x00-\x1f]", "", value).lower().startswith("javascript:"):
+            url = re.sub(r"[\s\x00-\x1f]", "", value) if name in _URL_ATTRIBUTES and value else ""
+            if url.lower().startswith("javascript:"):
                 self.problems.append(f"javascript: URL in {name}= on <{tag}>")
         if tag == "meta" and (values.get("http-equiv") or "").lower() == "content-security-policy":
             self.policies.append(values.get("content") or "")

@@ -12,7 +12,7 @@ reaches a page through one of these, chosen by where it lands:
   header and the navigation, so the value must already be HTML;
 * JSON inside an HTML attribute or a ``<script>``: `html_json`: ``<``, ``>``, ``&`` and ``'`` as
   ``\\u`` escapes, so neither ``</script>`` nor a quote can close the surrounding element;
-* URLs: only the renderer's own relative URLs (`generator.render.site.relurl`, percent-encoded) and slug
+* URLs: only the renderer's own relative URLs (`generator.render.paths.relurl`, percent-encoded) and slug
   ids (``[a-z0-9_-]``, checked by the spec) appear in ``href``/``src``; no prompt text becomes a URL.
 """
 

@@ -65,6 +65,8 @@ class PromptView:
 
 @dataclass(frozen=True)
 class SiteIndex:
+    """The site as the templates see it: its title, its model and every prompt, in the index's order."""
+
     title: str
     model: str
     prompts: tuple[PromptView, ...]
@@ -82,7 +84,8 @@ def check_schema(path: Path, instance: Any, schema: dict[str, Any] | None = None
         raise RenderError(f"{path}: {what} does not match the schema: {shown}{more}")
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
+    """The JSON at ``path``; a missing or unreadable file is a RenderError naming it as ``what``."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -91,15 +94,17 @@ def _read_json(path: Path, what: str) -> Any:
         raise RenderError(f"{path}: cannot read {what}: {exc}") from None
 
 
-def _asset(generated_dir: Path, src: str, where: str) -> Path:
+def asset_path(generated_dir: Path, src: str, where: str) -> Path:
+    """The file of a generated asset (``src`` relative to the generated dir), which must exist (RenderError)."""
     path = generated_dir / src
     if not path.is_file():
         raise RenderError(f"{where}: asset {src} is missing from {generated_dir}")
     return path
 
 
-def _sprite(generated_dir: Path, data: dict[str, Any], where: str) -> Sprite:
-    path = _asset(generated_dir, data["src"], where)
+def read_sprite(generated_dir: Path, data: dict[str, Any], where: str) -> Sprite:
+    """A manifest's sprite entry, its sheet measured from the file and checked to hold the grid (RenderError)."""
+    path = asset_path(generated_dir, data["src"], where)
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -118,12 +123,14 @@ def _sprite(generated_dir: Path, data: dict[str, Any], where: str) -> Sprite:
 def load_manifest(generated_dir: Path, rel: str) -> dict[str, Any]:
     """Read and validate one manifest (path relative to the generated dir)."""
     path = generated_dir / rel
-    manifest = _read_json(path, "manifest")
+    manifest = read_json(path, "manifest")
     check_schema(path, manifest)
     traj = manifest["trajectory"]
     steps = traj["steps"]
     if len(traj["timesteps"]) != steps:
-        raise RenderError(f"{path}: trajectory.timesteps has {len(traj['timesteps'])} entries, expected steps = {steps}")
+        raise RenderError(
+            f"{path}: trajectory.timesteps has {len(traj['timesteps'])} entries, expected steps = {steps}"
+        )
     for key in ("noisy", "predicted"):
         if traj[key]["count"] != steps + 1:
             raise RenderError(
@@ -133,6 +140,7 @@ def load_manifest(generated_dir: Path, rel: str) -> dict[str, Any]:
 
 
 def _prompt(generated_dir: Path, entry: dict[str, Any], where: str) -> PromptView:
+    """One index entry's manifest, checked against the entry and its assets, as a PromptView."""
     manifest = load_manifest(generated_dir, entry["manifest"])
     mpath = generated_dir / entry["manifest"]
     if manifest["id"] != entry["id"]:
@@ -140,8 +148,8 @@ def _prompt(generated_dir: Path, entry: dict[str, Any], where: str) -> PromptVie
     traj = manifest["trajectory"]
     downloads = {k: v for k, v in sorted(traj["downloads"].items()) if isinstance(v, str)}
     for src in (manifest["final"]["src"], *downloads.values()):
-        _asset(generated_dir, src, str(mpath))
-    thumb_path = _asset(generated_dir, entry["thumbnail"], where)
+        asset_path(generated_dir, src, str(mpath))
+    thumb_path = asset_path(generated_dir, entry["thumbnail"], where)
     try:
         with Image.open(thumb_path) as im:
             thumbnail = ImageAsset(entry["thumbnail"], *im.size)
@@ -156,8 +164,8 @@ def _prompt(generated_dir: Path, entry: dict[str, Any], where: str) -> PromptVie
         final=ImageAsset(final["src"], final["width"], final["height"], final.get("verdict")),
         steps=traj["steps"],
         timesteps=tuple(traj["timesteps"]),
-        noisy=_sprite(generated_dir, traj["noisy"], f"{mpath} trajectory.noisy"),
-        predicted=_sprite(generated_dir, traj["predicted"], f"{mpath} trajectory.predicted"),
+        noisy=read_sprite(generated_dir, traj["noisy"], f"{mpath} trajectory.noisy"),
+        predicted=read_sprite(generated_dir, traj["predicted"], f"{mpath} trajectory.predicted"),
         downloads=downloads,
         model=manifest["model"],
         settings=manifest["settings"],
@@ -170,7 +178,7 @@ def load_index(generated_dir: Path) -> SiteIndex:
     """Read `index.json` and every manifest it lists, checking all of it (raises `RenderError`)."""
     generated_dir = Path(generated_dir)
     path = generated_dir / "index.json"
-    index = _read_json(path, "index")
+    index = read_json(path, "index")
     if not isinstance(index, dict) or index.get("schema") != 1:
         raise RenderError(f"{path}: not a schema-1 index (expected an object with \"schema\": 1)")
     for key in ("title", "model"):

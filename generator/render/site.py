@@ -8,32 +8,33 @@ Reads only JSON and image headers (never imports torch). Writes, through the Jin
   downloads, settings and provenance);
 * `<embed>/<id>-trajectory.html`: each widget alone, for iframes (no MkDocs chrome);
 * the chapter pages `<generated>/course.md`, `training.md`, `faithfulness.md` and their embeds
-  (generator/render/chapters/pages.py, one loop over the bake stage's chapters);
+  (generator/render/chapters/pages.py, one loop over the chapter kinds of generator/manifest/chapters.py);
 * `<generated>/quality.json` and `quality.md`: every figure the judge scored, with its verdict
   (generator/render/verdicts.py), whose counts `diffatlas render` and `diffatlas build` print.
 
-All links are relative to the file that holds them, so the built site also works from file://
-(mkdocs.yml uses `use_directory_urls: false`). Files are rewritten only when their content
+All links are relative to the file that holds them (generator/render/paths.py), so the built site also works
+from file:// (mkdocs.yml uses `use_directory_urls: false`); the trajectory widget's context is
+generator/render/trajectory.py's. Files are rewritten only when their content
 changes, and generated pages of prompts no longer in the index are removed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from generator.render.chapters.pages import render_chapters
 from generator.render.csp import EMBED_POLICY
-from generator.render.errors import RenderError
 from generator.render.escape import front_matter_string, html_json, md_escape
-from generator.render.load import PromptView, SiteIndex, Sprite, load_index
+from generator.render.load import PromptView, SiteIndex, load_index
+from generator.render.paths import asset_resolver, embed_file, relurl, sprite_view
 from generator.render.publish import publish
+from generator.render.trajectory import format_timestep, trajectory_context
 from generator.render.verdicts import (
     JudgedFigure,
     QualityReport,
@@ -63,16 +64,6 @@ class RenderResult:
     quality: QualityReport = QualityReport()  # every judged figure (also written to <generated>/quality.json)
 
 
-def format_timestep(t: float) -> str:
-    """999.0 -> '999', 951.666 -> '951.7' (how the widgets print t)."""
-    return str(int(t)) if float(t).is_integer() else f"{t:.1f}"
-
-
-def relurl(target: Path, from_dir: Path) -> str:
-    """URL of `target` relative to a page that lives in `from_dir`."""
-    return quote(Path(os.path.relpath(target.resolve(), from_dir.resolve())).as_posix(), safe="/")
-
-
 def environment() -> Environment:
     """The Jinja environment of every template: HTML autoescape, strict undefined, the escaping filters."""
     env = Environment(
@@ -90,38 +81,8 @@ def environment() -> Environment:
     env.filters["verdict_view"] = verdict_view
     env.filters["verdict_text"] = verdict_text
     env.globals["embed_csp"] = EMBED_POLICY  # embeds have no inline script: script-src 'self' alone
+    env.globals["sprite_view"] = sprite_view  # the one place sprite sheets are laid out (generator/render/paths.py)
     return env
-
-
-def sprite_context(sprite: Sprite, generated_dir: Path, from_dir: Path) -> dict[str, Any]:
-    """What the `sprite` macro (templates/common.html.j2) needs, URL relative to `from_dir`."""
-    return {
-        "url": relurl(generated_dir / sprite.src, from_dir),
-        "frame_width": sprite.frame_width,
-        "frame_height": sprite.frame_height,
-        "columns": sprite.columns,
-        "count": sprite.count,
-        "sheet_columns": sprite.sheet_columns,
-        "sheet_rows": sprite.sheet_rows,
-    }
-
-
-def trajectory_context(
-    p: PromptView, generated_dir: Path, embed_dir: Path, from_dir: Path, page_file: Path
-) -> dict[str, Any]:
-    """What `trajectory.html.j2` needs, with URLs relative to `from_dir` (where the HTML lives)."""
-    return {
-        "id": p.id,
-        "group": f"traj-{p.id}",
-        "title": p.title,
-        "steps": p.steps,
-        "timesteps": ",".join(format_timestep(t) for t in p.timesteps),
-        "first_t": format_timestep(p.timesteps[0]),
-        "noisy": sprite_context(p.noisy, generated_dir, from_dir),
-        "predicted": sprite_context(p.predicted, generated_dir, from_dir),
-        "embed_url": relurl(embed_dir / f"{p.id}-trajectory.html", from_dir),
-        "page_url": relurl(page_file, from_dir),
-    }
 
 
 def section_keys(p: PromptView, templates: Path | None = None) -> list[str]:
@@ -131,24 +92,15 @@ def section_keys(p: PromptView, templates: Path | None = None) -> list[str]:
     return sorted(keys, key=lambda k: (SECTION_ORDER.index(k) if k in SECTION_ORDER else len(SECTION_ORDER), k))
 
 
-def _asset_resolver(generated_dir: Path, from_dir: Path, where: str) -> Callable[[str], str]:
-    """`asset(src)` for section templates: the URL of a generated asset, which must exist."""
-
-    def asset(src: str) -> str:
-        if not (generated_dir / src).is_file():
-            raise RenderError(f"{where}: asset {src} is missing from {generated_dir}")
-        return relurl(generated_dir / src, from_dir)
-
-    return asset
-
-
 def _scripts(site_dir: Path) -> list[Path]:
+    """Every script an embed page loads: the core first, then the others by name."""
     core = site_dir / CORE_JS
     others = sorted(p for p in (site_dir / "assets" / "js").glob("*.js") if p != core)
     return [core, *others]
 
 
 def _stylesheets(site_dir: Path) -> list[Path]:
+    """Every stylesheet an embed page loads: the main one first, then the others by name."""
     main = site_dir / CSS
     others = sorted(p for p in (site_dir / "assets" / "css").glob("*.css") if p != main)
     return [main, *others]
@@ -194,12 +146,12 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         sections = []
         for key in section_keys(p):
             ctx = {"p": p, "section": p.manifest[key], "traj": page_traj,
-                   "asset": _asset_resolver(generated_dir, pages_dir, f"{mpath} {key}")}
+                   "asset": asset_resolver(generated_dir, pages_dir, f"{mpath} {key}")}
             sections.append(Markup(env.get_template(f"sections/{key}.md.j2").render(ctx)))
             if (TEMPLATES / "sections" / f"{key}.embed.html.j2").is_file():
-                ectx = {**ctx, "traj": embed_traj, "asset": _asset_resolver(generated_dir, embed_dir, f"{mpath} {key}")}
+                ectx = {**ctx, "traj": embed_traj, "asset": asset_resolver(generated_dir, embed_dir, f"{mpath} {key}")}
                 body = Markup(env.get_template(f"sections/{key}.embed.html.j2").render(ectx))
-                embed = embed_dir / f"{p.id}-{key}.html"
+                embed = embed_file(embed_dir, p.id, key)
                 outputs[embed] = embed_tpl.render(p=p, traj=embed_traj, body=body, widget=key, **embed_common)
                 embeds.append(embed)
         outputs[page] = page_tpl.render(
@@ -212,27 +164,29 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
             prev=index.prompts[n - 1] if n > 0 else None,
             next=index.prompts[n + 1] if n + 1 < len(index.prompts) else None,
         )
-        embed = embed_dir / f"{p.id}-trajectory.html"
+        embed = embed_file(embed_dir, p.id, "trajectory")
         outputs[embed] = embed_tpl.render(
             p=p, traj=embed_traj, body=trajectory_figure(embed_traj), widget="denoising trajectory",
             verdict=p.final.verdict, **embed_common
         )
         pages.append(page)
         embeds.append(embed)
-    # the chapter pages (course, training, faithfulness); imported here, as the chapter modules use this one's helpers
-    from generator.render.chapters.pages import render_chapters
-
-    chapter_outputs, chapter_embeds, chapter_figures = render_chapters(env, generated_dir, embed_dir, embed_common, index)
+    # the chapter pages (course, training, faithfulness)
+    chapter_outputs, chapter_embeds, chapter_figures = render_chapters(
+        env, generated_dir, embed_dir, embed_common, index
+    )
     outputs.update(chapter_outputs)
     embeds.extend(chapter_embeds)
     quality = quality_report(prompt_figures + chapter_figures)
-    outputs[generated_dir / QUALITY_JSON] = json.dumps(quality.to_json(), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    quality_json = json.dumps(quality.to_json(), sort_keys=True, indent=1, ensure_ascii=False)
+    outputs[generated_dir / QUALITY_JSON] = quality_json + "\n"
     outputs[generated_dir / "quality.md"] = env.get_template("quality.md.j2").render(quality=quality, site=index)
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,
         cards=[
-            {"p": p, "href": f"pages/{quote(p.id)}.html", "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir),
+            {"p": p, "href": f"pages/{quote(p.id)}.html",
+             "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir),
              "judged": p.final.verdict is not None}
             for p in index.prompts
         ],

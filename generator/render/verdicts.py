@@ -77,7 +77,7 @@ def claim_text(claim: dict[str, Any]) -> str:
 
 
 def verdict_text(verdict: dict[str, Any]) -> str:
-    """The verdict line as plain text: 'asked: … · found: red circle ✓, above ✗ (below) · expected failure: …'."""
+    """The verdict line as text: 'asked: … · found: red circle ✓, above ✗ (below) · expected failure: …'."""
     view = verdict_view(verdict)
     found = ([view["tally"]] if view["tally"] else []) + [claim_text(c) for c in view["claims"]]
     if view["more"]:
@@ -175,7 +175,8 @@ class QualityReport:
             return "no figure was judged (none of the baked models has a judge)"
         noun = "figure agrees with its prompt" if self.judged == 1 else "figures agree with their prompt"
         line = f"{self.agree} of {self.judged} judged {noun}"
-        line += f"; {self.expected} {'is' if self.expected == 1 else 'are'} marked expected failure{'s' * (self.expected != 1)}"
+        verb, plural = ("is", "") if self.expected == 1 else ("are", "s")
+        line += f"; {self.expected} {verb} marked expected failure{plural}"
         if self.unexpected:
             n = len(self.unexpected)
             line += f"; {n} disagree{'s' * (n == 1)} unexpectedly"

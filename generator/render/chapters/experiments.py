@@ -1,10 +1,10 @@
 """Render stage: the course-experiments chapter (``generated/course.md``) and its embeddable widgets.
 
 A chapter render module (generator/render/chapters/pages.py reads and checks the manifests
-``<generated>/experiments/*.json`` written by ``generator/bake/chapters/experiments.py`` and writes the files): each
-interactive figure (SDEdit, inpainting, anagram, hybrid) and the denoising and sampling trajectories get an embed
-page ``<embed>/course-<chapter>-<widget>.html``; the page is ``templates/course.md.j2``, which says how to bake a
-chapter when there is none.
+``<generated>/experiments/*.json`` written by ``generator/bake/chapters/experiments.py`` and writes the files):
+each interactive figure (SDEdit, inpainting, anagram, hybrid) and the denoising and sampling trajectories get an
+embed page ``<embed>/course-<chapter>-<widget>.html``; the page is ``templates/course.md.j2``, which says how to
+bake a chapter when there is none.
 """
 
 from __future__ import annotations
@@ -14,29 +14,27 @@ from typing import Any, Iterator
 
 from markupsafe import Markup
 
-from generator.render.chapters.pages import Figure, PageContext
-from generator.render.load import _sprite
-from generator.render.site import format_timestep, relurl, sprite_context
+from generator.render.chapters.context import Figure, PageContext
+from generator.render.load import read_sprite
+from generator.render.paths import sprite_context
+from generator.render.trajectory import trajectory_view
 
-PAGE = "course"
 WIDGETS = (("sdedit", "sdedit"), ("inpaint", "inpaint"), ("anagram", "anagrams"), ("hybrid", "hybrids"))  # (macro, key)
 
 
 def views(chapter: dict, ctx: PageContext, from_dir: Path) -> dict[str, Any]:
-    """URL helpers bound to the folder of the file being written: ``img`` and ``traj`` (a trajectory widget)."""
+    """URL helpers bound to the folder of the file being written: ``img``, ``embed`` and ``traj`` (a trajectory)."""
     cid, generated_dir = chapter["id"], ctx.generated_dir
+    base = ctx.views(cid, from_dir)
 
-    def traj(entry: dict, group: str, title: str, embed_of: str) -> dict:
-        sprites = {k: sprite_context(_sprite(generated_dir, entry[k], title), generated_dir, from_dir)
+    def traj(entry: dict[str, Any], group: str, title: str, embed_of: str) -> dict[str, Any]:
+        """A run's trajectory widget in step group ``group``; its embed page is the chapter's ``embed_of``."""
+        sprites = {k: sprite_context(read_sprite(generated_dir, entry[k], title), generated_dir, from_dir)
                    for k in ("noisy", "predicted")}
-        timesteps = entry["timesteps"]
-        return {"id": group, "group": group, "title": title, "steps": entry["steps"],
-                "timesteps": ",".join(format_timestep(t) for t in timesteps),
-                "first_t": format_timestep(timesteps[0]) if timesteps else "0",
-                "embed_url": relurl(ctx.embed_file(cid, embed_of), from_dir), "page_url": relurl(ctx.built_page, from_dir),
-                **sprites}
+        return trajectory_view(group, group, title, entry["steps"], entry["timesteps"], sprites, base["embed"],
+                               embed_of, base["page"])
 
-    return {**ctx.views(cid, from_dir), "traj": traj}
+    return {**base, "traj": traj}
 
 
 def figures(chapter: dict, ctx: PageContext) -> Iterator[Figure]:
@@ -51,12 +49,14 @@ def figures(chapter: dict, ctx: PageContext) -> Iterator[Figure]:
     singles = []
     if chapter.get("denoise"):
         level = chapter["denoise"]["levels"][-1]
-        singles.append(("denoise", level["trajectory"], f"Iterative denoising from t = {level['iterative']['start_timestep']:g}"))
+        start = level["iterative"]["start_timestep"]
+        singles.append(("denoise", level["trajectory"], f"Iterative denoising from t = {start:g}"))
     if chapter.get("samples"):
         run = chapter["samples"]["by_guidance"][-1]
         singles.append(("samples", run["trajectory"], f"Sampling with guidance {run['guidance']:g}"))
     for widget, entry, title in singles:
-        yield Figure(widget, title, Markup(trajectory_figure(embed_views["traj"](entry, f"traj-{cid}-{widget}", title, widget))))
+        traj = embed_views["traj"](entry, f"traj-{cid}-{widget}", title, widget)
+        yield Figure(widget, title, Markup(trajectory_figure(traj)))
 
 
 def page_chapter(chapter: dict, ctx: PageContext) -> dict[str, Any]:

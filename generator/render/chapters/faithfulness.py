@@ -1,8 +1,8 @@
 """Render stage: the page "How faithful is DAAM?" (``generated/faithfulness.md``) and its embeddable figures.
 
 A chapter render module (generator/render/chapters/pages.py reads and checks the manifests
-``<generated>/faithfulness/*.json`` written by ``generator/bake/chapters/faithfulness.py`` and writes the files): it draws
-DAAM's mIoU against tau as inline SVG (no plotting library) with the two baselines as horizontal lines and the
+``<generated>/faithfulness/*.json`` written by ``generator/bake/chapters/faithfulness.py`` and writes the files): it
+draws DAAM's mIoU against tau as inline SVG (no plotting library) with the two baselines as horizontal lines and the
 best tau marked; the plot and the examples grid also get embed pages ``<embed>/faithfulness-<id>-<figure>.html``.
 Without a manifest the page (``templates/faithfulness.md.j2``) says how to produce one, so the navigation entry
 always resolves.
@@ -15,9 +15,8 @@ from typing import Any, Iterator
 
 from markupsafe import Markup, escape
 
-from generator.render.chapters.pages import Figure, PageContext
+from generator.render.chapters.context import Figure, PageContext
 
-PAGE = "faithfulness"
 # (figure, also the name of its macro in templates/faithfulness.html.j2; the manifest key it needs; its embed's caption)
 FIGURES = (("miou", "daam", "mIoU against tau"), ("examples", "examples", "best and worst examples"))
 BASELINE_NAMES = {"whole_image": "whole image", "centre_box": "centre box"}
@@ -73,11 +72,13 @@ def miou_svg(daam: dict[str, Any]) -> Markup:
     for value in (0, 0.25, 0.5, 0.75, 1):
         y = y_of(value)
         parts.append(f'<line class="atlas-faith-gridline" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.2f}" y2="{y:.2f}"/>'
-                     f'<text class="atlas-faith-tick" x="{LEFT - 6}" y="{y + 4:.2f}" text-anchor="end">{value:g}</text>')
+                     f'<text class="atlas-faith-tick" x="{LEFT - 6}" y="{y + 4:.2f}" text-anchor="end">'
+                     f'{value:g}</text>')
     for tau in taus:
         x = x_of(tau)
         parts.append(f'<line class="atlas-faith-gridline" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" y2="{TOP + plot_h}"/>'
-                     f'<text class="atlas-faith-tick" x="{x:.2f}" y="{TOP + plot_h + 16}" text-anchor="middle">{tau:g}</text>')
+                     f'<text class="atlas-faith-tick" x="{x:.2f}" y="{TOP + plot_h + 16}" text-anchor="middle">'
+                     f'{tau:g}</text>')
     parts.append(f'<text class="atlas-faith-axis" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 4}" text-anchor="middle">'
                  f"τ (mask = min-max scaled map ≥ τ)</text>")
     parts.append(f'<text class="atlas-faith-axis" transform="rotate(-90)" x="{-(TOP + plot_h / 2):.1f}" y="12" '
@@ -88,17 +89,20 @@ def miou_svg(daam: dict[str, Any]) -> Markup:
         parts.append(f'<line class="atlas-faith-baseline atlas-faith-baseline-{name}" data-baseline="{name}" '
                      f'data-value="{value:.4f}" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.2f}" y2="{y:.2f}">'
                      f"<title>{BASELINE_NAMES.get(name, name)} baseline: mIoU {value:.3f}</title></line>")
-        labels.append((y, f"{BASELINE_NAMES.get(name, name)} {value:.3f}", f"atlas-faith-label atlas-faith-baseline-{name}"))
+        labels.append((y, f"{BASELINE_NAMES.get(name, name)} {value:.3f}",
+                       f"atlas-faith-label atlas-faith-baseline-{name}"))
     points = " ".join(f"{x_of(t):.2f},{y_of(miou[t]):.2f}" for t in taus)
     parts.append(f'<polyline class="atlas-faith-curve" points="{points}"/>')
     for tau in taus:
         parts.append(f'<circle class="atlas-faith-point" data-tau="{tau:g}" data-miou="{miou[tau]:.4f}" '
-                     f'cx="{x_of(tau):.2f}" cy="{y_of(miou[tau]):.2f}" r="4"><title>τ = {tau:g}: mIoU {miou[tau]:.3f}</title></circle>')
+                     f'cx="{x_of(tau):.2f}" cy="{y_of(miou[tau]):.2f}" r="4">'
+                     f"<title>τ = {tau:g}: mIoU {miou[tau]:.3f}</title></circle>")
     if best is not None and float(best) in miou:
         x, y = x_of(float(best)), y_of(miou[float(best)])
         parts.append(f'<circle class="atlas-faith-best" data-tau="{float(best):g}" cx="{x:.2f}" cy="{y:.2f}" r="9">'
                      f"<title>best τ = {float(best):g}: mIoU {miou[float(best)]:.3f}</title></circle>")
-        labels.append((y, f"DAAM {miou[float(best)]:.3f} (τ = {float(best):g})", "atlas-faith-label atlas-faith-label-daam"))
+        labels.append((y, f"DAAM {miou[float(best)]:.3f} (τ = {float(best):g})",
+                       "atlas-faith-label atlas-faith-label-daam"))
     labels.sort()
     for (_, text, css), y in zip(labels, _spread([y for y, _, _ in labels], LABEL_GAP, TOP + 4, TOP + plot_h)):
         parts.append(f'<text class="{css}" x="{LEFT + plot_w + 8}" y="{y + 4:.2f}">{escape(text)}</text>')
@@ -110,12 +114,13 @@ def attribute_rows(chapter: dict[str, Any]) -> list[tuple[str, float | None, flo
     """(attribute, one-object share, two-object share) in a fixed order; None where a group never states it."""
     by_attribute = (chapter.get("fidelity") or {}).get("by_attribute") or {}
     one, two = by_attribute.get("one_object", {}), by_attribute.get("two_object", {})
-    kinds = sorted(set(one) | set(two), key=lambda k: (ATTRIBUTE_ORDER.index(k) if k in ATTRIBUTE_ORDER else len(ATTRIBUTE_ORDER), k))
+    order = {kind: n for n, kind in enumerate(ATTRIBUTE_ORDER)}
+    kinds = sorted(set(one) | set(two), key=lambda k: (order.get(k, len(ATTRIBUTE_ORDER)), k))
     return [(kind, one.get(kind), two.get(kind)) for kind in kinds]
 
 
 def views(cid: str, ctx: PageContext, from_dir: Path) -> dict[str, Any]:
-    """URL helpers bound to the folder of the file being written: ``img`` (examples upscaled), ``embed``, ``miou_svg``."""
+    """URL helpers for the file being written: ``img`` (examples upscaled), ``embed``, ``page``, ``miou_svg``."""
     return {**ctx.views(cid, from_dir, scale=EXAMPLE_SCALE), "miou_svg": miou_svg}
 
 

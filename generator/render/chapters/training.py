@@ -1,8 +1,8 @@
 """Render stage: the MNIST training chapter (``generated/training.md``) and its embeddable figures.
 
 A chapter render module (generator/render/chapters/pages.py reads and checks the manifests
-``<generated>/training/*.json`` written by ``generator/bake/chapters/training.py`` and writes the files): it draws the loss
-curves as inline SVG (no plotting library) and gives each figure an embed page
+``<generated>/training/*.json`` written by ``generator/bake/chapters/training.py`` and writes the files): it draws the
+loss curves as inline SVG (no plotting library) and gives each figure an embed page
 ``<embed>/training-<chapter>-<figure>.html``. The chapter's jump previews are the ``jumps`` sections of its
 prompts' manifests, shown with the standard trajectory and jumps widgets. Without a manifest the page
 (``templates/training.md.j2``) says how to bake one, so the navigation entry resolves.
@@ -16,12 +16,12 @@ from typing import Any, Iterator
 
 from markupsafe import Markup, escape
 
-from generator.render.chapters.pages import Figure, PageContext
+from generator.render.chapters.context import Figure, PageContext
 from generator.render.errors import RenderError
-from generator.render.load import _sprite
-from generator.render.site import _asset_resolver, relurl, sprite_context, trajectory_context
+from generator.render.load import read_sprite
+from generator.render.paths import asset_resolver, relurl, sprite_context
+from generator.render.trajectory import trajectory_context
 
-PAGE = "training"
 # (figure, its macro in templates/training.html.j2, the manifest key it needs); epochs-<stage> also passes the stage
 FIGURES = (("forward", "forward", "forward"), ("denoiser", "denoiser", "denoiser"), ("losses", "losses", "losses"),
            ("epochs-time", "epochs", "time"), ("epochs-class", "epochs", "class"), ("guidance", "guidance", "guidance"))
@@ -100,33 +100,29 @@ def loss_svg(stage: str, losses: dict[str, Any]) -> Markup:
         parts.append(f'<line class="atlas-loss-grid" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" y2="{TOP + plot_h}"/>')
         if epoch < len(epochs):
             mid = x_of(min((epoch + 0.5) * per_epoch, x_max))
-            parts.append(f'<text class="atlas-loss-tick" x="{mid:.2f}" y="{HEIGHT - 12}" text-anchor="middle">{epoch + 1}</text>')
-    parts.append(f'<text class="atlas-loss-axis" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 1}" text-anchor="middle">epoch</text>')
+            parts.append(f'<text class="atlas-loss-tick" x="{mid:.2f}" y="{HEIGHT - 12}" text-anchor="middle">'
+                         f"{epoch + 1}</text>")
+    parts.append(f'<text class="atlas-loss-axis" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 1}" '
+                 f'text-anchor="middle">epoch</text>')
     points = " ".join(f"{x_of(x):.2f},{y_of(v):.2f}" for x, v in binned(steps))
-    parts.append(f'<polyline class="atlas-loss-steps" data-bin="{max(1, math.ceil(len(steps) / MAX_CURVE_POINTS))}" points="{points}"/>')
+    bin_size = max(1, math.ceil(len(steps) / MAX_CURVE_POINTS))
+    parts.append(f'<polyline class="atlas-loss-steps" data-bin="{bin_size}" points="{points}"/>')
     for epoch, value in enumerate(epochs):
         x = x_of(min((epoch + 0.5) * per_epoch, x_max))
-        parts.append(f'<circle class="atlas-loss-epoch" data-epoch="{epoch + 1}" cx="{x:.2f}" cy="{y_of(value):.2f}" r="4">'
+        parts.append(f'<circle class="atlas-loss-epoch" data-epoch="{epoch + 1}" cx="{x:.2f}" '
+                     f'cy="{y_of(value):.2f}" r="4">'
                      f"<title>epoch {epoch + 1}: mean loss {value:.5g}</title></circle>")
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _last_frame_position(sprite: Any) -> str:
-    """CSS background-position of a sprite's last frame (what shows before any script runs)."""
-    i = sprite.count - 1
-    col, row = i % sprite.columns, i // sprite.columns
-    x = col / (sprite.sheet_columns - 1) * 100 if sprite.sheet_columns > 1 else 0
-    y = row / (sprite.sheet_rows - 1) * 100 if sprite.sheet_rows > 1 else 0
-    return f"{x:.3f}% {y:.3f}%"
-
-
 def views(cid: str, ctx: PageContext, from_dir: Path) -> dict[str, Any]:
-    """URL helpers bound to the folder of the file being written: ``img``, ``embed``, ``page``, ``anim``, ``loss_svg``."""
+    """URL helpers for the file being written: ``img``, ``embed``, ``page``, ``anim``, ``loss_svg``."""
 
-    def anim(entry: dict, where: str) -> dict:
-        sprite = _sprite(ctx.generated_dir, entry, where)
-        return {**sprite_context(sprite, ctx.generated_dir, from_dir), "rest": _last_frame_position(sprite)}
+    def anim(entry: dict[str, Any], where: str) -> dict[str, Any]:
+        """A sampling animation, showing its last frame (the samples) until it plays."""
+        sprite = read_sprite(ctx.generated_dir, entry, where)
+        return sprite_context(sprite, ctx.generated_dir, from_dir, frame=sprite.count - 1)
 
     return {**ctx.views(cid, from_dir), "anim": anim, "loss_svg": loss_svg}
 
@@ -155,7 +151,7 @@ def page_chapter(chapter: dict, ctx: PageContext) -> dict[str, Any]:
         prompt_page = generated_dir / "pages" / f"{p.id}.html"
         traj = trajectory_context(p, generated_dir, ctx.embed_dir, generated_dir, prompt_page)
         jumps.append({"p": p, "traj": traj, "section": p.manifest["jumps"],
-                      "asset": _asset_resolver(generated_dir, generated_dir, f"{prompt_id} jumps"),
+                      "asset": asset_resolver(generated_dir, generated_dir, f"{prompt_id} jumps"),
                       # a Markdown link: name the source page so mkdocs resolves (and checks) it
                       "page_url": relurl(prompt_page.with_suffix(".md"), generated_dir)})
     return {**chapter, "_views": views(chapter["id"], ctx, generated_dir), "_jumps": jumps}
