@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
-
-
-class Progress(Protocol):
-    """Receives progress of one long loop: ``progress(completed, total, description)``."""
-
-    def __call__(self, completed: int, total: int, description: str = "") -> None: ...
+from typing import Callable
 
 
 ProgressCallback = Callable[[int, int, str], None]

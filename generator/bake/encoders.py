@@ -37,11 +37,6 @@ def preview_size(width: int, height: int, longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Float images (n, h, w, 3) in [0, 1] to uint8."""
-    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
-
-
 def sprite_sheet(frames: Sequence[Image.Image], frame_size: tuple[int, int], quality: int = 90) -> SpriteSheet:
     """Pack frames into one WebP grid (one request per strip).
 

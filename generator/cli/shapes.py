@@ -76,8 +76,9 @@ def train_shapes_command(
     """Train the 'shapes' text-to-image model (text encoder + pixel UNet) from scratch."""
     import torch
 
+    from generator.builtin.shapes.export import export
     from generator.builtin.shapes.model import PREDICTIONS, TEXT_ENCODERS, ShapesModelConfig
-    from generator.builtin.shapes.train import TrainConfig, export, train
+    from generator.builtin.shapes.train import TrainConfig, train
 
     if threads:
         torch.set_num_threads(threads)

@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from generator.builtin.shapes.export import export
 from generator.builtin.shapes.model import TINY_CONFIG, build_parts, encode_text, tokenize, unet_input
-from generator.builtin.shapes.train import NOISY_FROM, TrainConfig, diffusion_loss, export, train
+from generator.builtin.shapes.train import NOISY_FROM, TrainConfig, diffusion_loss, train
 from generator.builtin.shapes.world import ShapesStream
 
 V_TINY = replace(TINY_CONFIG, prediction="v_prediction")

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from generator.builtin.shapes.export import export
 from generator.builtin.shapes.model import TINY_CONFIG, build_parts, encode_text, tokenize
-from generator.builtin.shapes.train import CHECKPOINT, TrainConfig, export, train
+from generator.builtin.shapes.train import CHECKPOINT, TrainConfig, train
 from generator.daam import trace
 from generator.errors import UserError
 

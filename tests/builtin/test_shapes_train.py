@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from generator.builtin.shapes.export import export
 from generator.builtin.shapes.model import MAX_TOKENS, TINY_CONFIG, build_parts, build_tokenizer, load_parts, tokenize
-from generator.builtin.shapes.train import CHECKPOINT, LOSS_FILE, TrainConfig, diffusion_loss, export, train
+from generator.builtin.shapes.train import CHECKPOINT, LOSS_FILE, TrainConfig, diffusion_loss, train
 from generator.builtin.shapes.world import ShapesStream, vocabulary
 from generator.errors import UserError
 

@@ -229,6 +229,13 @@ def _quiet_libraries() -> None:
     transformers_logging.set_verbosity_error()
 
 
+def trainable_weights(parts: ShapesParts) -> dict[str, torch.Tensor]:
+    """Trainable parameters of both networks, by prefixed name."""
+    named = {f"unet.{n}": p for n, p in parts.unet.named_parameters()}
+    named.update({f"text_encoder.{n}": p for n, p in parts.text_encoder.named_parameters()})
+    return named
+
+
 def save_parts(parts: ShapesParts, directory: Path, half: bool = True) -> None:
     """Write ``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/`` in save_pretrained format."""
     import copy

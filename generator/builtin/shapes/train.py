@@ -1,4 +1,4 @@
-"""Built-in models: train the "shapes" model from scratch (text encoder + pixel UNet), resumably, and export it.
+"""Built-in models: train the "shapes" model from scratch (text encoder + pixel UNet), resumably.
 
 Recipe: epsilon-prediction DDPM loss on the procedural world (Ho et al. 2020, L_simple; Min-SNR weighting,
 Hang et al. 2023, is available but off: with epsilon prediction it starves the low-noise steps, and a short
@@ -10,6 +10,8 @@ linear warm-up then a constant rate, gradient clipping, and an EMA of the weight
 A run may start from another run's UNet (``init_from``: its EMA weights), so a model with a new text encoder
 does not have to learn to draw again; the text encoder and the optimizer start fresh.
 
+Exporting a run's EMA weights as the shipped folder is generator/builtin/shapes/export.py.
+
 A run directory holds ``checkpoint.pt`` (model, EMA, optimizer, step, RNG state, data-stream position, loss
 history, wall time), ``loss.json`` and ``config.json``. Every random draw comes from one ``torch.Generator`` whose
 state is checkpointed, and the data stream is random access (``ShapesStream``), so a resumed run continues the
@@ -19,8 +21,6 @@ same run bit for bit on the same device and thread count.
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,12 +35,11 @@ from generator.builtin.shapes.model import (
     ShapesParts,
     build_parts,
     encode_text,
-    save_parts,
     tokenize,
+    trainable_weights,
     unet_input,
 )
 from generator.builtin.shapes.world import ShapesStream
-from generator.devices import cpu_name
 from generator.errors import UserError
 from generator.files import write_json
 from generator.progress import ProgressCallback, no_progress
@@ -107,13 +106,6 @@ class _Ema:
         d = min(decay, (1 + step) / (10 + step))
         names = list(self.shadow)
         torch._foreach_lerp_([self.shadow[n] for n in names], [named[n].detach().float() for n in names], 1 - d)
-
-
-def _named(parts: ShapesParts) -> dict[str, torch.Tensor]:
-    """Trainable parameters of both networks, by prefixed name."""
-    named = {f"unet.{n}": p for n, p in parts.unet.named_parameters()}
-    named.update({f"text_encoder.{n}": p for n, p in parts.text_encoder.named_parameters()})
-    return named
 
 
 def _check_compatible(saved: TrainConfig, wanted: TrainConfig) -> None:
@@ -222,7 +214,7 @@ def _exported_state(folder: Path) -> dict[str, Any]:
 
     parts = load_parts(folder)
     record = json.loads((folder / "training.json").read_text()) if (folder / "training.json").exists() else {}
-    return {"ema": {name: tensor.detach() for name, tensor in _named(parts).items()},
+    return {"ema": {name: tensor.detach() for name, tensor in trainable_weights(parts).items()},
             "step": int(record.get("steps", 0)), "wall_seconds": float(record.get("wall_seconds", 0.0)),
             "started_from": record.get("started_from"), "command": record.get("command")}
 
@@ -242,7 +234,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     parts = build_parts(config.model, seed=config.seed)
     parts.unet.to(torch_device).train()
     parts.text_encoder.to(torch_device).train()
-    named = _named(parts)
+    named = trainable_weights(parts)
     started_from = None
     if config.init_from is not None and not checkpoint_path.exists():
         started_from = _start_from(named, Path(config.init_from))
@@ -308,106 +300,3 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     if not checkpoint_path.exists():
         save()
     return TrainResult(step, history[-1][1] if history else None, wall, run_dir)
-
-
-def ema_parts(run_dir: Path) -> tuple[ShapesParts, dict[str, Any]]:
-    """The run's model with its EMA weights loaded (eval mode, CPU), and the checkpoint's metadata."""
-    state = load_checkpoint(run_dir / CHECKPOINT)
-    config = TrainConfig.from_json(state["config"])
-    parts = build_parts(config.model, seed=config.seed)
-    named = _named(parts)
-    with torch.no_grad():
-        for name, tensor in state["ema"].items():
-            named[name].copy_(tensor)
-    parts.unet.eval()
-    parts.text_encoder.eval()
-    meta = {k: state[k] for k in ("config", "step", "data_position", "wall_seconds", "loss_history")}
-    meta["started_from"] = state.get("started_from")
-    return parts, meta
-
-
-def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | None = None) -> dict[str, Any]:
-    """Write the EMA weights (fp16 safetensors) in save_pretrained layout plus ``training.json``; return the latter."""
-    if not (run_dir / CHECKPOINT).exists():
-        raise UserError(f"no checkpoint in {run_dir}; train first")
-    parts, meta = ema_parts(run_dir)
-    tmp = weights_dir.with_name(weights_dir.name + ".tmp")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    save_parts(parts, tmp, half=True)
-    history = meta["loss_history"]
-    tail = [h[1] for h in history[-5:]]  # the last 5 logged means (250 steps by default)
-    info = {
-        "command": command,
-        "steps": meta["step"],
-        "samples_seen": meta["data_position"],
-        "wall_seconds": round(meta["wall_seconds"], 1),
-        "hardware": {
-            "machine": platform.machine(),
-            "processor": cpu_name(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": threads if threads is not None else torch.get_num_threads(),
-        },
-        "final_loss": round(sum(tail) / len(tail), 6) if tail else None,
-        "started_from": meta["started_from"],
-        "loss_curve": {"steps": [h[0] for h in history], "loss": [h[1] for h in history]},
-        "config": meta["config"],
-        "versions": {"torch": torch.__version__, **_library_versions()},
-    }
-    write_json(tmp / "training.json", info)
-    (tmp / "README.md").write_text(_readme(info))
-    if weights_dir.exists():
-        import shutil
-
-        old = weights_dir.with_name(weights_dir.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(weights_dir, old)
-        os.replace(tmp, weights_dir)
-        shutil.rmtree(old)
-    else:
-        weights_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, weights_dir)
-    return info
-
-
-def _readme(info: dict[str, Any]) -> str:
-    """The weights folder's README: what these weights are and exactly how they were made (from training.json)."""
-    hours = info["wall_seconds"] / 3600
-    hardware = info["hardware"]
-    model = info["config"]["model"]
-    encoder = {"clip": "a causal CLIP", "t5": "a bidirectional T5"}[model.get("text_encoder", "clip")]
-    first_stage, origin = "", info.get("started_from")
-    while origin:  # the chain of runs this one grew from, latest first
-        kept = "its text encoder too" if origin.get("text_encoder") else "the text encoder started fresh"
-        first_stage += (f"- Started from the EMA weights of an earlier run at step {origin['step']} "
-                        f"({origin['wall_seconds'] / 3600:.2f} h), made by `{origin['command']}`; {kept}\n")
-        origin = origin.get("started_from")
-    return (
-        "# embedded:shapes weights\n\n"
-        "Text-to-image model of the procedural shapes world (`generator/builtin/shapes/world.py`), trained from\n"
-        f"scratch by this project: {encoder} text encoder "
-        f"({model['text_layers']} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
-        f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8"
-        f"{', x and y input channels' if model.get('coordinates') else ''}), {model['resolution']}x{model['resolution']}, "
-        "EMA weights stored in fp16.\n\n"
-        f"{first_stage}"
-        f"- Command: `{info['command']}`\n"
-        f"- Optimizer steps: {info['steps']} (batch {info['config']['batch']}, {info['samples_seen']} samples)\n"
-        f"- Training time: {hours:.2f} h wall clock\n"
-        f"- Hardware: {hardware['processor']}, {hardware['cpu_count']} CPU cores, {hardware['torch_threads']} torch thread(s)\n"
-        f"- Final loss ({'v' if model.get('prediction') == 'v_prediction' else 'epsilon'} MSE"
-        f"{', P2-weighted' if info['config'].get('p2_gamma') else ''}, "
-        f"mean of the last logged points): {info['final_loss']}\n\n"
-        "Continue training with the same command (with `--resume`; the run folder holds the checkpoint), then\n"
-        "`diffatlas train shapes --export-only --out RUN --ship-to generator/weights/shapes`.\n"
-    )
-
-
-def _library_versions() -> dict[str, str]:
-    import diffusers
-    import transformers
-
-    return {"diffusers": diffusers.__version__, "transformers": transformers.__version__}

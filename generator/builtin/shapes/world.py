@@ -321,11 +321,6 @@ def to_model_range(images: np.ndarray) -> np.ndarray:
     return images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
 
 
-def from_model_range(images: np.ndarray) -> np.ndarray:
-    """(B, 3, H, W) float in [-1, 1] -> (B, H, W, 3) uint8."""
-    return np.clip((images.transpose(0, 2, 3, 1) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-
-
 class ShapesStream:
     """Endless, random-access stream of samples: sample ``index`` depends only on ``(seed, index)``."""
 

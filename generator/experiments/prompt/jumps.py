@@ -243,9 +243,3 @@ def jump_points(steps: int, every: int | None, at: Sequence[int] = ()) -> list[i
     points = set(range(0, steps, every)) if every else set()
     points |= {i for i in at if 0 <= i < steps}
     return sorted(points)
-
-
-def denoiser_calls(results: Sequence[JumpResult], batched: bool = True, reused: bool = True) -> int:
-    """How many denoiser calls (CFG counted once) the branches cost, batched or one branch at a time."""
-    counts = [len(r.plan.timesteps) - (1 if reused else 0) for r in results]
-    return (max(counts) if counts else 0) if batched else sum(counts)
