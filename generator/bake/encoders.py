@@ -37,6 +37,19 @@ def preview_size(width: int, height: int, longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def pack_grid(tiles: Sequence[Image.Image], columns: int, gap: int = 0, background: int | tuple[int, ...] = 0
+              ) -> Image.Image:
+    """Tiles of one size and mode in a row-major grid of ``columns``, ``gap`` pixels apart (frame i at column
+    i % columns, row i // columns: the layout render's sprite geometry assumes)."""
+    width, height = tiles[0].size
+    rows = -(-len(tiles) // columns)
+    size = (columns * width + (columns - 1) * gap, rows * height + (rows - 1) * gap)
+    sheet = Image.new(tiles[0].mode, size, background)
+    for index, tile in enumerate(tiles):
+        sheet.paste(tile, ((index % columns) * (width + gap), (index // columns) * (height + gap)))
+    return sheet
+
+
 def sprite_sheet(frames: Sequence[Image.Image], frame_size: tuple[int, int], quality: int = 90) -> SpriteSheet:
     """Pack frames into one WebP grid (one request per strip).
 
@@ -45,11 +58,8 @@ def sprite_sheet(frames: Sequence[Image.Image], frame_size: tuple[int, int], qua
     """
     width, height = frame_size
     columns = max(1, min(len(frames), MAX_SPRITE_SIDE // width))
-    rows = -(-len(frames) // columns)
-    sheet = Image.new("RGB", (columns * width, rows * height))
-    for index, frame in enumerate(frames):
-        resample = Image.NEAREST if frame.width <= width else Image.LANCZOS
-        sheet.paste(frame.convert("RGB").resize((width, height), resample), ((index % columns) * width, (index // columns) * height))
+    resample = Image.NEAREST if frames[0].width <= width else Image.LANCZOS
+    sheet = pack_grid([frame.convert("RGB").resize((width, height), resample) for frame in frames], columns)
     buffer = io.BytesIO()
     upscaled = frames[0].width <= width
     if upscaled:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.bake.encoders import png_bytes, preview_size
+from generator.bake.encoders import pack_grid, png_bytes, preview_size
 from generator.bake.prompt.sections import Finisher
 from generator.bake.store import AssetStore
 from generator.experiments.prompt.trajectory import TrajectoryRequest
@@ -97,15 +97,10 @@ def _maps(traced: object, entry: dict, size: tuple[int, int]) -> tuple[list[torc
 
 def grayscale_sheet(frames: list[torch.Tensor], columns: int) -> tuple[bytes, int]:
     """Pack (H, W) maps in [0, 1] as 8-bit grayscale into one PNG grid; returns the bytes and the columns used."""
-    height, width = frames[0].shape
+    width = frames[0].shape[1]
     columns = max(1, min(columns, MAX_SHEET_SIDE // width))
-    rows = -(-len(frames) // columns)
-    sheet = np.zeros((rows * height, columns * width), dtype=np.uint8)
-    for index, frame in enumerate(frames):
-        row, column = divmod(index, columns)
-        pixels = (frame.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = pixels
-    return png_bytes(Image.fromarray(sheet, mode="L")), columns
+    tiles = [Image.fromarray((frame.clamp(0, 1).numpy() * 255).round().astype(np.uint8), mode="L") for frame in frames]
+    return png_bytes(pack_grid(tiles, columns)), columns
 
 
 def bake_daam(traced: object, store: AssetStore, preview: int) -> dict:
