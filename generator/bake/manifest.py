@@ -26,7 +26,14 @@ def versions() -> dict[str, str]:
     return found
 
 
-def build_manifest(adapter: Any, prompt: PromptSpec, request: Any, key: str, sections: dict, library_versions: dict) -> dict:
+def provenance(spec_hash: str, key: str, library_versions: dict[str, str] | None = None) -> dict:
+    """A manifest's provenance block: the spec's hash, the cache key and the library versions (now, unless given)."""
+    return {"spec_hash": spec_hash, "cache_key": key,
+            "versions": versions() if library_versions is None else library_versions}
+
+
+def build_manifest(adapter: Any, prompt: PromptSpec, request: Any, key: str, sections: dict,
+                   library_versions: dict) -> dict:
     """One prompt's manifest: what was asked, with what, and where its assets are."""
     return {
         "schema": 1,
@@ -47,7 +54,7 @@ def build_manifest(adapter: Any, prompt: PromptSpec, request: Any, key: str, sec
             "height": request.height,
             "scheduler": request.scheduler,
         },
-        "provenance": {"spec_hash": prompt.spec_hash(adapter.id), "cache_key": key, "versions": library_versions},
+        "provenance": provenance(prompt.spec_hash(adapter.id), key, library_versions),
         **sections,
     }
 

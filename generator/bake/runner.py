@@ -2,9 +2,10 @@
 
 A prompt whose cache key (spec, model fingerprint, generator version) matches its manifest, with the manifest
 and every asset intact (their content hashes), is skipped. Per-prompt manifests are merged into ``index.json``
-(so bakes can be sharded). ``preflight`` runs every check that needs the model but not its weights in memory
-(sizes, token limits, scheduler names, the weights' format and headers, device) and that the output folder
-can be written, so a mistake is one line before any work starts.
+(so bakes can be sharded). ``preflight`` runs every check that needs the files the prompt file names or the
+model but not its weights in memory (images, folders, sizes, token limits, scheduler names: generator/bake/preflight.py;
+the weights' format and headers, device) and that the output folder can be written, so a mistake is one line
+before any work starts.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Callable, Literal
 from generator.bake.cache import cache_key, cache_problem
 from generator.bake.chapters.runner import bake_chapters
 from generator.bake.manifest import build_manifest, merge_index, versions
+from generator.bake.preflight import check_against_model, check_files
 from generator.bake.store import AssetStore, write_json
 from generator.evaluate.verdicts import judged
 from generator.progress import ProgressCallback, no_progress, progress_counter
-from generator.spec.prompt_set import PromptSet, PromptSpec, check_against_model
+from generator.spec.prompt_set import PromptSet, PromptSpec
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ def preflight(prompt_set: PromptSet, *, device: str = "auto", dtype: str = "auto
     from generator.models.common import resolve_dtype
     from generator.models.registry import check_weights, model_limits
 
+    check_files(prompt_set)  # first: a missing input image is its own mistake, whatever the model
     limits = model_limits(prompt_set.model)
     check_against_model(prompt_set, limits)
     resolve_dtype(dtype, resolve_device(device))

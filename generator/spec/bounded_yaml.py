@@ -47,7 +47,8 @@ def read_bounded(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise SpecError(f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); save the file as UTF-8") from None
+        raise SpecError(f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); "
+                        "save the file as UTF-8") from None
 
 
 def _mebibytes(size: int) -> str:

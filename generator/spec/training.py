@@ -1,8 +1,10 @@
 """Spec stage: the ``training:`` section of a prompt file (the MNIST training chapter), validated in one place.
 
-Parsed by ``generator.spec.prompt_set.load_prompt_set``; every mistake is one ``FILE:LINE: message`` ``SpecError``
-raised before any model loads. ``weights`` and ``data`` are folders relative to the prompt file. See
-README.md, "Prompt file: training", for the format.
+Parsed by ``generator.spec.prompt_set.load_prompt_set`` with ``generator.spec.fields.Fields``; every mistake is one
+``FILE:LINE: message`` ``SpecError`` raised before any model loads. ``weights`` and ``data`` are folders relative
+to the prompt file; the bake checks that they exist (and that ``data`` holds the MNIST test files) before any
+work (generator/bake/preflight.py), and hashes the weights into its cache key (generator/bake/chapters/training.py).
+See README.md, "Prompt file: training", for the format.
 
 Nothing here reads MNIST: test digits come from ``data`` only when it is set (a folder with the standard
 IDX files, as ``diffatlas train digits --data DIR`` takes); otherwise the chapter noises and denoises samples
@@ -11,11 +13,10 @@ of the class-conditioned model, so a bake never depends on a dataset outside the
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
+
+from generator.spec.fields import Fields
 
 SECTION_KEYS = {"title", "weights", "data", "seed", "sigmas", "denoiser_sigma", "test_digits", "steps", "frames",
                 "samples_per_digit", "time_samples", "guidances", "guidance_samples", "expect"}
@@ -43,87 +44,41 @@ class TrainingSpec:
     expect: tuple[tuple[str, str], ...] = ()  # (stage, reason): its final sample grid is expected to miss its target
     line: int = 0
 
-    def weights_dir(self) -> Path:
-        """The folder holding ``class/``, ``time/``, ``denoiser/`` and ``eval.json``."""
-        if self.weights is not None:
-            return Path(self.weights)
-        from generator.builtin.digits.weights import shipped_weights_dir
 
-        return shipped_weights_dir()
-
-    def spec_hash(self) -> str:
-        """Hash of the section and of every weight, loss and eval file it reads (the bake cache key)."""
-        payload = {k: v for k, v in asdict(self).items() if k not in ("line", "weights", "data")}
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode())
-        folder = self.weights_dir()
-        if folder.is_dir():
-            for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.suffix in (".safetensors", ".json"):
-                    digest.update(str(path.relative_to(folder)).encode())
-                    digest.update(path.read_bytes())
-        if self.data is not None:
-            digest.update(b"data:" + self.data.encode())
-            for path in sorted(Path(self.data).glob("t10k-*")):
-                digest.update(path.name.encode() + str(path.stat().st_size).encode())
-        return digest.hexdigest()[:16]
-
-
-def parse_training(located: Any, data: Any, base_dir: Path) -> TrainingSpec:
-    """The validated ``training:`` section (``located`` is ``generator.spec.prompt_set._Located``)."""
-    from generator.spec.experiments import _Parser
-
-    p = _Parser(located, base_dir)
+def parse_training(f: Fields, data: Any) -> TrainingSpec:
+    """The validated ``training:`` section."""
     root = ("training",)
-    data, values = p.chapter(root, data, SECTION_KEYS)
-    for name in ("weights", "data"):
+    data, values = f.chapter(root, data, SECTION_KEYS)
+    for name, kind in (("weights", "folder"), ("data", "mnist")):
         if data.get(name) is not None:
-            values[name] = _folder(p, root + (name,), data[name], name)
-    if "data" in values:
-        from generator.builtin.digits.mnist import find_idx_file
-
-        folder = Path(values["data"])
-        for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-            try:
-                find_idx_file(folder, stem)
-            except Exception as error:  # a UserError with the reader's own wording
-                raise p.error(root + ("data",), str(error)) from None
+            values[name] = f.folder(root + (name,), data[name], name, kind)
     integers = {"seed": (0, None), "test_digits": (1, 10), "steps": (2, 300), "frames": (2, 301),
                 "samples_per_digit": (1, 8), "time_samples": (1, 80), "guidance_samples": (1, 4)}
     for name, (low, high) in integers.items():
         if name in data:
-            values[name] = p.number(root + (name,), data[name], name, integer=True, low=low, high=high)
+            values[name] = f.number(root + (name,), data[name], name, integer=True, low=low, high=high)
     if "denoiser_sigma" in data:
-        values["denoiser_sigma"] = p.number(root + ("denoiser_sigma",), data["denoiser_sigma"], "denoiser_sigma",
+        values["denoiser_sigma"] = f.number(root + ("denoiser_sigma",), data["denoiser_sigma"], "denoiser_sigma",
                                             integer=False, low=0, high=2, low_open=True)
     if "sigmas" in data:
-        sigmas = p.numbers(root + ("sigmas",), data["sigmas"], "sigmas", integer=False, low=0, high=2)
+        sigmas = f.numbers(root + ("sigmas",), data["sigmas"], "sigmas", integer=False, low=0, high=2)
         if len(sigmas) > 12:
-            raise p.error(root + ("sigmas",), f"sigmas must list at most 12 noise levels (got {len(sigmas)})")
+            raise f.error(root + ("sigmas",), f"sigmas must list at most 12 noise levels (got {len(sigmas)})")
         values["sigmas"] = tuple(dict.fromkeys(sigmas))
     if "guidances" in data:
-        guidances = p.numbers(root + ("guidances",), data["guidances"], "guidances", integer=False, low=0, high=30)
+        guidances = f.numbers(root + ("guidances",), data["guidances"], "guidances", integer=False, low=0, high=30)
         if len(guidances) > 6:
-            raise p.error(root + ("guidances",), f"guidances must list at most 6 scales (got {len(guidances)})")
+            raise f.error(root + ("guidances",), f"guidances must list at most 6 scales (got {len(guidances)})")
         values["guidances"] = tuple(dict.fromkeys(guidances))
     if "expect" in data:
         expected = data["expect"]
         if not isinstance(expected, dict) or not expected or set(expected) - set(JUDGED_STAGES) or not all(
                 isinstance(r, str) and r.strip() for r in expected.values()):
-            raise p.error(root + ("expect",), "expect must map a stage (time, class) to the reason its final samples "
+            raise f.error(root + ("expect",), "expect must map a stage (time, class) to the reason its final samples "
                                               "are expected to miss their target")
         values["expect"] = tuple(sorted((stage, reason.strip()) for stage, reason in expected.items()))
     spec = TrainingSpec(**values)
     if spec.frames > spec.steps + 1:
-        raise p.error(root + ("frames",) if "frames" in data else root,
+        raise f.error(root + ("frames",) if "frames" in data else root,
                       f"frames ({spec.frames}) must be at most steps + 1 ({spec.steps + 1})")
     return spec
-
-
-def _folder(p: Any, key: tuple, value: Any, name: str) -> str:
-    """An existing folder, relative to the prompt file."""
-    if not isinstance(value, str) or not value.strip():
-        raise p.error(key, f"{name} must be a folder path (relative to the prompt file)")
-    path = (p.base_dir / value).resolve()
-    if not path.is_dir():
-        raise p.error(key, f"{name} folder {value!r} does not exist (looked for {path})")
-    return str(path)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import training_chapter_fixture as fixture
 from PIL import Image
+from spec.spec_errors import assert_one_line_error, write_prompt_file
 
-from generator.spec.prompt_set import SpecError, load_prompt_set
+from generator.spec.prompt_set import load_prompt_set
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +87,8 @@ def test_second_bake_is_cached_and_missing_models_are_listed(baked: Path, tmp_pa
     ],
 )
 def test_training_section_errors_name_file_and_line(tmp_path: Path, section: str, line: int, message: str) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text("model: embedded:digits\ntraining:\n" + section)
-    with pytest.raises(SpecError) as error:
-        load_prompt_set(path)
-    text = str(error.value)
-    assert text.startswith(f"{path}:{line}: ") and message in text and "\n" not in text
+    assert_one_line_error(write_prompt_file(tmp_path, "model: embedded:digits\ntraining:\n" + section, "bad.yaml"),
+                          line, message)
 
 
 def _svg_points(svg: str) -> tuple[dict, list[tuple[float, float]], list[tuple[int, float]]]:

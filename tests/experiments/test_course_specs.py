@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from spec.spec_errors import assert_one_line_error, load_checked, write_prompt_file
 
 from generator.spec.prompt_set import SpecError, load_prompt_set
 
@@ -15,9 +16,8 @@ INPUTS = Path(__file__).resolve().parents[2] / "prompts" / "inputs"
 
 def _write(tmp_path: Path, experiments: str) -> Path:
     shutil.copy(INPUTS / "shapes-scene.png", tmp_path / "scene.png")
-    path = tmp_path / "course.yaml"
-    path.write_text("model: testing:tiny-if\nexperiments:\n  inputs:\n    scene: scene.png\n" + experiments)
-    return path
+    head = "model: testing:tiny-if\nexperiments:\n  inputs:\n    scene: scene.png\n"
+    return write_prompt_file(tmp_path, head + experiments, "course.yaml")
 
 
 def test_shipped_course_file_is_valid():
@@ -40,26 +40,22 @@ def test_shipped_course_file_is_valid():
     ],
 )
 def test_mistakes_are_one_line_with_file_and_line(tmp_path, body, line, message):
-    path = _write(tmp_path, body)
-    with pytest.raises(SpecError) as error:
-        load_prompt_set(path)
-    assert str(error.value).startswith(f"{path}:{line}: ") and message in str(error.value)
-    assert "\n" not in str(error.value)
+    assert_one_line_error(_write(tmp_path, body), line, message)
 
 
 def test_unreadable_images_and_masks_of_the_wrong_size(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     path = _write(tmp_path, "    broken: broken.png\n")
     with pytest.raises(SpecError, match=rf"{path}:5: cannot read input image 'broken'"):
-        load_prompt_set(path)
+        load_checked(path)
     Image.new("L", (64, 64)).save(tmp_path / "mask.png")
     path = _write(tmp_path, "  inpaint:\n    - image: scene\n      mask: mask.png\n")
     with pytest.raises(SpecError, match=r":7: mask 'mask.png' is 64x64 but image 'scene' is 128x128"):
-        load_prompt_set(path)
+        load_checked(path)
     Image.new("RGB", (8, 8)).save(tmp_path / "odd.bmp")
     path = _write(tmp_path, "    odd: odd.bmp\n")
     with pytest.raises(SpecError, match="is BMP; use PNG, JPEG or WebP"):
-        load_prompt_set(path)
+        load_checked(path)
 
 
 def test_inputs_of_any_size_are_centre_cropped_and_resized(tmp_path):

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from spec.spec_errors import assert_one_line_error, write_prompt_file
 
 from generator.errors import UserError
 from generator.render.chapters.faithfulness import miou_svg
-from generator.spec.prompt_set import SpecError, load_prompt_set
+from generator.spec.prompt_set import load_prompt_set
 
 REPO = Path(__file__).resolve().parents[2]
 IMG_SRC = re.compile(r'<img [^>]*src="([^"]+)"')
@@ -53,9 +54,7 @@ def synthetic_report(count: int = 14) -> dict:
 
 
 def _prompt_file(root: Path, section: str) -> Path:
-    path = root / "faith.yaml"
-    path.write_text("model: embedded:shapes\nfaithfulness:\n" + section)
-    return path
+    return write_prompt_file(root, "model: embedded:shapes\nfaithfulness:\n" + section, "faith.yaml")
 
 
 def _bake_and_render(root: Path, prompt_file: Path) -> Path:
@@ -201,10 +200,12 @@ def test_missing_report_gives_a_page_that_says_how_to_write_it(tmp_path: Path) -
 
 
 def test_shapes_prompt_file_reads_the_shipped_report() -> None:
+    from generator.bake.chapters.faithfulness import command, report_path
+
     spec = load_prompt_set(REPO / "prompts" / "shapes.yaml").faithfulness
     assert spec is not None and spec.report is None
-    assert spec.report_path() == REPO / "generator" / "weights" / "shapes" / "eval.json"
-    assert spec.command() == "diffatlas eval shapes --n 200"  # its default --out is that file
+    assert report_path(spec) == REPO / "generator" / "weights" / "shapes" / "eval.json"
+    assert command(spec) == "diffatlas eval shapes --n 200"  # its default --out is that file
 
 
 @pytest.mark.parametrize(
@@ -219,11 +220,7 @@ def test_shapes_prompt_file_reads_the_shipped_report() -> None:
     ],
 )
 def test_section_errors_name_file_and_line(tmp_path: Path, section: str, line: int, message: str) -> None:
-    path = _prompt_file(tmp_path, section)
-    with pytest.raises(SpecError) as error:
-        load_prompt_set(path)
-    text = str(error.value)
-    assert text.startswith(f"{path}:{line}: ") and message in text and "\n" not in text
+    assert_one_line_error(_prompt_file(tmp_path, section), line, message)
 
 
 def test_a_broken_report_is_one_clear_error(tmp_path: Path, report: dict) -> None:

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from generator.errors import UserError
+from generator.experiments.course.inputs import MAX_IMAGE_PIXELS
 from generator.spec.bounded_yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_STRING_CHARS
-from generator.spec.experiments import MAX_IMAGE_PIXELS
 from generator.spec.prompt_set import SpecError, load_prompt_set
 
 HEAD = "model: testing:tiny-sd\n"
@@ -173,7 +173,7 @@ def test_pil_own_bomb_error_is_one_line_too(tmp_path, monkeypatch, capsys, no_de
 
 
 def test_an_image_at_the_limit_passes_the_check(tmp_path):
-    from generator.spec.experiments import open_bounded_image
+    from generator.experiments.course.inputs import open_bounded_image
 
     png_header_only(tmp_path / "edge.png", 8192, 8192)
     with open_bounded_image(tmp_path / "edge.png") as image:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from spec.spec_errors import assert_one_line_error, write_prompt_file
 
-from generator.spec.prompt_set import JumpSettings, SpecError, load_prompt_set
+from generator.spec.prompt_set import JumpSettings, load_prompt_set
 
 BASE = """model: testing:tiny-sd
 defaults:
@@ -21,10 +22,12 @@ EXTRA
 """
 
 
+def write(tmp_path, extra: str = "", base: str = BASE):
+    return write_prompt_file(tmp_path, base.replace("EXTRA", extra), "p.yaml")
+
+
 def load(tmp_path, extra: str = "", base: str = BASE):
-    path = tmp_path / "p.yaml"
-    path.write_text(base.replace("EXTRA", extra))
-    return load_prompt_set(path)
+    return load_prompt_set(write(tmp_path, extra, base))
 
 
 def test_keys_convert_and_defaults_apply(tmp_path):
@@ -50,8 +53,4 @@ def test_keys_convert_and_defaults_apply(tmp_path):
     ("    seeds: [0, 1, 2, 3, 4, 5]\n    guidances: [1, 2, 3, 4, 5, 6]", 10, "42 guidance x seed variants; at most 32"),
 ])
 def test_mistakes_are_one_line_with_file_and_line(tmp_path, extra, line, message):
-    with pytest.raises(SpecError) as caught:
-        load(tmp_path, extra)
-    text = str(caught.value)
-    assert "\n" not in text and text.startswith(f"{tmp_path / 'p.yaml'}:{line}: "), text
-    assert message in text
+    assert_one_line_error(write(tmp_path, extra), line, message)

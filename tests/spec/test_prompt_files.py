@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
+from spec.spec_errors import assert_one_line_error, write_prompt_file
 
 from generator.spec.prompt_set import SpecError, load_prompt_set
 
@@ -24,19 +24,14 @@ prompts:
 """
 
 
-def write(tmp_path, text: str):
-    path = tmp_path / "set.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
 def test_good_file_resolves_defaults_and_overrides(tmp_path):
-    prompt_set = load_prompt_set(write(tmp_path, GOOD))
+    prompt_set = load_prompt_set(write_prompt_file(tmp_path, GOOD))
     assert prompt_set.model == "testing:tiny-sd"
     assert [p.id for p in prompt_set.prompts] == ["cat", "dog"]
     assert [p.settings.steps for p in prompt_set.prompts] == [4, 6]
     assert prompt_set.prompts[1].settings.width == 64
-    assert load_prompt_set(write(tmp_path, GOOD), model_override="testing:tiny-sdxl").model == "testing:tiny-sdxl"
+    path = write_prompt_file(tmp_path, GOOD)
+    assert load_prompt_set(path, model_override="testing:tiny-sdxl").model == "testing:tiny-sdxl"
 
 
 BAD = [
@@ -57,12 +52,7 @@ BAD = [
 
 @pytest.mark.parametrize("name,text,line,message", BAD, ids=[b[0] for b in BAD])
 def test_bad_file_is_one_line_with_file_and_line(tmp_path, name, text, line, message):
-    path = write(tmp_path, text)
-    with pytest.raises(SpecError) as error:
-        load_prompt_set(path)
-    assert str(error.value).startswith(f"{path}:{line}: ")
-    assert message in str(error.value)
-    assert "\n" not in str(error.value)
+    assert_one_line_error(write_prompt_file(tmp_path, text), line, message)
 
 
 MODEL_CHECKS = [
@@ -77,7 +67,7 @@ MODEL_CHECKS = [
 def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, name, text, message):
     from generator.cli import main
 
-    path = write(tmp_path, text)
+    path = write_prompt_file(tmp_path, text)
     out = tmp_path / "generated"
     monkeypatch.setattr(sys, "argv", ["diffatlas", "bake", str(path), "--out", str(out)])
     with pytest.raises(SystemExit) as exit_info:
@@ -89,9 +79,9 @@ def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, cap
 
 
 def test_too_long_prompt_names_the_cut_words(tmp_path):
+    from generator.bake.preflight import check_against_model
     from generator.models.registry import model_limits
-    from generator.spec.prompt_set import check_against_model
 
     text = GOOD.replace("text: a dog", "text: " + "a dog " * 37 + "chewing gum")
     with pytest.raises(SpecError, match=r"set.yaml:9: .*these words would be cut: chewing gum$"):
-        check_against_model(load_prompt_set(write(tmp_path, text)), model_limits("testing:tiny-sd"))
+        check_against_model(load_prompt_set(write_prompt_file(tmp_path, text)), model_limits("testing:tiny-sd"))

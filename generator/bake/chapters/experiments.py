@@ -9,7 +9,10 @@ code) or an asset changes.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,7 +20,7 @@ import torch
 from generator.bake.cache import cache_key
 from generator.bake.chapters.context import ChapterContext, chapter_id
 from generator.bake.encoders import preview_size
-from generator.bake.manifest import versions
+from generator.bake.manifest import provenance
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
 from generator.bake.store import AssetStore
 from generator.errors import UserError
@@ -120,7 +123,7 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
         "model": {"id": adapter.id, "weight_hash": adapter.weight_hash, "prediction_type": adapter.prediction_type,
                   "pixel_space": adapter.capabilities.pixel_space},
         "settings": {"scheduler": b.scheduler, "width": width, "height": height},
-        "provenance": {"spec_hash": spec.spec_hash(adapter.id), "cache_key": context.key, "versions": versions()},
+        "provenance": provenance(section_hash(spec, adapter.id), context.key),
         "inputs": {name: b.image(image) for name, image in images.items()},
     }
     tick("inputs")
@@ -228,9 +231,19 @@ def with_model_defaults(spec: ExperimentsSpec, adapter: ModelAdapter) -> Experim
     return spec
 
 
+def section_hash(spec: ExperimentsSpec, model: str) -> str:
+    """Hash of the section and of the bytes of every input image and mask file (the spec part of the cache key)."""
+    digest = hashlib.sha256(json.dumps([model, asdict(spec)], sort_keys=True, default=str).encode())
+    files = list(spec.inputs.values()) + [m.mask.file for m in spec.inpaint if m.mask.file]
+    for path in sorted(files):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
     """The section with its input bytes, the model's weights and the baking code."""
-    return cache_key(prompt_set.experiments.spec_hash(prompt_set.model), prompt_set.defaults.preview_size, fingerprint)
+    return cache_key(section_hash(prompt_set.experiments, prompt_set.model), prompt_set.defaults.preview_size,
+                     fingerprint)
 
 
 def baked_note(manifest: dict) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -24,9 +25,10 @@ from PIL import Image
 
 from generator.bake.cache import cache_key
 from generator.bake.chapters.context import ChapterContext, chapter_id
-from generator.bake.manifest import versions
+from generator.bake.manifest import provenance
 from generator.bake.prompt.trajectory import image_entry
 from generator.bake.store import AssetStore
+from generator.builtin.shipped import shipped_weights
 from generator.errors import UserError
 from generator.spec.faithfulness import FaithfulnessSpec
 
@@ -34,6 +36,36 @@ SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "
                  "p2_gamma", "prediction", "noisy_share", "started_from_step")
 ENCODERS = {"clip_text_model": "causal CLIP text encoder", "t5": "bidirectional T5 text encoder"}
 DAAM_KEYS = ("nouns", "images", "miou", "best_tau", "best_miou", "baselines")
+DEFAULT_N = 200  # images of the measurement the page asks for when the report is missing
+
+
+def shipped_report() -> Path:
+    """Where ``diffatlas eval shapes`` writes by default: next to the shipped shapes weights."""
+    return shipped_weights("shapes") / "eval.json"
+
+
+def report_path(spec: FaithfulnessSpec) -> Path:
+    """The eval report the page is baked from (it may not exist yet): the section's, or the shipped one."""
+    return Path(spec.report) if spec.report is not None else shipped_report()
+
+
+def command(spec: FaithfulnessSpec, settings: dict[str, Any] | None = None) -> str:
+    """The command that writes the report: with a report's own ``settings`` it measures it again."""
+    if settings:
+        arguments = (f"--n {settings.get('n')} --scheduler {settings.get('sampler')} --steps {settings.get('steps')} "
+                     f"--guidance {settings.get('guidance'):g} --seed {settings.get('seed')}")
+    else:
+        arguments = f"--n {DEFAULT_N}"
+    return f"diffatlas eval shapes {arguments}" + (f" --out {spec.shown_report()}" if spec.report is not None else "")
+
+
+def section_hash(spec: FaithfulnessSpec) -> str:
+    """Hash of the title, the labels and every report's bytes ('absent' for a missing one): the spec part of the key."""
+    labels = [c.label for c in spec.compare]
+    digest = hashlib.sha256(json.dumps({"title": spec.title, "labels": labels}, sort_keys=True).encode())
+    for path in (report_path(spec), *(Path(c.report) for c in spec.compare)):
+        digest.update(path.read_bytes() if path.is_file() else b"absent")
+    return digest.hexdigest()[:16]
 
 
 def decode_png(text: str, mode: str, where: str) -> Image.Image:
@@ -152,16 +184,16 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     """The manifest of ``prompt_set.faithfulness`` (example images stored; no model is loaded)."""
     store, key = context.store, context.key
     spec: FaithfulnessSpec = prompt_set.faithfulness
-    path = spec.report_path()
-    report = read_report(path, spec.command())
+    path = report_path(spec)
+    report = read_report(path, command(spec))
     manifest: dict[str, Any] = {
         "schema": 1,
         "kind": "faithfulness",
         "id": chapter_id(prompt_set),
         "title": spec.title,
         "report": spec.shown_report(),
-        "command": spec.command(),
-        "provenance": {"spec_hash": spec.spec_hash(), "cache_key": key, "versions": versions()},
+        "command": command(spec),
+        "provenance": provenance(section_hash(spec), key),
         "measured": report is not None,
     }
     if report is None:
@@ -169,7 +201,7 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
     settings = {k: report["settings"].get(k) for k in SETTINGS_KEYS}
     summary = report["summary"]
     manifest["settings"] = settings
-    manifest["command"] = spec.command(settings)
+    manifest["command"] = command(spec, settings)
     manifest["compare"] = [compare_row(report, None, spec.shown_report()), *_compared(spec)]
     manifest["fidelity"] = {
         "groups": {g: summary.get(g) for g in ("one_object", "two_object")},
@@ -197,7 +229,7 @@ def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
 
 def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
     """The section's title and the report's bytes, plus the baking code (the report names its own weights)."""
-    return cache_key(prompt_set.faithfulness.spec_hash())
+    return cache_key(section_hash(prompt_set.faithfulness))
 
 
 def baked_note(manifest: dict) -> str:

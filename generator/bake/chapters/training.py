@@ -11,7 +11,9 @@ weight/loss/eval file bytes, jump prompts, baking code) or an asset changes.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from PIL import Image
 
 from generator.bake.cache import cache_key
 from generator.bake.chapters.context import ChapterContext, chapter_id
-from generator.bake.manifest import versions
+from generator.bake.manifest import provenance
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
 from generator.bake.store import AssetStore
 from generator.progress import ProgressCallback, no_progress, progress_counter
@@ -114,7 +116,7 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
     from generator.models.digits import load_digits_adapter
 
     spec: TrainingSpec = prompt_set.training
-    weights = spec.weights_dir()
+    weights = weights_dir(spec)
     s = _Store(store)
     present = {stage: (weights / stage / "config.json").is_file() and any((weights / stage).glob("epoch_*.safetensors"))
                for stage in ("class", "time", "denoiser")}
@@ -131,7 +133,7 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
                      "sigmas": list(spec.sigmas), "denoiser_sigma": spec.denoiser_sigma,
                      "samples_per_digit": spec.samples_per_digit, "time_samples": spec.time_samples,
                      "guidances": list(spec.guidances), "guidance_samples": spec.guidance_samples},
-        "provenance": {"spec_hash": spec.spec_hash(), "cache_key": key, "versions": versions()},
+        "provenance": provenance(section_hash(spec), key),
         "models": {stage: _model_info(weights / stage) for stage, ok in present.items() if ok},
         "missing": {stage: TRAIN_COMMANDS[stage] for stage, ok in present.items() if not ok},
         "losses": {stage: loss for stage in ("denoiser", "time", "class") if (loss := _losses(weights / stage))},
@@ -186,13 +188,39 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
     return manifest
 
 
+def weights_dir(spec: TrainingSpec) -> Path:
+    """The folder holding ``class/``, ``time/``, ``denoiser/`` and ``eval.json``: the section's, or the shipped one."""
+    if spec.weights is not None:
+        return Path(spec.weights)
+    from generator.builtin.digits.weights import shipped_weights_dir
+
+    return shipped_weights_dir()
+
+
+def section_hash(spec: TrainingSpec) -> str:
+    """Hash of the section and of every weight, loss and eval file it reads (the spec part of the cache key)."""
+    payload = {k: v for k, v in asdict(spec).items() if k not in ("line", "weights", "data")}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode())
+    folder = weights_dir(spec)
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in (".safetensors", ".json"):
+                digest.update(str(path.relative_to(folder)).encode())
+                digest.update(path.read_bytes())
+    if spec.data is not None:
+        digest.update(b"data:" + spec.data.encode())
+        for path in sorted(Path(spec.data).glob("t10k-*")):
+            digest.update(path.name.encode() + str(path.stat().st_size).encode())
+    return digest.hexdigest()[:16]
+
+
 def chapter_cache_key(prompt_set: Any, fingerprint: str) -> str:
     """The section with every weight/loss/eval file's bytes, the jump prompts and the baking code.
 
     The digits models are the section's own weights, so the prompt set's model ``fingerprint`` plays no part.
     """
     jumps = [p.id for p in prompt_set.prompts if p.settings.jumps is not None]
-    return cache_key(prompt_set.training.spec_hash(), jumps)
+    return cache_key(section_hash(prompt_set.training), jumps)
 
 
 def bake_chapter(prompt_set: Any, context: ChapterContext) -> dict:
