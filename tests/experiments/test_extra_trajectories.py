@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from generator.bake.store import AssetStore
-from generator.experiments.prompt.compare import Run, run_many, word_diff
+from generator.experiments.prompt.compare import ExtraTrajectory, run_many, word_diff
 from generator.experiments.prompt.projection import fit_unit_square, pca_2d
 from generator.experiments.prompt.trajectory import TrajectoryRequest, run_trajectories
 from generator.spec.prompt_set import JumpSettings, PromptSpec, Settings
@@ -20,7 +20,8 @@ REQUEST = TrajectoryRequest(("a red cat",), 2, 7.5, 0, 64, 64, "ddim")
 
 def test_pair_and_variants_start_from_bit_identical_noise(tiny_sd):
     (main,) = run_trajectories(tiny_sd, REQUEST)
-    runs = [Run("a blue cat", 0, 7.5), Run("a red cat", 0, 1.0), Run("a red cat", 1, 7.5), Run("a red cat", 1, 1.0)]
+    runs = [ExtraTrajectory("a blue cat", 0, 7.5), ExtraTrajectory("a red cat", 0, 1.0),
+            ExtraTrajectory("a red cat", 1, 7.5), ExtraTrajectory("a red cat", 1, 1.0)]
     pair, guidance_1, seed_1, seed_1_guidance_1 = run_many(tiny_sd, REQUEST, runs)
     # frame 0 of x_t is the start noise itself (DDIM: init sigma 1, no input scaling)
     assert torch.equal(pair.noisy_latents[0], main.noisy_latents[0])
@@ -39,7 +40,7 @@ def test_word_diff_marks_only_the_changed_words():
 
 
 def test_probe_bake_stores_identical_strips_once(tiny_sd, tmp_path):
-    from generator.bake.prompt.extra_trajectories import bake_probe
+    from generator.bake.prompt.extra_trajectories import bake_extra_trajectories
     from generator.bake.prompt.trajectory import bake_trajectory
 
     settings = Settings(steps=2, guidance=7.5, seed=0, width=64, height=64, scheduler="ddim", preview_size=32,
@@ -50,7 +51,7 @@ def test_probe_bake_stores_identical_strips_once(tiny_sd, tmp_path):
     store = AssetStore(tmp_path)
     main = bake_trajectory(trajectory, store, 32)
     files_before = set(store.folder.iterdir())
-    sections = bake_probe(tiny_sd, prompt, request, trajectory, store)
+    sections = bake_extra_trajectories(tiny_sd, prompt, request, trajectory, store)
     json.dumps(sections)  # plain JSON
     own = next(i for i in sections["variants"]["items"] if (i["seed"], i["guidance"]) == (0, 7.5))
     assert own["noisy"]["src"] == main["trajectory"]["noisy"]["src"]

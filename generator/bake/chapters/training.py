@@ -22,6 +22,7 @@ from PIL import Image
 
 from generator.bake.cache import cache_key
 from generator.bake.chapters.context import ChapterContext, chapter_id
+from generator.bake.encoders import pack_grid
 from generator.bake.manifest import provenance
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
 from generator.bake.store import AssetStore
@@ -40,13 +41,9 @@ TRAIN_COMMANDS = {
 
 def grid_image(images: torch.Tensor, columns: int, scale: int = 1) -> Image.Image:
     """(n, 28, 28) in [0, 1] (clipped) -> one grayscale-as-RGB grid, row-major, ``GAP`` pixels apart."""
-    count, height, width = images.shape
-    rows = -(-count // columns)
-    sheet = Image.new("RGB", (columns * width + (columns - 1) * GAP, rows * height + (rows - 1) * GAP), (96, 96, 96))
     pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    for index in range(count):
-        tile = Image.fromarray(pixels[index], mode="L").convert("RGB")
-        sheet.paste(tile, ((index % columns) * (width + GAP), (index // columns) * (height + GAP)))
+    tiles = [Image.fromarray(tile, mode="L").convert("RGB") for tile in pixels]
+    sheet = pack_grid(tiles, columns, gap=GAP, background=(96, 96, 96))
     return sheet.resize((sheet.width * scale, sheet.height * scale), Image.NEAREST) if scale > 1 else sheet
 
 

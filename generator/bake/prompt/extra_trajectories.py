@@ -15,7 +15,7 @@ from generator.bake.prompt.sections import AfterSampling
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
 from generator.bake.store import AssetStore
 from generator.evaluate.verdicts import judged
-from generator.experiments.prompt.compare import Run, run_many, word_diff, x0_distance
+from generator.experiments.prompt.compare import ExtraTrajectory, run_many, word_diff, x0_distance
 from generator.experiments.prompt.projection import fit_unit_square, pca_2d
 from generator.experiments.prompt.trajectory import Trajectory, TrajectoryRequest
 from generator.models.base import ModelAdapter, to_pil
@@ -41,10 +41,10 @@ def strips(trajectory: Trajectory, store: AssetStore, frame_size: tuple[int, int
     }
 
 
-class ProbeSection(AfterSampling):
+class ExtraTrajectoriesSection(AfterSampling):
     """Prompt pair, guidance/seed variants and the trajectory map of a prompt."""
 
-    name = "probe"
+    name = "extra-trajectories"
 
     def applies(self, adapter: ModelAdapter, prompt: PromptSpec) -> bool:
         """Every prompt gets a map; pairs and variants only where the prompt file asks for them."""
@@ -53,11 +53,11 @@ class ProbeSection(AfterSampling):
     def bake(
         self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
     ) -> dict:
-        """``bake_probe``: the extra trajectories are sampled after the main one."""
-        return bake_probe(adapter, prompt, request, trajectory, store)
+        """``bake_extra_trajectories``: the extra trajectories are sampled after the main one."""
+        return bake_extra_trajectories(adapter, prompt, request, trajectory, store)
 
 
-def bake_probe(
+def bake_extra_trajectories(
     adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory, store: AssetStore
 ) -> dict:
     """Sample the pair and the variants (batched per guidance), store their strips, project all paths."""
@@ -67,8 +67,8 @@ def bake_probe(
     has_variants = bool(settings.seeds or settings.guidances)
     grid = [(s, g) for s in seeds for g in guidances] if has_variants else []
     own = (settings.seed, settings.guidance)
-    runs = [Run(prompt.compare, request.seed, request.guidance)] if prompt.compare else []
-    runs += [Run(prompt.text, s, g) for s, g in grid if (s, g) != own]
+    runs = [ExtraTrajectory(prompt.compare, request.seed, request.guidance)] if prompt.compare else []
+    runs += [ExtraTrajectory(prompt.text, s, g) for s, g in grid if (s, g) != own]
     sampled = iter(run_many(adapter, request, runs, preview=settings.preview_size))
     sections: dict = {}
     paths = [("main", "this prompt", "main", trajectory)]

@@ -23,7 +23,7 @@ _NORMALISE = re.compile(r"[^\w]+")
 
 
 @dataclass(frozen=True)
-class Run:
+class ExtraTrajectory:
     """One extra trajectory to sample: a prompt text at a seed and guidance scale."""
 
     text: str
@@ -58,7 +58,7 @@ def seed_noise(adapter: ModelAdapter, request: TrajectoryRequest, seed: int) -> 
 def run_many(
     adapter: ModelAdapter,
     request: TrajectoryRequest,
-    runs: Sequence[Run],
+    runs: Sequence[ExtraTrajectory],
     *,
     preview: int | None = None,
     max_batch: int = 8,
