@@ -9,11 +9,12 @@ one ``FILE:LINE: message`` ``SpecError``:
 - ``check_against_model``: image sizes a multiple of the model's, scheduler names known, prompts within the text
   encoder's token limit, anagrams and hybrids only on pixel-space models (unless ``allow_latent``).
 
-``generator.bake.runner.preflight`` runs both, files first, before the model loads.
+``preflight`` runs both, files first, then the model's weights format and device, before the model loads.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,25 @@ def _check_experiments(path: Path, experiments: ExperimentsSpec, limits: Any, mo
         problem = limits.check_prompt(text)
         if problem:
             raise SpecError(f"{path}:{line}: experiment prompt {text!r}: {problem}")
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks before a bake found: the model's limits and the weights format it will load."""
+
+    limits: object  # generator.models.limits.ModelLimits
+    weights_format: str
+
+
+def preflight(prompt_set: PromptSet, *, device: str = "auto", dtype: str = "auto",
+              allow_pickle: bool = False) -> Preflight:
+    """Every model-dependent check, without loading the model: a mistake raises one ``UserError`` line."""
+    from generator.devices import resolve_device
+    from generator.models.common import resolve_dtype
+    from generator.models.registry import check_weights, model_limits
+
+    check_files(prompt_set)  # first: a missing input image is its own mistake, whatever the model
+    limits = model_limits(prompt_set.model)
+    check_against_model(prompt_set, limits)
+    resolve_dtype(dtype, resolve_device(device))
+    return Preflight(limits, check_weights(prompt_set.model, allow_pickle))

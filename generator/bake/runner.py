@@ -18,7 +18,7 @@ from typing import Callable, Literal
 from generator.bake.cache import cache_key, cache_problem
 from generator.bake.chapters.runner import bake_chapters
 from generator.bake.manifest import build_manifest, merge_index, versions
-from generator.bake.preflight import check_against_model, check_files
+from generator.bake.preflight import Preflight, preflight
 from generator.bake.store import AssetStore, write_json
 from generator.evaluate.verdicts import judged
 from generator.progress import ProgressCallback, no_progress, progress_counter
@@ -32,28 +32,6 @@ class BakeOutcome:
     prompt_id: str
     status: Literal["baked", "cached"]
     manifest: Path
-
-
-@dataclass(frozen=True)
-class Preflight:
-    """What the checks before a bake found: the model's limits and the weights format it will load."""
-
-    limits: object  # generator.models.limits.ModelLimits
-    weights_format: str
-
-
-def preflight(prompt_set: PromptSet, *, device: str = "auto", dtype: str = "auto",
-              allow_pickle: bool = False) -> Preflight:
-    """Every model-dependent check, without loading the model: a mistake raises one ``UserError`` line."""
-    from generator.devices import resolve_device
-    from generator.models.common import resolve_dtype
-    from generator.models.registry import check_weights, model_limits
-
-    check_files(prompt_set)  # first: a missing input image is its own mistake, whatever the model
-    limits = model_limits(prompt_set.model)
-    check_against_model(prompt_set, limits)
-    resolve_dtype(dtype, resolve_device(device))
-    return Preflight(limits, check_weights(prompt_set.model, allow_pickle))
 
 
 def prompt_cache_key(prompt: PromptSpec, model: str, fingerprint: str) -> str:

@@ -39,7 +39,7 @@ def _checked_set(
     prompt_file: Path, model: Optional[str], device: str, dtype: str, only: list[str], daam: bool, allow_pickle: bool,
 ) -> tuple[object, object]:
     """Load a prompt file and run every model-dependent check (nothing drawn yet): (prompt set, preflight)."""
-    from generator.bake.runner import preflight
+    from generator.bake.preflight import preflight
     from generator.spec.prompt_set import load_prompt_set
 
     prompt_set = load_prompt_set(prompt_file, model_override=model)
