@@ -49,7 +49,7 @@ CSS = "assets/css/atlas.css"  # relative to the site (docs) dir; embed pages the
 CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
 QUALITY_JSON = "quality.json"  # every judged figure, written next to index.json
 CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
-SECTION_ORDER = ("pipeline", "jumps", "daam", "compare", "variants", "map", "tokens")  # then any other, alphabetically
+SECTION_ORDER = ("compare", "pipeline", "jumps", "daam", "variants", "map", "tokens")  # then any other, alphabetically
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,10 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
         cards=[
             {"p": p, "href": f"pages/{quote(p.id)}.html",
              "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir),
-             "judged": p.final.verdict is not None}
+             "judged": p.final.verdict is not None,
+             # a prompt pair is one card: both final images (the pair's second prompt has no page of its own)
+             "pair_thumb": asset_resolver(generated_dir, generated_dir, f"prompts/{p.id}.json compare")(
+                 p.manifest["compare"]["final"]["src"]) if "compare" in p.manifest else None}
             for p in index.prompts
         ],
     )

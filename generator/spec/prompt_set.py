@@ -61,6 +61,7 @@ class PromptSpec:
     line: int = 0
     compare: str | None = None  # a related prompt sampled from the same noise (a prompt pair)
     expect: Expectation | None = None  # the judge is expected to disagree with this prompt's image
+    compare_expect: Expectation | None = None  # ... with the pair's second image (``compare: {text, expect, reason}``)
 
     def spec_hash(self, model: str) -> str:
         """Hash of everything that determines this prompt's assets (the bake cache key)."""
@@ -69,6 +70,8 @@ class PromptSpec:
             payload["compare"] = self.compare
         if self.expect is not None:
             payload["expect"] = asdict(self.expect)
+        if self.compare_expect is not None:
+            payload["compare_expect"] = asdict(self.compare_expect)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_model_defaults(self, adapter: Any) -> PromptSpec:
@@ -236,10 +239,7 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
             raise f.error(key + ("text",) if "text" in entry else key,
                           f"prompt {prompt_id!r} needs a non-empty 'text'")
         settings = _settings(f, key, defaults, {k: v for k, v in entry.items() if k in SETTINGS})
-        compare = entry.get("compare")
-        if compare is not None and (not isinstance(compare, str) or not compare.strip()):
-            raise f.error(key + ("compare",),
-                          f"prompt {prompt_id!r}: 'compare' must be a non-empty prompt text")
+        compare, compare_expect = _compare(f, key, prompt_id, entry.get("compare"))
         if compare is not None and compare.strip() == text.strip():
             raise f.error(key + ("compare",), f"prompt {prompt_id!r}: 'compare' is the same text as the prompt")
         # the grid (generator/bake/prompt/extra_trajectories.py) always holds the prompt's own seed and guidance too
@@ -248,12 +248,34 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
             raise f.error(key,
                           f"prompt {prompt_id!r}: {variants} guidance x seed variants; at most {MAX_VARIANTS}")
         prompts.append(PromptSpec(prompt_id, text.strip(), settings, f.lines[key], compare and compare.strip(),
-                                  f.expectation(key, entry)))
+                                  f.expectation(key, entry), compare_expect))
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise f.error(("title",), "'title' must be a string")
     return PromptSet(path, model, defaults, tuple(prompts), title, experiments, training, faithfulness,
                      tuple(f.files))
+
+
+COMPARE_KEYS = {"text", "expect", "reason"}
+
+
+def _compare(f: Fields, key: tuple, prompt_id: str, value: Any) -> tuple[str | None, Expectation | None]:
+    """A prompt's ``compare:``: a prompt text, or a mapping ``{text, expect, reason}`` when the pair's second image
+    is expected to fail (its own ``expect: fail`` and ``reason``, as a prompt's)."""
+    if value is None:
+        return None, None
+    where = key + ("compare",)
+    if isinstance(value, dict):
+        f.keys(where, value, COMPARE_KEYS, "compare")
+        text = value.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise f.error(where + ("text",) if "text" in value else where,
+                          f"prompt {prompt_id!r}: compare needs a non-empty 'text'")
+        return text, f.expectation(where, value)
+    if not isinstance(value, str) or not value.strip():
+        raise f.error(where, f"prompt {prompt_id!r}: 'compare' must be a non-empty prompt text "
+                             "(or a mapping with text, expect and reason)")
+    return value, None
 
 
 def _settings(f: Fields, key: tuple, base: Settings, values: dict) -> Settings:

@@ -83,7 +83,7 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
     assert "# Red cat" in page and "a smiling, red cat chewing gum" in page
     assert f'data-src="../assets/{Path(traj["noisy"]["src"]).name}"' in page
     assert f'data-src="../assets/{Path(traj["predicted"]["src"]).name}"' in page
-    assert f'](../assets/{Path(m["final"]["src"]).name})' in page
+    assert f'<img class="atlas-final" src="../assets/{Path(m["final"]["src"]).name}" alt="Final image of “' in page
     assert f'](../assets/{Path(traj["downloads"]["gif"]).name}){{ download }}' in page
     assert f'](../assets/{Path(traj["downloads"]["mp4"]).name}){{ download }}' in page
     assert 'data-steps="4"' in page and 'data-timesteps="999,749,499,249"' in page

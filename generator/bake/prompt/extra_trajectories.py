@@ -2,24 +2,30 @@
 
 The extra trajectories all start from their seed's exact noise (``generator.experiments.prompt.compare``); the one
 variant with the prompt's own seed and guidance *is* the main trajectory (reused, not resampled), so its
-strips are byte-identical to the main ones and the content-addressed store keeps them once. The map projects
-the predicted x0 of every path (main, pair, variants) onto their first two principal axes.
+strips are byte-identical to the main ones and the content-addressed store keeps them once. A pair also gets the
+per-step difference of its two predicted-x0 strips as stored (a grayscale heat map sheet). Every final image is
+judged: the pair's against its own text and ``compare_expect``, variants at guidance 0 as expected failures (the
+unconditional branch never reads the prompt). The map projects the predicted x0 of every path (main, pair,
+variants) onto their first two principal axes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
-from generator.bake.encoders import preview_size
+from generator.bake.encoders import pack_grid, png_bytes, preview_size
 from generator.bake.prompt.sections import AfterSampling
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
 from generator.bake.store import AssetStore
 from generator.evaluate.verdicts import judged
-from generator.experiments.prompt.compare import ExtraTrajectory, run_many, word_diff, x0_distance
+from generator.experiments.prompt.compare import ExtraTrajectory, difference_maps, run_many, word_diff, x0_distance
 from generator.experiments.prompt.projection import fit_unit_square, pca_2d
 from generator.experiments.prompt.trajectory import Trajectory, TrajectoryRequest
 from generator.models.base import ModelAdapter, to_pil
 from generator.spec.prompt_set import Expectation, PromptSpec
+
+UNCONDITIONAL = Expectation("fail", "guidance 0 is the unconditional branch alone: it never reads the prompt")
 
 
 def variant_grid(prompt: PromptSpec) -> tuple[list[int], list[float]]:
@@ -75,24 +81,47 @@ def bake_extra_trajectories(
     if prompt.compare:
         pair = next(sampled)
         diff_a, diff_b = word_diff(prompt.text, prompt.compare)
+        pair_strips = strips(pair, store, frame_size, adapter, prompt.compare, prompt.compare_expect)
+        main_predicted = sprite_entry(store, to_pil(trajectory.predicted), frame_size)  # the stored bytes again
         sections["compare"] = {
             "text": prompt.compare,
             "diff": {"a": diff_a, "b": diff_b},
             "x0_distance": x0_distance(trajectory, pair),
-            **strips(pair, store, frame_size, adapter, prompt.compare, prompt.expect),
+            "difference": difference_entry(store, main_predicted, pair_strips["predicted"]),
+            **pair_strips,
         }
         paths.append(("compare", prompt.compare, "compare", pair))
     if grid:
         items = []
         for seed, guidance in grid:
             variant = trajectory if (seed, guidance) == own else next(sampled)
+            expect = UNCONDITIONAL if guidance == 0 else prompt.expect
             items.append({"seed": seed, "guidance": guidance,
-                          **strips(variant, store, frame_size, adapter, prompt.text, prompt.expect)})
+                          **strips(variant, store, frame_size, adapter, prompt.text, expect)})
             if (seed, guidance) != own:
                 paths.append((f"s{seed}-g{guidance:g}", f"seed {seed}, guidance {guidance:g}", "variant", variant))
         sections["variants"] = {"seeds": seeds, "guidances": guidances, "items": items}
     sections["map"] = trajectory_map(paths)
     return sections
+
+
+def stored_frames(store: AssetStore, entry: dict) -> np.ndarray:
+    """The frames of a stored sprite sheet as they were written, (count, h, w, 3) uint8."""
+    width, height, columns = entry["frame_width"], entry["frame_height"], entry["columns"]
+    with Image.open(store.root / entry["src"]) as sheet:
+        pixels = np.asarray(sheet.convert("RGB"))
+    tops_lefts = [((i // columns) * height, (i % columns) * width) for i in range(entry["count"])]
+    return np.stack([pixels[top:top + height, left:left + width] for top, left in tops_lefts])
+
+
+def difference_entry(store: AssetStore, a: dict, b: dict) -> dict:
+    """The pair's per-step difference heat maps, |x0_a - x0_b| of the two stored predicted-x0 strips, as one
+    lossless grayscale PNG sheet laid out like them, and each frame's mean difference (0..1)."""
+    maps = difference_maps(stored_frames(store, a), stored_frames(store, b))  # (frames, h, w)
+    sheet = pack_grid([Image.fromarray(m) for m in maps], a["columns"])
+    return {"src": store.put(png_bytes(sheet), "png"), "frame_width": a["frame_width"],
+            "frame_height": a["frame_height"], "columns": a["columns"], "count": a["count"],
+            "mean": [round(float(m.mean()) / 255, 4) for m in maps]}
 
 
 def trajectory_map(paths: list[tuple[str, str, str, Trajectory]]) -> dict:

@@ -2,7 +2,9 @@
 
 A pair (prompt, compare prompt) and every variant of a seed start from bit-identical noise: the noise is
 drawn once per seed exactly as ``run_trajectories`` draws it and passed in, and runs that share a guidance
-scale are batched into one ``run_trajectories`` call (at most ``max_batch`` images at a time).
+scale are batched into one ``run_trajectories`` call (at most ``max_batch`` images at a time). A pair's two
+predicted x0 are compared per step twice: in the model's space (``x0_distance``) and pixel by pixel in the frames
+a reader sees (``difference_maps``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from generator.diffusion.sampling import StepRecord, initial_noise
@@ -85,3 +88,15 @@ def x0_distance(a: Trajectory, b: Trajectory) -> list[float]:
     """Root-mean-square difference of the two predicted x0 (before decoding) at every frame."""
     difference = a.predicted_latents.double() - b.predicted_latents.double()
     return [float(v) for v in difference.pow(2).flatten(1).mean(dim=1).sqrt()]
+
+
+def difference_maps(frames_a: np.ndarray, frames_b: np.ndarray) -> np.ndarray:
+    """Per frame and pixel, |a - b| averaged over the colour channels: (n, h, w, 3) uint8 pairs -> (n, h, w) uint8.
+
+    0 where the two predicted x0 agree, 255 where one is white and the other black; rounded half to even.
+    """
+    if frames_a.shape != frames_b.shape or frames_a.ndim != 4:
+        raise ValueError(f"frames must be two (n, h, w, channels) arrays of one shape, got {frames_a.shape} and "
+                         f"{frames_b.shape}")
+    difference = np.abs(frames_a.astype(np.int16) - frames_b.astype(np.int16))  # (n, h, w, channels)
+    return np.round(difference.mean(axis=-1)).astype(np.uint8)

@@ -17,6 +17,8 @@
  *   getStep(group)               current step or undefined.
  *   sprite(el)                   read a sprite spec from an element's data-* attributes.
  *   drawSprite(el, spec, i)      show frame i of a sprite sheet in el (background offsets).
+ *   labelStep(el, step)          keep el's text alternative on the shown step: "... at step 3 of 25 ..."
+ *                                (an aria-label without "step K of N" is left as it is).
  *   hashGet(key) / hashSet(key, value)   permalink state in the URL hash: #k1=v1&k2=v2.
  *   clamp(v, lo, hi)
  *
@@ -100,6 +102,18 @@
   }
 
   function round(v) { return Math.round(v * 1000) / 1000; }
+
+  var STEP_OF = /\bstep \d+ of (\d+)/g;
+  function labelStep(el, step) {
+    var label = el.getAttribute("aria-label") || "";
+    var found = null, match;
+    STEP_OF.lastIndex = 0;
+    while ((match = STEP_OF.exec(label))) found = match; // the last one: a prompt's own words come first
+    if (!found) return;
+    var last = Number(found[1]);
+    var words = "step " + clamp(Math.round(step), 0, last) + " of " + last;
+    el.setAttribute("aria-label", label.slice(0, found.index) + words + label.slice(found.index + found[0].length));
+  }
 
   function hashParams() {
     var out = new Map();
@@ -185,6 +199,13 @@
     });
   }
 
+  /* Material's search is a role=dialog without a name (axe-core: aria-dialog-name); name it on every page. */
+  ready(function (root) {
+    root.querySelectorAll(".md-search[role=dialog]:not([aria-label])").forEach(function (el) {
+      el.setAttribute("aria-label", "Search");
+    });
+  });
+
   window.Atlas = {
     version: 1,
     ready: ready,
@@ -195,6 +216,7 @@
     getStep: getStep,
     sprite: sprite,
     drawSprite: drawSprite,
+    labelStep: labelStep,
     hashGet: hashGet,
     hashSet: hashSet,
     flushHash: flushHash,

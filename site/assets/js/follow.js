@@ -9,6 +9,8 @@
  *                                        data-hover also a mouse hover
  *   input[type=range][data-follow=range] a native slider (keys, touch) bound to the step
  *   [data-step-text]                     shows "step i / N" (data-step-text="final" adds "· final image")
+ *   [data-step-values="v0|v1|..."]       shows the value of the current step (e.g. how far apart a pair is)
+ * A sprite's text alternative that names its step ("... at step 0 of 25 ...") is kept on the shown step.
  * A container "atlas:redraw" event redraws its sprites (after a widget swapped a sprite's data-src).
  * Widgets on a page without the trajectory (embed pages) start the group from the URL hash or 0.
  */
@@ -25,6 +27,7 @@
     var spec = A.sprite(el);
     var frame = map ? map[A.clamp(step, 0, map.length - 1)] : step;
     A.drawSprite(el, spec, frame);
+    A.labelStep(el, step);
   }
 
   function mount(box) {
@@ -52,6 +55,10 @@
       });
       box.querySelectorAll("[data-step-text]").forEach(function (el) {
         el.textContent = "step " + current + " / " + last + (current >= last ? " · final image" : "");
+      });
+      box.querySelectorAll("[data-step-values]").forEach(function (el) {
+        var values = el.dataset.stepValues.split("|");
+        el.textContent = values[A.clamp(current, 0, values.length - 1)];
       });
       box.dataset.step = String(current);
     }

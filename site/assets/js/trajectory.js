@@ -49,7 +49,7 @@
 
     function render(i) {
       current = i;
-      sprites.forEach(function (s) { A.drawSprite(s.el, s.spec, i); });
+      sprites.forEach(function (s) { A.drawSprite(s.el, s.spec, i); A.labelStep(s.el, i); });
       var l = label(steps, timesteps, i);
       out.textContent = l.text;
       strip.setAttribute("aria-valuenow", String(i));

@@ -2,7 +2,7 @@
  * the final image swap in place (no reload), and the step stays where it was (follow.js draws it).
  *
  * Markup (generator/render/templates/sections/variants.html.j2): <figure data-atlas="variants"
- * data-variants='[{seed, guidance, noisy, predicted, final}, ...]' data-seed data-guidance> with buttons
+ * data-variants='[{seed, guidance, noisy, predicted, final, alt}, ...]' data-seed data-guidance> with buttons
  * [data-guidance] / [data-seed] (aria-pressed) and sprites [data-role=noisy|predicted], img [data-role=final].
  * When the judge scored the variants, each one's verdict line is rendered in [data-variant=<index in
  * data-variants>]; only the shown variant's is visible (the wording stays in one Jinja macro, verdict.html.j2).
@@ -30,7 +30,10 @@
         delete el.dataset.atlasSheet; // drawSprite sets the new sheet on its next draw
       });
       var img = fig.querySelector("img[data-role=final]");
-      if (img) img.src = item.final;
+      if (img) {
+        img.src = item.final;
+        if (item.alt) img.alt = item.alt; // what it shows and what the judge found in it
+      }
       fig.querySelectorAll("button[data-guidance]").forEach(function (b) {
         b.setAttribute("aria-pressed", String(Number(b.dataset.guidance) === guidance));
       });
