@@ -3,7 +3,8 @@
 Every step is reported through one callback with the noisy sample, the model's current guess of the clean
 image (predicted x0) and its noise estimate, so every experiment is a small variation of this one loop:
 SDEdit starts later, inpainting blends the known region back after each step, anagrams and hybrids swap in
-their own noise estimate.
+their own noise estimate. With classifier-free guidance on (a scale other than 0 and 1, the loop's own
+estimator) the record also carries the unconditional and conditional outputs the guided one was made of.
 """
 
 from __future__ import annotations
@@ -22,6 +23,23 @@ from generator.models.schedulers import alpha_bar_at
 
 
 @dataclass(frozen=True)
+class GuidanceParts:
+    """The two denoiser outputs classifier-free guidance combined at one step, raw (the model's prediction type)."""
+
+    scale: float  # gamma
+    uncond: torch.Tensor  # (batch, c, h, w) output for the empty prompt / null class
+    cond: torch.Tensor  # (batch, c, h, w) output for the prompt
+
+    def combined(self) -> torch.Tensor:
+        """Ho & Salimans 2022, Eq. 6: u + gamma (c - u), the guided output (the loop's own, bit for bit)."""
+        return self.uncond + self.scale * (self.cond - self.uncond)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> GuidanceParts:
+        """The same parts on another device (and dtype)."""
+        return GuidanceParts(self.scale, self.uncond.to(device, dtype), self.cond.to(device, dtype))
+
+
+@dataclass(frozen=True)
 class StepRecord:
     """What the loop saw at one step, all in the variance-preserving parametrisation x_t = a x0 + s eps."""
 
@@ -31,6 +49,7 @@ class StepRecord:
     predicted_x0: torch.Tensor  # (batch, c, h, w)
     noise_estimate: torch.Tensor  # (batch, c, h, w) guided epsilon
     alpha_bar: float
+    guidance: GuidanceParts | None = None  # float32; None at scale 0 or 1 (one branch) or with another estimator
 
 
 OnStep = Callable[[StepRecord], None]
@@ -80,14 +99,25 @@ def guided_output(
     if guidance == 0:
         with denoiser_batch(("uncond",), embeddings.prompts):
             return adapter.denoise(model_input, timestep, embeddings.uncond)
-    if torch.is_tensor(timestep) and timestep.ndim == 1 and timestep.numel() > 1:  # one timestep per row (jump branches): both halves
-        timestep = torch.cat([timestep, timestep])
+    return guidance_parts(adapter, model_input, timestep, embeddings, guidance).combined()
+
+
+def guidance_parts(
+    adapter: ModelAdapter,
+    model_input: torch.Tensor,
+    timestep: torch.Tensor,
+    embeddings: PromptEmbeddings,
+    guidance: float,
+) -> GuidanceParts:
+    """Both CFG branches from one denoiser call on the batch [uncond, cond] (the order diffusers pipelines use)."""
+    if torch.is_tensor(timestep) and timestep.ndim == 1 and timestep.numel() > 1:
+        timestep = torch.cat([timestep, timestep])  # one timestep per row (jump branches): both halves
     with denoiser_batch(("uncond", "cond"), embeddings.prompts):
         both = adapter.denoise(
             torch.cat([model_input, model_input]), timestep, Embeddings.cat([embeddings.uncond, embeddings.cond])
         )
-    uncond, cond = both.chunk(2)
-    return uncond + guidance * (cond - uncond)
+    uncond, cond = both.chunk(2)  # each (batch, c, h, w)
+    return GuidanceParts(guidance, uncond, cond)
 
 
 def predicted_x0(model_output: torch.Tensor, x_t: torch.Tensor, alpha_bar: float, prediction_type: str) -> torch.Tensor:
@@ -169,6 +199,7 @@ def sample(
     (for a fresh start: noise times ``scheduler.init_noise_sigma``). ``estimator`` replaces the guided model
     output (anagrams, hybrids); ``after_step`` edits the latents after each step (inpainting).
     """
+    decompose = estimator is None and guidance not in (0, 1)  # both branches in hand: report them
     if estimator is None:
 
         def estimator(model_input: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
@@ -181,7 +212,8 @@ def sample(
     for offset, timestep in enumerate(timesteps):
         index = start_index + offset
         model_input = scheduler.scale_model_input(latents, timestep)  # variance-preserving x_t
-        model_output = estimator(model_input, timestep)
+        parts = guidance_parts(adapter, model_input, timestep, embeddings, guidance) if decompose else None
+        model_output = parts.combined() if parts is not None else estimator(model_input, timestep)
         if on_step is not None:
             alpha_bar = alpha_bar_at(scheduler, timestep)
             x0 = predicted_x0(model_output.float(), model_input.float(), alpha_bar, adapter.prediction_type)
@@ -193,6 +225,7 @@ def sample(
                     predicted_x0=x0,
                     noise_estimate=noise_from_x0(x0, model_input.float(), alpha_bar),
                     alpha_bar=alpha_bar,
+                    guidance=parts.to(parts.uncond.device, torch.float32) if parts is not None else None,
                 )
             )
         model_output = scheduler_output(model_output, model_input, timestep, adapter.prediction_type, scheduler)

@@ -1,4 +1,8 @@
-"""Experiments stage: the standard trajectory, x_t and predicted x0 at every step, decoded in batches."""
+"""Experiments stage: the standard trajectory, x_t and predicted x0 at every step, decoded in batches.
+
+With classifier-free guidance on, the trajectory also keeps what the loop reported of both branches at every
+step (``GuidanceTrace``): their noise estimates and predicted x0, undecoded, for the guidance view.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from generator.diffusion.sampling import StepRecord, initial_noise, sample
+from generator.diffusion.sampling import StepRecord, initial_noise, noise_from_x0, predicted_x0, sample
 from generator.models.base import ModelAdapter, PromptEmbeddings
 
 DECODE_BATCH = 8
@@ -27,6 +31,21 @@ class TrajectoryRequest:
 
 
 @dataclass(frozen=True)
+class GuidanceTrace:
+    """Both CFG branches at every step, in the variance-preserving parametrisation of the records (float32, CPU).
+
+    The guided estimates are the trajectory's own: eps = eps_u + scale (eps_c - eps_u), and likewise x0 (both
+    are affine in the model output with weights summing to 1, whatever the prediction type).
+    """
+
+    scale: float
+    uncond_noise: torch.Tensor  # (steps, c, h, w) epsilon of the unconditional branch
+    cond_noise: torch.Tensor  # (steps, c, h, w)
+    uncond_x0: torch.Tensor  # (steps, c, h, w) predicted x0 of the unconditional branch, undecoded
+    cond_x0: torch.Tensor  # (steps, c, h, w)
+
+
+@dataclass(frozen=True)
 class Trajectory:
     """One image's denoising. Frame i < steps is the state entering step i; frame ``steps`` is the result."""
 
@@ -37,6 +56,7 @@ class Trajectory:
     final_image: torch.Tensor  # (3, H, W) the finished image at full size
     predicted_latents: torch.Tensor  # (steps + 1, c, h, w) predicted x0 before decoding (for projections)
     noisy_latents: torch.Tensor  # (steps + 1, c, h, w)
+    guidance: GuidanceTrace | None = None  # both branches per step; None without a decomposition (scale 0 or 1)
 
 
 def preview_stride(adapter: ModelAdapter, request: TrajectoryRequest, preview: int | None) -> int:
@@ -96,8 +116,23 @@ def run_trajectories(
 
 def on_cpu(step: StepRecord) -> StepRecord:
     """A copy of a step record with its tensors on the CPU (what trajectories keep)."""
+    parts = step.guidance.to("cpu") if step.guidance is not None else None
     return StepRecord(step.index, step.timestep, step.x_t.cpu(), step.predicted_x0.cpu(), step.noise_estimate.cpu(),
-                      step.alpha_bar)
+                      step.alpha_bar, parts)
+
+
+def guidance_trace(records: list[StepRecord], image_index: int, prediction_type: str) -> GuidanceTrace | None:
+    """One image's branches at every step (None unless every record carries them)."""
+    if not records or any(r.guidance is None for r in records):
+        return None
+    branches: dict[str, list[torch.Tensor]] = {"uncond_noise": [], "cond_noise": [], "uncond_x0": [], "cond_x0": []}
+    for r in records:
+        x_t = r.x_t[image_index]  # (c, h, w)
+        for name, output in (("uncond", r.guidance.uncond[image_index]), ("cond", r.guidance.cond[image_index])):
+            x0 = predicted_x0(output.float(), x_t, r.alpha_bar, prediction_type)
+            branches[f"{name}_x0"].append(x0)
+            branches[f"{name}_noise"].append(noise_from_x0(x0, x_t, r.alpha_bar))
+    return GuidanceTrace(records[0].guidance.scale, **{k: torch.stack(v) for k, v in branches.items()})
 
 
 def assemble_trajectories(
@@ -131,6 +166,7 @@ def assemble_trajectories(
                     final_image=final_image[0],
                     predicted_latents=predicted,
                     noisy_latents=noisy,
+                    guidance=guidance_trace(records, image_index, adapter.prediction_type),
                 )
             )
     return trajectories
