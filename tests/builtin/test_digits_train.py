@@ -123,3 +123,17 @@ def test_ema_is_saved_beside_each_snapshot_and_resumes_identically(tmp_path: Pat
     for name in ema:
         assert torch.equal(ema[name], again[name]), name
     build_unet("time", 4).load_state_dict(ema)  # loadable as the plain model
+
+
+def test_ema_warm_up_forgets_the_initial_weights() -> None:
+    from generator.builtin.digits.train import ema_warmup_update
+
+    update = ema_warmup_update(0.999)
+    averaged, current = [torch.zeros(3)], [torch.ones(3)]
+    for n in range(1, 301):  # AveragedModel counts the first (copying) update as n = 0
+        update(averaged, current, torch.tensor(n))
+    # a plain 0.999 would still weigh the zeros by 0.999^300 = 0.74; the warm-up leaves under 3% of them
+    assert float(averaged[0][0]) > 0.97
+    counter = [torch.tensor(5)]
+    update(counter, [torch.tensor(9)], torch.tensor(3))
+    assert int(counter[0]) == 9

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from generator.builtin.checkpoints import load_checkpoint, save_checkpoint
 from generator.builtin.digits.ddpm import DDPMSchedule, q_sample
@@ -185,11 +185,29 @@ def _replan_decay(scheduler: torch.optim.lr_scheduler.ExponentialLR, optimizer: 
                              "lr_now": current, "gamma_after": scheduler.gamma})
 
 
+def ema_warmup_update(decay: float) -> Any:
+    """EMA with warm-up: step n averages with min(decay, (1 + n) / (10 + n)) (as in TensorFlow's
+    ExponentialMovingAverage with num_updates), so the average forgets the random initial weights within a few
+    hundred steps; a plain 0.999 still holds 0.999^469 = 63% of them after one MNIST epoch. Integer buffers
+    (BatchNorm's batch counter) follow the model."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        step_decay = min(decay, (1.0 + n) / (10.0 + n))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1.0 - step_decay)
+        else:
+            for mine, theirs in zip(averaged, current):
+                mine.copy_(theirs)
+
+    return update
+
+
 def _ema_model(model: torch.nn.Module, config: TrainConfig) -> AveragedModel | None:
     """The moving average of ``model``'s weights and buffers, or None when ``ema_decay`` is unset."""
     if config.ema_decay is None:
         return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    return AveragedModel(model, multi_avg_fn=ema_warmup_update(config.ema_decay), use_buffers=True)
 
 
 def _save_weights_and_ema(path: Path, model: torch.nn.Module, ema: AveragedModel | None,
