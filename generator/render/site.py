@@ -28,6 +28,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from generator.render import charts
 from generator.render.chapters.pages import render_chapters
 from generator.render.csp import EMBED_POLICY
 from generator.render.escape import front_matter_string, html_json, md_escape
@@ -49,7 +50,8 @@ CSS = "assets/css/atlas.css"  # relative to the site (docs) dir; embed pages the
 CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
 QUALITY_JSON = "quality.json"  # every judged figure, written next to index.json
 CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
-SECTION_ORDER = ("compare", "pipeline", "jumps", "daam", "variants", "map", "tokens")  # then any other, alphabetically
+SECTION_ORDER = ("compare", "pipeline", "guidance", "schedule", "jumps", "daam", "variants", "map", "tokens")
+# (then any other section, alphabetically)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def environment() -> Environment:
     env.filters["verdict_text"] = verdict_text
     env.globals["embed_csp"] = EMBED_POLICY  # embeds have no inline script: script-src 'self' alone
     env.globals["sprite_view"] = sprite_view  # the one place sprite sheets are laid out (generator/render/paths.py)
+    env.globals["charts"] = charts  # inline SVG charts and per-step numbers (generator/render/charts.py)
     return env
 
 
