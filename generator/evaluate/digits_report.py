@@ -17,6 +17,7 @@ import torch
 
 from generator.builtin.digits.classifier import DigitClassifier, classify
 from generator.builtin.digits.ddpm import DDPMSchedule, class_noise_fn, ddpm_sample, time_noise_fn
+from generator.evaluate.digits_judge import not_a_digit
 from generator.files import write_json
 from generator.progress import ProgressCallback, no_progress
 
@@ -70,21 +71,31 @@ def sample_time_model(model: torch.nn.Module, n: int, schedule: DDPMSchedule, se
     return torch.cat(out)
 
 
+def looks_like_digits(samples: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 28, 28) in [0, 1] -> (N,) bool: which samples look like an MNIST digit at all (the judge's gate)."""
+    pixels = samples.clamp(0, 1)[:, 0].cpu().numpy()
+    return torch.tensor([not_a_digit(image) is None for image in pixels], dtype=torch.bool)
+
+
 def score_class_samples(classifier: DigitClassifier, samples: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Fraction classified as the requested label, overall and per class."""
+    """Fraction classified as the requested label (and looking like a digit at all), overall and per class."""
     predicted = classify(classifier, samples).argmax(1)  # (N,)
-    hits = predicted == labels
+    hits = (predicted == labels) & looks_like_digits(samples)
     per_class = {str(c): round(float(hits[labels == c].float().mean()), 4) for c in range(10) if (labels == c).any()}
     return {"label_accuracy": round(float(hits.float().mean()), 4), "per_class_accuracy": per_class,
             "n": int(labels.shape[0])}
 
 
 def score_unconditional_samples(classifier: DigitClassifier, samples: torch.Tensor) -> dict[str, Any]:
-    """Fraction of confident classifications (max probability >= 0.9) and the predicted-class histogram."""
+    """Fraction of samples that look like a digit and are classified confidently (max probability >= 0.9), the
+    share that looks like a digit at all, and the predicted-class histogram."""
     probs = classify(classifier, samples)  # (N, 10)
     confidence, predicted = probs.max(1)
+    digit_like = looks_like_digits(samples)
     histogram = torch.bincount(predicted, minlength=10).tolist()
-    return {"confident_fraction": round(float((confidence >= CONFIDENCE_THRESHOLD).float().mean()), 4),
+    confident = (confidence >= CONFIDENCE_THRESHOLD) & digit_like
+    return {"confident_fraction": round(float(confident.float().mean()), 4),
+            "digit_like_fraction": round(float(digit_like.float().mean()), 4),
             "mean_confidence": round(float(confidence.mean()), 4), "predicted_histogram": histogram,
             "n": int(samples.shape[0])}
 

@@ -42,3 +42,23 @@ def test_a_grid_agrees_when_enough_cells_are_right(samples):
     assert verdict["agrees"] == (right >= 9)
     shuffled = grid_verdict("digits", cells, asked[1:] + asked[:1], target=0.9)  # every label asked of the wrong cell
     assert shuffled["agrees"] is False and shuffled["share_right"] <= 0.1
+
+
+def test_noise_is_not_a_digit_however_sure_the_classifier_is() -> None:
+    """The classifier alone reads Gaussian noise as an 8 with confidence 1.00; the judge refuses it."""
+    from generator.evaluate.digits_judge import judge_digit, read_digit
+
+    rng = np.random.default_rng(0)
+    noise = (np.clip(rng.standard_normal((28, 28)), 0, 1) * 255).astype(np.uint8)
+    assert read_digit(noise) == (None, 0.0)
+    for asked in ("8", "a digit"):
+        (claim,) = judge_digit(asked, noise)
+        assert not claim.correct and claim.found.startswith("not a digit")
+    blank = np.zeros((28, 28), dtype=np.uint8)
+    assert read_digit(blank)[0] is None  # no ink at all
+
+
+def test_the_shipped_models_digits_pass_the_gate(samples) -> None:
+    from generator.evaluate.digits_judge import not_a_digit
+
+    assert [not_a_digit(image[..., 0].astype(np.float32) / 255) for image in samples] == [None] * 10
