@@ -72,7 +72,7 @@ def test_jump_rows_pair_and_map_scrub_in_sync_with_the_main_strip(probe):
         # jump rows: x_t at the step, each jump row at the latest jump point
         assert frames(page, "#jumps-cat .atlas-sprite[data-follow=step]") == [str(step)] + [str(frame_of_step[step])] * 2
         assert page.locator("#jumps-cat .atlas-jump-col.atlas-current").get_attribute("data-column") == str(frame_of_step[step])
-        assert frames(page, "#compare-cat .atlas-sprite[data-follow=step]") == [str(step)] * 4
+        assert frames(page, "#compare-cat .atlas-sprite[data-follow=step]") == [str(step)] * 5  # A, B, the heat map
         assert page.input_value("#compare-cat input[data-follow=range]") == str(step)
         assert page.locator("#map-cat circle.atlas-current").count() == 5  # main, pair, three variants
         assert set(page.eval_on_selector_all("#map-cat circle.atlas-current", "els => els.map(e => e.dataset.column)")) == {str(step)}

@@ -7,7 +7,10 @@
 
   function select(fig, id) {
     fig.querySelectorAll("[data-path]").forEach(function (el) {
-      el.classList.toggle("atlas-selected", el.dataset.path === id);
+      var on = el.dataset.path === id;
+      el.classList.toggle("atlas-selected", on);
+      // a chosen variant's path is drawn last, over the others (its legend entry stays where it is)
+      if (on && el.tagName.toLowerCase() === "g" && el.dataset.path !== "main") el.parentNode.appendChild(el);
     });
   }
 
