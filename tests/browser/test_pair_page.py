@@ -70,6 +70,9 @@ def test_one_scrub_moves_both_trajectories_and_the_difference_view(pair):
         assert page.get_attribute(f"{FIG} .atlas-distance-bar.atlas-current", "data-column") == str(step)
         labels = page.eval_on_selector_all(sprites, "els => els.map(e => e.getAttribute('aria-label'))")
         assert all(f"at step {step} of 3" in label for label in labels)
+        # other widgets' frames that said "at the current step" now say which
+        assert page.get_attribute("#pipeline-pair [data-panel='loop denoiser'] .atlas-sprite", "aria-label") == \
+            f"x_t at step {step} of 3"
     # and the main strip drives the pair
     page.locator("#traj-pair [data-role=strip]").focus()
     page.keyboard.press("Home")

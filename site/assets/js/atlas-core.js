@@ -17,8 +17,9 @@
  *   getStep(group)               current step or undefined.
  *   sprite(el)                   read a sprite spec from an element's data-* attributes.
  *   drawSprite(el, spec, i)      show frame i of a sprite sheet in el (background offsets).
- *   labelStep(el, step)          keep el's text alternative on the shown step: "... at step 3 of 25 ..."
- *                                (an aria-label without "step K of N" is left as it is).
+ *   labelStep(el, step, last)    keep el's text alternative on the shown step: "... at step 3 of 25 ..."
+ *                                ("the current step" becomes "step K of N" when last is given; an aria-label
+ *                                with neither is left as it is).
  *   hashGet(key) / hashSet(key, value)   permalink state in the URL hash: #k1=v1&k2=v2.
  *   clamp(v, lo, hi)
  *
@@ -104,8 +105,11 @@
   function round(v) { return Math.round(v * 1000) / 1000; }
 
   var STEP_OF = /\bstep \d+ of (\d+)/g;
-  function labelStep(el, step) {
+  function labelStep(el, step, last) {
     var label = el.getAttribute("aria-label") || "";
+    if (last !== undefined && isFinite(last) && label.indexOf("the current step") >= 0) {
+      label = label.replace("the current step", "step 0 of " + last); // then kept on the shown step below
+    }
     var found = null, match;
     STEP_OF.lastIndex = 0;
     while ((match = STEP_OF.exec(label))) found = match; // the last one: a prompt's own words come first

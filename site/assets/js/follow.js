@@ -22,12 +22,12 @@
     return (text || "").split(",").filter(function (s) { return s !== ""; }).map(Number);
   }
 
-  function draw(el, step) {
+  function draw(el, step, last) {
     var map = el.dataset.frameMap ? numbers(el.dataset.frameMap) : null;
     var spec = A.sprite(el);
     var frame = map ? map[A.clamp(step, 0, map.length - 1)] : step;
     A.drawSprite(el, spec, frame);
-    A.labelStep(el, step);
+    A.labelStep(el, step, last); // the group's step: what the reader scrubbed to
   }
 
   function mount(box) {
@@ -40,7 +40,7 @@
 
     function render(step) {
       current = A.clamp(step, 0, isFinite(last) ? last : step);
-      box.querySelectorAll(".atlas-sprite[data-follow=step]").forEach(function (el) { draw(el, current); });
+      box.querySelectorAll(".atlas-sprite[data-follow=step]").forEach(function (el) { draw(el, current, last); });
       if (columnMap) {
         var column = String(columnMap[A.clamp(current, 0, columnMap.length - 1)]);
         box.querySelectorAll("[data-column]").forEach(function (el) {
