@@ -44,4 +44,8 @@ def scroll_through(page) -> None:
             scrollTo(0, y); await new Promise(r => requestAnimationFrame(r));
         }
         scrollTo(0, 0);
+        await new Promise(r => requestAnimationFrame(r));
+        // let transitions end (Material's header title fades as the page scrolls): axe measures colours as shown
+        const settled = Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)));
+        await Promise.race([settled, new Promise(r => setTimeout(r, 1500))]);
     }""")

@@ -118,3 +118,15 @@ def test_the_audit_fails_a_page_given_an_unlabeled_image(audited, audit_url):
     found = violations(page)
     assert [v["id"] for v in found] == ["image-alt"] and found[0]["impact"] == "critical"
     assert found[0]["nodes"][0]["target"] == ["#unlabeled"]
+
+
+@pytest.mark.parametrize("what", ["gallery", "pair page", "embed: prompt pair", "judged figures"])
+def test_the_dark_scheme_passes_too(browser, audit_url, what):
+    with watched_page(browser, audit_url, color_scheme="dark") as watched:
+        page = watched.page
+        page.goto(f"{audit_url}/{PAGES[what]}")
+        page.wait_for_load_state("load")
+        scroll_through(page)
+        found = violations(page)
+        assert found == [], f"{what} ({PAGES[what]}), dark:\n{describe(found)}"
+        watched.assert_clean()
