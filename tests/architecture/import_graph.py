@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "generator"
@@ -31,6 +32,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+@lru_cache(maxsize=1)
 def modules() -> dict[str, Path]:
     """Every module of the package by dotted name."""
     return {module_name(path): path for path in sorted(PACKAGE_ROOT.rglob("*.py"))}
@@ -46,7 +48,8 @@ def _resolve(source: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imports() -> list[Imported]:
+@lru_cache(maxsize=1)
+def imports() -> tuple[Imported, ...]:
     """Every import in the package, to any module (third-party ones included)."""
     known = modules()
     found = []
@@ -63,9 +66,10 @@ def imports() -> list[Imported]:
                 rest = tuple(n for n in names if n not in submodules)
                 if rest or not submodules:
                     found.append(Imported(name, target, rest, node.lineno))
-    return found
+    return tuple(found)
 
 
+@lru_cache(maxsize=1)
 def internal_edges() -> dict[str, set[str]]:
     """Module -> the package modules it imports (a package import counts as importing its ``__init__``)."""
     known = modules()
