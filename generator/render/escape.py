@@ -4,6 +4,8 @@ Every string that comes from a prompt file (prompt text, compare text, set title
 reaches a page through one of these, chosen by where it lands:
 
 * HTML text and quoted attributes: Jinja autoescape (templates are rendered with ``autoescape=True``);
+  inside a raw HTML block of a Markdown page, `html_block_text` (filter ``html``), which also writes line
+  breaks as character references so a blank line cannot end the block;
 * Markdown (a heading, a paragraph, a table cell): `md_escape`: every ASCII punctuation character
   becomes a numeric character reference, so no Markdown, attr_list (``{: onclick=...}``), link
   (``[x](javascript:...)``), table or Jinja syntax survives, and the text still reads exactly as written;
@@ -64,6 +66,15 @@ def html_text_ascii(text: Any) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def html_block_text(text: Any) -> Markup:
+    """Text inside a raw HTML block of a Markdown page: escaped, with line breaks as character references.
+
+    A blank line ends a raw HTML block, after which Markdown would read the rest of the prompt as Markdown
+    (``[x](javascript:...)`` would become a link); as ``&#10;`` the text stays inside the block.
+    """
+    return Markup(html_text_ascii(text))
 
 
 def front_matter_string(text: Any) -> Markup:

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from generator.render import charts
 from generator.render.chapters.pages import render_chapters
 from generator.render.csp import EMBED_POLICY
-from generator.render.escape import front_matter_string, html_json, md_escape
+from generator.render.escape import front_matter_string, html_block_text, html_json, md_escape
 from generator.render.load import PromptView, SiteIndex, load_index
 from generator.render.paths import asset_resolver, embed_file, relurl, sprite_view
 from generator.render.publish import publish
@@ -77,6 +77,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_escape
+    env.filters["html"] = html_block_text
     env.filters["t"] = format_timestep
     env.filters["json"] = html_json
     env.filters["front_matter"] = front_matter_string
