@@ -127,7 +127,8 @@ def test_render_shows_the_lines_badges_quality_json_and_page(site):
     gen = site / "generated"
 
     page = (gen / "pages" / "red-cat.md").read_text()
-    final = page[page.index("## Final image"):]
+    final = page[page.index('<img class="atlas-final"'):]
+    final = final[final.index("</p>") + 4:]  # after the image's own paragraph
     assert visible_text(final[:final.index("</p>") + 4].split("\n\n")[-1]) == AGREES_LINE  # right under the image
     variants = page[page.index('data-atlas="variants"'):]  # one line per variant, the shown one visible
     assert re.search(r'<div data-variant="0"><p class="atlas-verdict atlas-verdict-agrees"', variants)
