@@ -148,3 +148,17 @@ def test_guidance_0_and_1_say_there_is_no_decomposition(site, scale, says):
     figure = _between(_page(site, "red-cat"), 'id="guidance-red-cat"', "</figure>")
     assert says in figure and "no unconditional and conditional pair" in figure
     assert "atlas-sprite" not in figure
+
+
+def test_class_conditioned_pipeline_names_no_text_components(site):
+    manifest = _dress(site, "red-cat", CLIP, "ddpm")
+    del manifest["tokens"]
+    manifest["pipeline"]["conditioning"] = "class"
+    (site / "generated" / "prompts" / "red-cat.json").write_text(json.dumps(manifest))
+    render_site(site / "generated", site)
+    figure = _between(_page(site, "red-cat"), 'id="pipeline-red-cat"', "</svg>\n<div")
+    titles = re.findall(r'class="atlas-flow-title">([^<]+)<', figure)
+    assert "Class vector" in titles and "Label" in titles
+    assert "Tokenizer" not in titles and "Text encoder" not in titles and "Text representation" not in titles
+    guidance = _between(_page(site, "red-cat"), 'data-panel="guidance"', "</section>")
+    assert "with the class label and with no class (the null label)" in guidance
