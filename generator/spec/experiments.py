@@ -67,6 +67,11 @@ class SamplesSpec:
     guidance_scales: tuple[float, ...]
     run: Run
     expect: Expectation | None = None
+    seeds: tuple[int, ...] = ()  # every setting sampled from each seed (one grid row per seed); () = (run.seed,)
+
+    def all_seeds(self) -> tuple[int, ...]:
+        """The seeds of the grid's rows."""
+        return self.seeds or (self.run.seed,)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,8 @@ class InpaintSpec:
 
 @dataclass(frozen=True)
 class ViewsSpec:
-    """An anagram or hybrid entry (kernel_size/sigma only matter for hybrids)."""
+    """An anagram or hybrid entry (kernel_size/sigma only matter for hybrids); with ``seeds`` the bake tries each
+    and shows the first whose views the judge passes (generator/bake/chapters/course_views.py)."""
 
     id: str
     prompts: tuple[str, str]
@@ -100,6 +106,11 @@ class ViewsSpec:
     kernel_size: int = 33
     sigma: float = 2.0
     expect: Expectation | None = None
+    seeds: tuple[int, ...] = ()  # () = (run.seed,)
+
+    def all_seeds(self) -> tuple[int, ...]:
+        """The seeds to try, in order."""
+        return self.seeds or (self.run.seed,)
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,7 @@ class ExperimentsSpec:
 SECTION_KEYS = {"title", "seed", "steps", "guidance", "scheduler", "inputs", "forward", "denoise", "samples",
                 "sdedit", "inpaint", "anagrams", "hybrids"}
 RUN_KEYS = {"steps", "guidance", "seed"}
+MAX_SEEDS = 16  # seeds: of one entry (each is a whole sampling run)
 EXPECT_KEYS = {"expect", "reason"}  # a figure that shows a failure on purpose (generator/spec/fields.py Expectation)
 
 
@@ -138,6 +150,20 @@ def _run(f: Fields, key: tuple, data: dict, base: Run) -> Run:
         if "guidance" in data else base.guidance
     seed = f.number(key + ("seed",), data["seed"], "seed", integer=True, low=0) if "seed" in data else base.seed
     return Run(steps, guidance, seed)
+
+
+def _seeds(f: Fields, key: tuple, data: dict) -> tuple[int, ...]:
+    """An entry's ``seeds:``: 1 to ``MAX_SEEDS`` distinct integers >= 0, instead of ``seed:`` (() when unset)."""
+    if "seeds" not in data:
+        return ()
+    if "seed" in data:
+        raise f.error(key + ("seeds",), "give seed or seeds, not both")
+    seeds = f.numbers(key + ("seeds",), data["seeds"], "seeds", integer=True, low=0)
+    if len(seeds) > MAX_SEEDS:
+        raise f.error(key + ("seeds",), f"seeds must list at most {MAX_SEEDS} seeds (got {len(seeds)})")
+    if len(set(seeds)) != len(seeds):
+        raise f.error(key + ("seeds",), f"seeds must be distinct (got {list(seeds)})")
+    return seeds
 
 
 def _image_ref(f: Fields, key: tuple, value: Any, inputs: dict[str, str]) -> str:
@@ -208,7 +234,7 @@ def parse_experiments(f: Fields, data: Any, defaults: Any) -> ExperimentsSpec:
         )
     if "samples" in data:
         key = root + ("samples",)
-        allowed = {"prompt", "step_counts", "guidance_scales"} | RUN_KEYS | EXPECT_KEYS
+        allowed = {"prompt", "step_counts", "guidance_scales", "seeds"} | RUN_KEYS | EXPECT_KEYS
         d = f.keys(key, data["samples"], allowed, "samples")
         spec["samples"] = SamplesSpec(
             prompt(key + ("prompt",), d.get("prompt", NEUTRAL_PROMPT)),
@@ -216,6 +242,7 @@ def parse_experiments(f: Fields, data: Any, defaults: Any) -> ExperimentsSpec:
             numbers(key, d, "guidance_scales", [0, 1, 3, 7], integer=False, low=0),
             _run(f, key, d, base),
             f.expectation(key, d),
+            _seeds(f, key, d),
         )
     seen: set[str] = set()
     sdedit = []
@@ -248,7 +275,7 @@ def parse_experiments(f: Fields, data: Any, defaults: Any) -> ExperimentsSpec:
 def _views(f: Fields, root: tuple, data: dict, section: str, base: Run, prompt: Any, seen: set[str]
            ) -> tuple[ViewsSpec, ...]:
     """The entries of ``anagrams`` or ``hybrids`` (``prompt`` reads and records a prompt text)."""
-    allowed = {"id", "prompts", "allow_latent"} | RUN_KEYS | EXPECT_KEYS
+    allowed = {"id", "prompts", "allow_latent", "seeds"} | RUN_KEYS | EXPECT_KEYS
     if section == "hybrids":
         allowed |= {"kernel_size", "sigma"}
     entries = []
@@ -271,7 +298,8 @@ def _views(f: Fields, root: tuple, data: dict, section: str, base: Run, prompt: 
             sigma = f.number(key + ("sigma",), d.get("sigma", 2.0), "sigma", integer=False, low=0, low_open=True)
             extra = {"kernel_size": size, "sigma": sigma}
         ident = _ident(f, key, d, f"{section[:-1]}-{i + 1}", seen)
-        entries.append(ViewsSpec(ident, texts, allow, _run(f, key, d, base), **extra, expect=f.expectation(key, d)))
+        entries.append(ViewsSpec(ident, texts, allow, _run(f, key, d, base), **extra, expect=f.expectation(key, d),
+                                 seeds=_seeds(f, key, d)))
     return tuple(entries)
 
 

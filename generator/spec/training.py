@@ -7,8 +7,9 @@ work (generator/bake/preflight.py), and hashes the weights into its cache key (g
 See README.md, "Prompt file: training", for the format.
 
 Nothing here reads MNIST: test digits come from ``data`` only when it is set (a folder with the standard
-IDX files, as ``diffatlas train digits --data DIR`` takes); otherwise the chapter noises and denoises samples
-of the class-conditioned model, so a bake never depends on a dataset outside the repository.
+IDX files, as ``diffatlas train digits --data DIR`` takes; ``prompts/digits.yaml`` names the ten test digits
+shipped in ``prompts/inputs/mnist-test-digits``); otherwise the chapter noises and denoises samples of the
+class-conditioned model and says so, so a bake never depends on a dataset outside the repository.
 """
 
 from __future__ import annotations

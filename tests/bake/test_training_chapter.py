@@ -91,48 +91,71 @@ def test_training_section_errors_name_file_and_line(tmp_path: Path, section: str
                           line, message)
 
 
-def _svg_points(svg: str) -> tuple[dict, list[tuple[float, float]], list[tuple[int, float]]]:
+Series = dict[str, tuple[dict, list[tuple[float, float]]]]
+
+
+def _svg_series(svg: str) -> tuple[dict, Series, list[tuple[str, int, float]]]:
+    """(the chart's data attributes, per stage its polyline's attributes and points, every epoch dot)."""
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', svg.split(">", 1)[0]))
-    polyline = re.search(r'<polyline class="atlas-loss-steps"[^>]*points="([^"]*)"', svg).group(1)
-    points = [tuple(map(float, p.split(","))) for p in polyline.split()]
-    circles = [(int(e), float(cy)) for e, cy in re.findall(r'<circle class="atlas-loss-epoch" data-epoch="(\d+)" cx="[^"]*" cy="([^"]*)"', svg)]
-    return attrs, points, circles
+    series = {}
+    for tag in re.findall(r'<polyline class="atlas-loss-series"[^>]*>', svg):
+        line = dict(re.findall(r'([a-z-]+)="([^"]*)"', tag))
+        series[line["data-stage"]] = (line, [tuple(map(float, p.split(","))) for p in line["points"].split()])
+    circles = [(stage, int(e), float(cy)) for stage, e, cy in re.findall(
+        r'<circle class="atlas-loss-mean" data-stage="(\w+)" data-epoch="(\d+)" cx="[^"]*" cy="([^"]*)"', svg)]
+    return attrs, series, circles
 
 
 def test_rendered_loss_curves_match_the_shipped_json(baked: Path) -> None:
-    from generator.render.site import render_site
-
-    site = baked.parent / "site"
-    (site / "assets").mkdir(parents=True)
-    render_site(baked, site)
-    page = (baked / "training.md").read_text()
+    """The denoiser's chart and one chart of the time and class DDPMs; every point turns back into (step, loss)."""
+    page = _rendered(baked)
     assert "Nothing baked yet" not in page
+    site = baked.parent / "site"
     assert (site / "embed" / "training-digits-epochs-class.html").is_file()
     assert (site / "embed" / "training-digits-losses.html").is_file()
     svgs = re.findall(r'<svg class="atlas-loss".*?</svg>', page, re.S)
-    assert sorted(re.search(r'data-stage="(\w+)"', s).group(1) for s in svgs) == ["class", "denoiser", "time"]
+    assert sorted(re.search(r'data-stages="([\w ]+)"', s).group(1) for s in svgs) == ["denoiser", "time class"]
     for svg in svgs:
-        stage = re.search(r'data-stage="(\w+)"', svg).group(1)
-        shipped = json.loads((baked.parent / "weights" / stage / "losses.json").read_text())
-        attrs, points, circles = _svg_points(svg)
+        attrs, series, circles = _svg_series(svg)
         left, top, width, height = map(float, attrs["plot"].split())
         log_min, log_max, x_max = float(attrs["log-min"]), float(attrs["log-max"]), float(attrs["x-max"])
+        assert sorted(series) == sorted(attrs["stages"].split())
 
         def loss_at(y: float) -> float:
             return 10 ** (log_max - (y - top) / height * (log_max - log_min))
 
-        steps = shipped["step_losses"]
-        size = math.ceil(len(steps) / 400)
-        expected = [sum(steps[i:i + size]) / len(steps[i:i + size]) for i in range(0, len(steps), size)]
-        assert len(points) == len(expected)
-        for (x, y), value, start in zip(points, expected, range(0, len(steps), size)):
-            assert loss_at(y) == pytest.approx(value, rel=2e-3)
-            middle = start + (min(size, len(steps) - start) - 1) / 2
-            assert (x - left) / width * x_max == pytest.approx(middle, abs=0.05 * size + 0.01)
-        assert [e for e, _ in circles] == list(range(1, len(shipped["epoch_losses"]) + 1))
-        for (_, cy), value in zip(circles, shipped["epoch_losses"]):
-            assert loss_at(cy) == pytest.approx(value, rel=2e-3)
+        for stage, (line, points) in series.items():
+            shipped = json.loads((baked.parent / "weights" / stage / "losses.json").read_text())
+            per_epoch = int(line["data-steps-per-epoch"])
+            assert per_epoch == shipped["steps_per_epoch"]
+            steps = shipped["step_losses"]
+            size = math.ceil(len(steps) / 400)
+            expected = [sum(steps[i:i + size]) / len(steps[i:i + size]) for i in range(0, len(steps), size)]
+            assert len(points) == len(expected)
+            for (x, y), value, start in zip(points, expected, range(0, len(steps), size)):
+                assert loss_at(y) == pytest.approx(value, rel=2e-3)
+                middle = start + (min(size, len(steps) - start) - 1) / 2
+                assert (x - left) / width * x_max * per_epoch == pytest.approx(middle, abs=0.05 * size + 0.05)
+            dots = [(e, cy) for s, e, cy in circles if s == stage]
+            assert [e for e, _ in dots] == list(range(1, len(shipped["epoch_losses"]) + 1))
+            for (_, cy), value in zip(dots, shipped["epoch_losses"]):
+                assert loss_at(cy) == pytest.approx(value, rel=2e-3)
+        # the x axis spans the longest run in epochs: the time model's 4 here, the class model's 3 on the same chart
+        assert x_max == pytest.approx(max(len(json.loads((baked.parent / "weights" / s / "losses.json").read_text())
+                                              ["step_losses"]) / fixture.STEPS_PER_EPOCH[s] for s in series), abs=1e-4)
     assert "97.1%" in page and "diffatlas eval digits --stage class --n 500" in page
+
+
+def _rendered(baked: Path) -> str:
+    """Render the baked fixture once (into baked/../site) and return the training page."""
+    from generator.render.site import render_site
+
+    page = baked / "training.md"
+    if not page.is_file():
+        site = baked.parent / "site"
+        (site / "assets").mkdir(parents=True, exist_ok=True)
+        render_site(baked, site)
+    return page.read_text()
 
 
 def test_data_folder_gives_real_test_digits_in_label_order(tmp_path: Path) -> None:
@@ -161,7 +184,8 @@ def test_shipped_prompt_file_asks_for_the_issue_settings() -> None:
     """prompts/digits.yaml: the issue's sigmas, 4 samples per digit, guidance {0, 5, 10}, beta-sum jump prompts."""
     prompt_set = load_prompt_set(Path(__file__).resolve().parents[2] / "prompts" / "digits.yaml")
     spec = prompt_set.training
-    assert prompt_set.model == "embedded:digits" and spec.weights is None and spec.data is None
+    assert prompt_set.model == "embedded:digits" and spec.weights is None
+    assert Path(spec.data) == Path(__file__).resolve().parents[2] / "prompts" / "inputs" / "mnist-test-digits"
     assert spec.sigmas == (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0) and spec.denoiser_sigma == 0.5
     assert spec.samples_per_digit == 4 and spec.guidances == (0.0, 5.0, 10.0)
     assert prompt_set.prompts and all(p.settings.jumps.method == "beta-sum" for p in prompt_set.prompts)
@@ -178,3 +202,58 @@ def test_the_measured_sampler_defaults_reach_the_quality_section(tmp_path: Path)
     quality = _quality(tmp_path)
     assert quality["sampler_defaults"] == {"class": {"scheduler": "ddpm", "steps": 25, "guidance": 5.0, "score": 1.0,
                                                      "n": 50, "command": "diffatlas eval digits --sweep"}}
+
+
+def test_without_mnist_files_the_chapter_noises_samples_and_says_so(baked: Path, manifest: dict) -> None:
+    """The fixture names no data folder: the digits are class-model samples, and the page says so above them."""
+    assert manifest["test_digits"]["source"] == "class-samples" and "attribution" not in manifest["test_digits"]
+    page = _rendered(baked)
+    fallback = re.search(r'<p [^>]*data-role="digits-fallback"[^>]*>(.*?)</p>', page)
+    assert fallback and "baked without MNIST files" in fallback.group(1) and "samples of the class-conditioned" in page
+    assert page.index('data-role="digits-fallback"') < page.index('id="training-digits-denoiser"')
+    assert "CC BY-SA" not in page  # no MNIST image is shown, so none is credited
+
+
+FIGURE_TITLES = {"forward": "Forward noising", "denoiser": "A single-step denoiser",
+                 "unet": "The class-conditioned UNet", "losses": "Loss curves",
+                 "epochs-time": "The time-conditioned DDPM, epoch by epoch",
+                 "epochs-class": "The class-conditioned DDPM, epoch by epoch", "guidance": "Classifier-free guidance"}
+
+
+def test_every_figure_has_its_slide_files_and_a_caption_that_names_it(baked: Path, manifest: dict) -> None:
+    entries = {"forward": manifest["forward"], "denoiser": manifest["denoiser"], "unet": manifest["unet"],
+               "losses": {"downloads": manifest["losses_downloads"]}, "epochs-time": manifest["time"],
+               "epochs-class": manifest["class"], "guidance": manifest["guidance"]}
+    page = _rendered(baked)
+    for figure, entry in entries.items():
+        files = entry["downloads"]
+        assert files["name"] == f"training-digits-{figure}"
+        caption = (baked / files["caption"]["src"]).read_text()
+        assert caption.splitlines()[0].startswith(FIGURE_TITLES[figure]), (figure, caption)
+        assert "diffusion-atlas chapter \"Training fixture\"" in caption
+        with Image.open(baked / files["png"]["src"]) as png:
+            assert png.format == "PNG" and png.size == (files["png"]["width"], files["png"]["height"])
+        for kind in ("png", "txt"):
+            src = files["png" if kind == "png" else "caption"]["src"]
+            assert f'href="{src}" download="training-digits-{figure}.{kind}"' in page
+        animated = figure.startswith("epochs-")
+        assert ("gif" in files and "mp4" in files) == animated
+        if animated:
+            with Image.open(baked / files["gif"]["src"]) as gif:
+                assert gif.n_frames == manifest["settings"]["frames"]
+            assert (baked / files["mp4"]["src"]).read_bytes()[4:8] == b"ftyp"
+    unet_caption = (baked / manifest["unet"]["downloads"]["caption"]["src"]).read_text()
+    assert "up1 (UpBlock): 16x7x7 -> 4x14x14, input concatenated with down2" in unet_caption  # D = 4
+
+
+def test_the_page_draws_the_unet_of_the_shipped_width(baked: Path, manifest: dict) -> None:
+    """The fixture's models are 4 wide: the figure and its table show the shapes of a D = 4 UNet."""
+    page = _rendered(baked)
+    unet = manifest["unet"]
+    assert (unet["stage"], unet["hidden"]) == ("class", 4)
+    svg = re.search(r'<svg class="atlas-unet".*?</svg>', page, re.S).group(0)
+    for block, shape in (("in_block", "4×28×28"), ("down2", "8×7×7"), ("flatten", "8×1×1"), ("up1", "4×14×14"),
+                         ("out_conv", "1×28×28")):
+        assert re.search(rf'data-block="{block}".*?{shape}', svg, re.S), block
+        assert re.search(rf'<tr data-block="{block}">.*?<td>{shape}</td>', page), block
+    assert '<tr data-block="up1"><th scope="row"><code>up1</code></th><td>UpBlock</td><td>16×7×7 (concat of' in page

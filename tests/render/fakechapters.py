@@ -40,8 +40,45 @@ def trajectory(generated: Path, steps: int) -> dict:
     return {"start_index": 0, "steps": steps, "timesteps": [900 - 100 * i for i in range(steps)], "noisy": entry, "predicted": entry}
 
 
+def text_asset(generated: Path, text: str) -> dict:
+    """A stored caption file (content-addressed, like the bake stage's)."""
+    data = text.encode()
+    name = f"assets/{hashlib.sha256(data).hexdigest()[:16]}.txt"
+    (generated / "assets").mkdir(parents=True, exist_ok=True)
+    (generated / name).write_bytes(data)
+    return {"src": name}
+
+
+def downloads(generated: Path, name: str, animated: bool = False) -> dict:
+    """A figure's slide files: a caption naming it, a PNG, and a GIF and MP4 (any bytes) when ``animated``."""
+    entry = {"name": name, "caption": text_asset(generated, f"{name}\n\nWhat it shows.\n"),
+             "png": asset(generated, Image.new("RGB", (64, 32), (250, 250, 250)))}
+    if animated:
+        entry["gif"] = asset(generated, Image.new("RGB", (8, 8), (1, 2, 3)))  # a PNG stands in for the GIF's bytes
+        entry["mp4"] = text_asset(generated, f"mp4 of {name}")
+    return entry
+
+
+def judgement(asked: str, agrees: bool) -> dict:
+    """A verdict's words (what a seed pick stores for every view of every seed)."""
+    return {"judge": "shapes", "asked": asked, "agrees": agrees,
+            "claims": [{"kind": "object", "asked": asked, "found": asked if agrees else "nothing", "correct": agrees}]}
+
+
+def pick(generated: Path, prompts: list[str], passed: list[bool]) -> dict:
+    """A seed pick over seeds 0..n-1 whose views passed as ``passed`` says."""
+    seeds = [{"seed": seed, "passed": ok, "score": 1.0 if ok else 0.5,
+              "image": asset(generated, Image.new("RGB", (32, 32), (10 * seed, 0, 0))),
+              "views": [{"view": view, "prompt": prompt, "judgement": judgement(prompt, ok)}
+                        for view, prompt in zip(("upright", "turned 180°"), prompts)]}
+             for seed, ok in enumerate(passed)]
+    return {"rule": "first-pass" if any(passed) else "best", "tried": len(passed), "passed": sum(passed),
+            "seeds": seeds}
+
+
 def experiments_manifest(generated: Path) -> dict:
-    """An experiments chapter: one SDEdit (two runs), one inpainting, one anagram, one hybrid."""
+    """An experiments chapter: one SDEdit (two runs), one inpainting, one anagram (3 seeds, the second passed), one
+    hybrid (2 seeds, none passed), with their slide files."""
     img = lambda colour: asset(generated, Image.new("RGB", (32, 32), colour))  # noqa: E731
     traj = trajectory(generated, 3)
     return {
@@ -55,9 +92,13 @@ def experiments_manifest(generated: Path) -> dict:
         "inpaint": [{"id": "box", "image": "scene", "prompt": "a square", "steps": 10, "guidance": 3.0,
                      "mask": img((255, 255, 255)), "result": img((0, 200, 0)), "trajectory": traj}],
         "anagrams": [{"id": "a", "prompts": ["up", "down"], "steps": 3, "guidance": 3.0, "warning": None,
-                      "result": img((0, 0, 200)), "trajectory": traj}],
+                      "result": img((0, 0, 200)), "trajectory": traj, "seed": 1,
+                      "pick": pick(generated, ["up", "down"], [False, True, True]),
+                      "downloads": downloads(generated, "course-course-anagram-a", animated=True)}],
         "hybrids": [{"id": "h", "prompts": ["far", "near"], "steps": 3, "guidance": 3.0, "warning": None,
-                     "kernel_size": 33, "sigma": 2.0, "result": img((200, 200, 0)), "trajectory": traj}],
+                     "kernel_size": 33, "sigma": 2.0, "result": img((200, 200, 0)), "trajectory": traj, "seed": 0,
+                     "pick": pick(generated, ["far", "near"], [False, False]),
+                     "downloads": downloads(generated, "course-course-hybrid-h", animated=True)}],
     }
 
 
@@ -77,11 +118,16 @@ def training_manifest(generated: Path) -> dict:
                             "batch_size": 8}},
         "quality": None,
         "jumps": [],
-        "test_digits": {"source": "mnist-test", "labels": [0, 1, 2], "image": still(255)},
-        "forward": {"levels": [{"sigma": sigma, "image": still(int(255 - 200 * sigma))} for sigma in (0.0, 0.5)]},
+        "test_digits": {"source": "mnist-test", "labels": [0, 1, 2], "image": still(255),
+                        "attribution": "MNIST database of handwritten digits by Yann LeCun, Corinna Cortes and "
+                                       "Christopher J.C. Burges, CC BY-SA 3.0"},
+        "forward": {"levels": [{"sigma": sigma, "image": still(int(255 - 200 * sigma))} for sigma in (0.0, 0.5)],
+                    "downloads": downloads(generated, "training-digits-forward")},
+        "losses_downloads": downloads(generated, "training-digits-losses"),
         "time": {"columns": 3, "samples": 3, "labels": None, "guidance": 1.0, "epochs": [
             {"epoch": epoch, "frame_steps": [0, 2, 4], "timesteps": [299.0, 149.0], "sprite": sprite(generated, 3, 28),
-             "final": still(40 * epoch)} for epoch in (1, 2)]},
+             "final": still(40 * epoch)} for epoch in (1, 2)],
+            "downloads": downloads(generated, "training-digits-epochs-time", animated=True)},
     }
 
 

@@ -1,10 +1,12 @@
 """Bake stage: the MNIST training chapter of a prompt set, run once and stored as one manifest.
 
 ``training/<set id>.json`` under the generated folder holds the chapter of the file's ``training:`` section:
-test digits and their forward noising, the single-step denoiser per snapshot epoch and its sigma sweep, the
-shipped loss histories (for the SVG curves), one sampling animation per snapshot epoch of the time- and
-class-conditioned DDPMs (sprite sheets: frame k is the grid of every sample's x_t at one step), the guidance
-sweep and the measured quality numbers. Models that are not shipped yet are listed under ``missing`` with the
+the UNet as read from the model (generator/experiments/course/unet_layers.py, laid out by diagrams.py), test
+digits (MNIST test images from ``data``, else class-model samples) and their forward noising, the single-step
+denoiser per snapshot epoch and its sigma sweep, the shipped loss histories (for the SVG curves), one sampling
+animation per snapshot epoch of the time- and class-conditioned DDPMs (sprite sheets: frame k is the grid of
+every sample's x_t at one step), the guidance sweep, the measured quality numbers, and each figure's slide files
+(``downloads``: training_slides.py). Models that are not shipped yet are listed under ``missing`` with the
 command that trains them. A chapter module (generator/bake/chapters/runner.py): rebaked when its cache key (section,
 weight/loss/eval file bytes, jump prompts, baking code) or an asset changes.
 """
@@ -21,7 +23,9 @@ import torch
 from PIL import Image
 
 from generator.bake.cache import cache_key
+from generator.bake.chapters import training_slides as slides
 from generator.bake.chapters.context import ChapterContext, chapter_id
+from generator.bake.chapters.diagrams import unet_geometry
 from generator.bake.encoders import pack_grid
 from generator.bake.manifest import provenance
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
@@ -52,10 +56,17 @@ class _Store:
         self.store = store
 
     def still(self, images: torch.Tensor, columns: int) -> dict:
-        return {**image_entry(self.store, grid_image(images, columns, STILL_SCALE)), "columns": columns,
+        """A grid of digits, stored as a still."""
+        return {**image_entry(self.store, self.picture(images, columns)), "columns": columns,
                 "count": int(images.shape[0])}
 
+    @staticmethod
+    def picture(images: torch.Tensor, columns: int) -> Image.Image:
+        """A grid of digits as the stills show it (for the slide files)."""
+        return grid_image(images, columns, STILL_SCALE)
+
     def animation(self, frames: torch.Tensor, columns: int) -> dict:
+        """The frames of one epoch's sampling as a sprite sheet."""
         """(frames, n, 28, 28) -> a sprite sheet whose frame k is the grid of every sample at frame k."""
         grids = [grid_image(frame, columns) for frame in frames]
         size = (grids[0].width * SPRITE_SCALE, grids[0].height * SPRITE_SCALE)
@@ -139,13 +150,22 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
     }
     if class_adapter is not None:
         manifest["model"] = {"id": class_adapter.id, "weight_hash": class_adapter.weight_hash}
+    drawn = next((stage for stage in ("class", "time", "denoiser") if present[stage]), None)
+    if drawn is not None:
+        manifest["unet"] = _unet(store, manifest, drawn)
+    if manifest["losses"]:
+        manifest["losses_downloads"] = slides.losses_download(store, manifest, manifest["losses"])
     digits = ex.pick_test_digits(spec, class_adapter)
     if digits is not None:
         n = len(digits.labels)
         manifest["test_digits"] = {"source": digits.source, "labels": list(digits.labels),
                                    "image": s.still(digits.images, n)}
-        manifest["forward"] = {"levels": [{"sigma": level.sigma, "image": s.still(level.noisy, n)}
-                                          for level in ex.noise_levels(digits.images, spec.sigmas, spec.seed)]}
+        if digits.source == "mnist-test":
+            manifest["test_digits"]["attribution"] = slides.MNIST_ATTRIBUTION
+        levels = ex.noise_levels(digits.images, spec.sigmas, spec.seed)
+        manifest["forward"] = {"levels": [{"sigma": level.sigma, "image": s.still(level.noisy, n)} for level in levels],
+                               "downloads": slides.forward_download(store, manifest, [
+                                   (level.sigma, s.picture(level.noisy, n)) for level in levels])}
     tick("test digits")
     if present["denoiser"] and digits is not None:
         per_epoch, sweep = ex.denoiser_epochs(weights / "denoiser", digits.images, spec)
@@ -157,6 +177,10 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
             "sweep": {"epoch": per_epoch[-1][0], "levels": [
                 {"sigma": level.sigma, "noisy": s.still(level.noisy, n), "denoised": s.still(level.denoised, n),
                  "mse": level.mse} for level in sweep]},
+            "downloads": slides.denoiser_download(
+                store, manifest, spec.denoiser_sigma, s.picture(per_epoch[0][1].noisy, n),
+                [(e, s.picture(level.denoised, n), level.mse) for e, level in per_epoch],
+                [(level.sigma, s.picture(level.noisy, n), s.picture(level.denoised, n), level.mse) for level in sweep]),
         }
         tick("denoiser")
     for stage, columns in (("time", min(10, spec.time_samples)), ("class", 10)):
@@ -173,16 +197,43 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
                         "final": {**s.still(r.final, columns), "verdict": _grid_verdict(spec, stage, r, runs[-1].epoch)}}
                        for r in runs],
         }
+        manifest[stage]["downloads"] = _epochs_download(store, manifest, stage, runs, columns)
         tick(f"{stage} epochs")
     if class_adapter is not None:
+        sweep = ex.guidance_sweep(class_adapter, spec)
         manifest["guidance"] = {
             "epoch": snapshot_epochs(weights / "class")[-1],
             "labels": [d for _ in range(spec.guidance_samples) for d in range(10)],
-            "levels": [{"guidance": gamma, "image": s.still(images, 10)} for gamma, images in ex.guidance_sweep(class_adapter, spec)],
+            "levels": [{"guidance": gamma, "image": s.still(images, 10)} for gamma, images in sweep],
+            "downloads": slides.guidance_download(store, manifest, snapshot_epochs(weights / "class")[-1],
+                                                  [(gamma, s.picture(images, 10)) for gamma, images in sweep]),
         }
         tick("guidance sweep")
     tick("done")
     return manifest
+
+
+def _unet(store: AssetStore, manifest: dict, stage: str) -> dict:
+    """The UNet figure of ``stage`` at its shipped width: its blocks read from the model, laid out, and its slide."""
+    from generator.experiments.course.unet_layers import unet_layers
+
+    unet = unet_layers(stage, int(manifest["models"][stage]["hidden"])).to_json()
+    unet["geometry"] = unet_geometry(unet)
+    unet["downloads"] = slides.unet_download(store, manifest, unet)
+    return unet
+
+
+def _epochs_download(store: AssetStore, manifest: dict, stage: str, runs: list, columns: int) -> dict:
+    """The slide files of a DDPM's epoch animations: finals, every epoch's sampling side by side, the verdicts."""
+    section = manifest[stage]
+    finals = [(r.epoch, grid_image(r.final, columns, 2)) for r in runs]
+    frames = [[grid_image(frame, columns, 2) for frame in r.frames] for r in runs]
+    description = (f"{section['samples']} samples ({'one column per digit 0-9, ' if stage == 'class' else ''}"
+                   f"guidance {section['guidance']:g}) after each snapshot epoch, from the same noise, so only the "
+                   "model changes.")
+    verdicts = [f"epoch {e['epoch']}: the digit classifier reads {e['final']['verdict']['share_right']:.0%} of the "
+                f"samples as asked" for e in section["epochs"] if "share_right" in e["final"].get("verdict", {})]
+    return slides.epochs_download(store, manifest, stage, finals, frames, description, verdicts)
 
 
 def weights_dir(spec: TrainingSpec) -> Path:

@@ -49,8 +49,9 @@ class PageContext:
     def views(self, cid: str, from_dir: Path, scale: int = 1) -> dict[str, Any]:
         """URL helpers for the templates, bound to the folder of the file being written.
 
-        ``img(entry)``: a stored still, shown ``scale`` times its size; ``embed(figure)``: the URL of one of the
-        chapter's embed pages; ``page``: the URL of the chapter page. Chapter modules add their own.
+        ``img(entry)``: a stored still, shown ``scale`` times its size; ``file(entry)``: the URL of any stored file
+        (a download); ``embed(figure)``: the URL of one of the chapter's embed pages; ``page``: the URL of the
+        chapter page. Chapter modules add their own.
         """
 
         def img(entry: dict[str, Any]) -> dict[str, Any]:
@@ -58,5 +59,9 @@ class PageContext:
             return {"url": relurl(self.generated_dir / entry["src"], from_dir), "width": entry["width"] * scale,
                     "height": entry["height"] * scale}
 
-        return {"img": img, "embed": embed_links(self.embed_dir, f"{self.page}-{cid}", from_dir),
+        def file(entry: dict[str, Any]) -> str:
+            """A stored file's URL (a PNG, GIF, MP4 or caption download)."""
+            return relurl(self.generated_dir / entry["src"], from_dir)
+
+        return {"img": img, "file": file, "embed": embed_links(self.embed_dir, f"{self.page}-{cid}", from_dir),
                 "page": relurl(self.built_page, from_dir)}
