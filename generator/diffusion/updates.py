@@ -45,8 +45,10 @@ def _scalar(value: Any) -> float:
 def scheduler_kind(scheduler: object) -> str:
     """Our name for the scheduler's update ('other' for a class without a formula here: the page's generic one)."""
     kind = KINDS.get(type(scheduler).__name__, "other")
-    if kind == "dpm-solver++" and scheduler.config.get("algorithm_type") != "dpmsolver++":
-        return "other"
+    config = scheduler.config
+    if kind == "dpm-solver++" and (config.get("algorithm_type") != "dpmsolver++" or config.get("solver_order", 2) > 2
+                                   or config.get("solver_type", "midpoint") != "midpoint"):
+        return "other"  # the third-order and Heun variants have other coefficients than the ones written here
     return kind
 
 

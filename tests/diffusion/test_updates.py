@@ -88,3 +88,10 @@ def test_unknown_scheduler_falls_back_to_its_timesteps():
     scheduler.set_timesteps(5)
     assert scheduler_facts(scheduler)["kind"] == "other"
     assert [n["t"] for n in update_numbers(scheduler)] == [float(t) for t in scheduler.timesteps]
+
+
+@pytest.mark.parametrize("override", [{"solver_order": 3}, {"solver_type": "heun"}])
+def test_dpm_solver_variants_without_a_written_formula_are_generic(override):
+    scheduler = make_scheduler("dpm-solver++", {**SD_CONFIG, **override})
+    scheduler.set_timesteps(5)
+    assert scheduler_facts(scheduler)["kind"] == "other"
