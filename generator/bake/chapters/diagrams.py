@@ -185,9 +185,15 @@ def loss_chart_png(series: Sequence[tuple[str, dict[str, Any]]], title: str, nam
                 _, y = at(0, value)
                 draw.line((left * scale, y, (width - right) * scale, y), fill=(225, 225, 225), width=scale)
                 draw.text(((left - 40) * scale, y - 7 * scale), f"{value:g}", font=font(11 * scale), fill=INK)
-    for epoch in range(math.ceil(x_max - 1e-9) + 1):
+    whole = math.ceil(x_max - 1e-9)
+    for epoch in range(whole + 1):
         x, _ = at(min(epoch, x_max), 10 ** log_max)
         draw.line((x, top * scale, x, (height - bottom) * scale), fill=(225, 225, 225), width=scale)
+        if epoch < whole and ((epoch + 1) % max(1, math.ceil(whole / 20)) == 0 or epoch == 0):
+            label = str(epoch + 1)
+            middle, _ = at(min(epoch + 0.5, x_max), 10 ** log_max)
+            draw.text((middle - draw.textlength(label, font=font(11 * scale)) / 2, (height - bottom + 3) * scale), label,
+                      font=font(11 * scale), fill=INK)
     draw.text(((width / 2 - 16) * scale, (height - 18) * scale), "epoch", font=font(12 * scale), fill=INK)
     for index, (stage, steps, epochs, per_epoch) in enumerate(data):
         line, dot = inks[index % len(inks)]

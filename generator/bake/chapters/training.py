@@ -227,7 +227,7 @@ def _epochs_download(store: AssetStore, manifest: dict, stage: str, runs: list, 
     """The slide files of a DDPM's epoch animations: finals, every epoch's sampling side by side, the verdicts."""
     section = manifest[stage]
     finals = [(r.epoch, grid_image(r.final, columns, 2)) for r in runs]
-    frames = [[grid_image(frame, columns, 2) for frame in r.frames] for r in runs]
+    frames = [[grid_image(frame, columns) for frame in r.frames] for r in runs]  # 28 px digits: noise is costly
     description = (f"{section['samples']} samples ({'one column per digit 0-9, ' if stage == 'class' else ''}"
                    f"guidance {section['guidance']:g}) after each snapshot epoch, from the same noise, so only the "
                    "model changes.")

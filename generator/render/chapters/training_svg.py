@@ -25,7 +25,7 @@ MAX_CURVE_POINTS = 400  # per-step losses are averaged in bins down to at most t
 
 # loss chart geometry (SVG user units)
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 26, 30
+LEFT, RIGHT, TOP, BOTTOM = 52, 12, 26, 40
 
 # diagram colours (the same as the PNG's, generator/bake/chapters/diagrams.py)
 ROLE_FILL = {"io": "#ececec", "encoder": "#dbe4ff", "bottleneck": "#ffeccc", "decoder": "#d6f0de",
@@ -99,9 +99,10 @@ def loss_svg(series: Sequence[tuple[str, dict[str, Any]]]) -> Markup:
         x = x_of(min(epoch, x_max))
         parts.append(f'<line class="atlas-loss-grid" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" y2="{TOP + plot_h}"/>')
         if epoch < whole and ((epoch + 1) % every == 0 or epoch == 0):
-            parts.append(f'<text class="atlas-loss-tick" x="{x_of(min(epoch + 0.5, x_max)):.2f}" y="{HEIGHT - 12}" '
+            middle = x_of(min(epoch + 0.5, x_max))
+            parts.append(f'<text class="atlas-loss-tick" x="{middle:.2f}" y="{TOP + plot_h + 17}" '
                          f'text-anchor="middle">{epoch + 1}</text>')
-    parts.append(f'<text class="atlas-loss-axis" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 1}" '
+    parts.append(f'<text class="atlas-loss-axis" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 3}" '
                  f'text-anchor="middle">epoch</text>')
     for index, (stage, steps, epochs, per_epoch) in enumerate(data):
         line, dot = SERIES_INK.get(stage, ("#4051b5", "#e8590c"))
