@@ -74,14 +74,15 @@ def pick(attempts: list[Attempt]) -> tuple[Attempt, str]:
     return max(attempts, key=lambda a: (a.score, -attempts.index(a))), "best"
 
 
-def bake_views(baker: Any, entry: ViewsSpec, section: str, run_views: Callable[..., ViewsRun]) -> dict:
-    """Run ``entry`` at each of its seeds, judge every view, and return its manifest entry (assets stored)."""
+def bake_views(baker: Any, entry: ViewsSpec, section: str, run_views: Callable[..., list[ViewsRun]]) -> dict:
+    """Run ``entry`` at each of its seeds (one batch), judge every view, and return its manifest entry (assets
+    stored); ``run_views`` is ``visual_anagrams`` or ``hybrid_images``."""
     adapter = baker.adapter
     extra = {"kernel_size": entry.kernel_size, "sigma": entry.sigma} if section == "hybrids" else {}
     attempts = []
-    for seed in entry.all_seeds():
-        result = run_views(adapter, entry.prompts, steps=entry.run.steps, guidance=entry.run.guidance,
-                           scheduler=baker.scheduler, seed=seed, allow_latent=entry.allow_latent, **extra)
+    results = run_views(adapter, entry.prompts, seeds=entry.all_seeds(), steps=entry.run.steps,
+                        guidance=entry.run.guidance, scheduler=baker.scheduler, allow_latent=entry.allow_latent, **extra)
+    for seed, result in zip(entry.all_seeds(), results):
         views = view_images(result.run.image, entry, section)
         judgements = tuple(verdict(adapter, prompt, view) for prompt, view in zip(entry.prompts, views))
         attempts.append(Attempt(seed, result, views, judgements))

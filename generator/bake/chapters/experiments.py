@@ -103,7 +103,7 @@ def _bake(prompt_set: Any, context: ChapterContext, adapter: ModelAdapter) -> di
     from generator.experiments.course.inpaint import inpaint
     from generator.experiments.course.inputs import fit_image, mask_tensor
     from generator.experiments.course.sdedit import sdedit
-    from generator.experiments.course.views import hybrid_image, visual_anagram
+    from generator.experiments.course.views import hybrid_images, visual_anagrams
 
     store, progress = context.store, context.progress
     spec: ExperimentsSpec = with_model_defaults(prompt_set.experiments, adapter)
@@ -181,7 +181,7 @@ def _bake(prompt_set: Any, context: ChapterContext, adapter: ModelAdapter) -> di
                                         [(images[e.image], "input"), (mask.repeat(3, 1, 1), "mask"),
                                          (result.image, "result")], result.run, e.run.steps, e.run.guidance)})
         tick(f"inpaint {e.id}")
-    for section, run_views in (("anagrams", visual_anagram), ("hybrids", hybrid_image)):
+    for section, run_views in (("anagrams", visual_anagrams), ("hybrids", hybrid_images)):
         manifest[section] = []
         for e in getattr(spec, section):
             manifest[section].append(bake_views(b, e, section, run_views))

@@ -88,15 +88,33 @@ def run_recorded(
     estimator: Estimator | None = None,
     after_step: AfterStep | None = None,
 ) -> EditRun:
-    """``sample`` from ``start_index`` with every step recorded; the run as a Trajectory (batch of one)."""
+    """``sample`` from ``start_index`` with every step recorded; the run of the batch's first row as a Trajectory."""
+    return run_recorded_all(adapter, embeddings, scheduler, latents, guidance=guidance, start_index=start_index,
+                            generator=generator, estimator=estimator, after_step=after_step, rows=1)[0]
+
+
+def run_recorded_all(
+    adapter: ModelAdapter,
+    embeddings: PromptEmbeddings,
+    scheduler: object,
+    latents: torch.Tensor,
+    *,
+    guidance: float,
+    start_index: int = 0,
+    generator: torch.Generator | None = None,
+    estimator: Estimator | None = None,
+    after_step: AfterStep | None = None,
+    rows: int | None = None,
+) -> list[EditRun]:
+    """``sample`` with every step recorded; one run per row of ``latents`` (the first ``rows`` of them)."""
     records: list[StepRecord] = []
     with torch.inference_mode():
         final = sample(
             adapter, embeddings, scheduler, latents, guidance=guidance, start_index=start_index, generator=generator,
             on_step=lambda step: records.append(on_cpu(step)), estimator=estimator, after_step=after_step,
         )
-    (trajectory,) = assemble_trajectories(adapter, records, final[:1])
-    return EditRun(start_index, float(scheduler.timesteps[start_index]), trajectory)
+    trajectories = assemble_trajectories(adapter, records, final[:rows])
+    return [EditRun(start_index, float(scheduler.timesteps[start_index]), t) for t in trajectories]
 
 
 def fresh_scheduler(adapter: ModelAdapter, name: str | None, steps: int) -> object:

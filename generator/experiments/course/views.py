@@ -10,11 +10,12 @@ pixel-space model (``require_pixel_space``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
 from generator.diffusion.sampling import Estimator, guided_output, initial_noise
-from generator.experiments.course.editing import EditRun, fresh_scheduler, require_pixel_space, run_recorded
+from generator.experiments.course.editing import EditRun, fresh_scheduler, require_pixel_space, run_recorded_all
 from generator.experiments.course.filters import high_pass, low_pass
 from generator.models.base import ModelAdapter, PromptEmbeddings
 
@@ -61,14 +62,39 @@ def hybrid_estimator(
 
 
 def _run_views(adapter: ModelAdapter, estimator_of, prompts: tuple[str, str], steps: int, guidance: float,
-               scheduler: str | None, seed: int, warning: str | None) -> ViewsRun:
-    first, second = adapter.encode_prompts([prompts[0]]), adapter.encode_prompts([prompts[1]])
+               scheduler: str | None, seeds: Sequence[int], warning: str | None) -> list[ViewsRun]:
+    """One run per seed, all in one batch: each row starts from its seed's own noise, drawn as a run of that seed
+    alone draws it, so a deterministic sampler (DDIM, the shapes model's default) gives each seed the image a run of
+    it alone gives; a sampler that adds noise at every step draws it for the batch from the first seed."""
+    count = len(seeds)
+    first, second = adapter.encode_prompts([prompts[0]] * count), adapter.encode_prompts([prompts[1]] * count)
     schedule = fresh_scheduler(adapter, scheduler, steps)
-    generator = torch.Generator(adapter.device).manual_seed(seed)
-    noise = initial_noise(adapter, 1, adapter.default_width, adapter.default_height, generator)
-    run = run_recorded(adapter, first, schedule, noise * schedule.init_noise_sigma, guidance=guidance,
-                       generator=generator, estimator=estimator_of(first, second))
-    return ViewsRun(prompts, run, warning)
+    generators = [torch.Generator(adapter.device).manual_seed(seed) for seed in seeds]
+    noise = torch.cat([initial_noise(adapter, 1, adapter.default_width, adapter.default_height, generator)
+                       for generator in generators])  # (seeds, c, h, w)
+    runs = run_recorded_all(adapter, first, schedule, noise * schedule.init_noise_sigma, guidance=guidance,
+                            generator=generators[0], estimator=estimator_of(first, second))
+    return [ViewsRun(prompts, run, warning) for run in runs]
+
+
+def visual_anagrams(
+    adapter: ModelAdapter, prompts: tuple[str, str], *, seeds: Sequence[int], steps: int = 30, guidance: float = 7.0,
+    scheduler: str | None = None, allow_latent: bool = False,
+) -> list[ViewsRun]:
+    """One image per seed that reads as ``prompts[0]`` upright and as ``prompts[1]`` upside down."""
+    warning = require_pixel_space(adapter, "visual anagrams", allow_latent)
+    return _run_views(adapter, lambda a, b: anagram_estimator(adapter, a, b, guidance), prompts, steps, guidance,
+                      scheduler, seeds, warning)
+
+
+def hybrid_images(
+    adapter: ModelAdapter, prompts: tuple[str, str], *, seeds: Sequence[int], steps: int = 30, guidance: float = 7.0,
+    scheduler: str | None = None, kernel_size: int = 33, sigma: float = 2.0, allow_latent: bool = False,
+) -> list[ViewsRun]:
+    """One image per seed that reads as ``prompts[0]`` from afar (low frequencies) and ``prompts[1]`` up close."""
+    warning = require_pixel_space(adapter, "hybrid images", allow_latent)
+    return _run_views(adapter, lambda a, b: hybrid_estimator(adapter, a, b, guidance, kernel_size, sigma), prompts,
+                      steps, guidance, scheduler, seeds, warning)
 
 
 def visual_anagram(
@@ -76,9 +102,8 @@ def visual_anagram(
     scheduler: str | None = None, seed: int = 0, allow_latent: bool = False,
 ) -> ViewsRun:
     """An image that reads as ``prompts[0]`` upright and as ``prompts[1]`` upside down."""
-    warning = require_pixel_space(adapter, "visual anagrams", allow_latent)
-    return _run_views(adapter, lambda a, b: anagram_estimator(adapter, a, b, guidance), prompts, steps, guidance,
-                      scheduler, seed, warning)
+    return visual_anagrams(adapter, prompts, seeds=(seed,), steps=steps, guidance=guidance, scheduler=scheduler,
+                           allow_latent=allow_latent)[0]
 
 
 def hybrid_image(
@@ -87,6 +112,5 @@ def hybrid_image(
     allow_latent: bool = False,
 ) -> ViewsRun:
     """An image that reads as ``prompts[0]`` from afar (low frequencies) and ``prompts[1]`` up close."""
-    warning = require_pixel_space(adapter, "hybrid images", allow_latent)
-    return _run_views(adapter, lambda a, b: hybrid_estimator(adapter, a, b, guidance, kernel_size, sigma), prompts,
-                      steps, guidance, scheduler, seed, warning)
+    return hybrid_images(adapter, prompts, seeds=(seed,), steps=steps, guidance=guidance, scheduler=scheduler,
+                         kernel_size=kernel_size, sigma=sigma, allow_latent=allow_latent)[0]
