@@ -23,17 +23,7 @@ PANES = "#guidance-cat .atlas-guide-grid .atlas-sprite"
 @pytest.fixture(scope="module")
 def guidance_site(tmp_path_factory, tiny_sd):
     """Bake with testing:tiny-sd, render and `mkdocs build --strict`; returns build/site."""
-    from generator.bake.runner import bake
-    from generator.render import render_site
-    from generator.spec.prompt_set import load_prompt_set
-
-    root = tmp_path_factory.mktemp("guidance-site")
-    fakesite.copy_site(root)
-    (root / "prompts.yaml").write_text(PROMPTS)
-    bake(load_prompt_set(root / "prompts.yaml"), root / "site" / "generated", adapter=tiny_sd)
-    render_site(root / "site" / "generated", root / "site")
-    (root / "site" / "index.md").write_text("# Guidance fixture\n\n[Gallery](generated/gallery.md)\n")
-    return fakesite.mkdocs_build(root)
+    return fakesite.bake_and_build(tmp_path_factory.mktemp("guidance-site"), PROMPTS, tiny_sd, "Guidance fixture")
 
 
 @pytest.fixture(scope="module")

@@ -28,17 +28,7 @@ FIG = "#compare-pair"
 @pytest.fixture(scope="module")
 def pair_url(tmp_path_factory, tiny_sd):
     """Bake with testing:tiny-sd, render and `mkdocs build --strict`, served."""
-    from generator.bake.runner import bake
-    from generator.render import render_site
-    from generator.spec.prompt_set import load_prompt_set
-
-    root = tmp_path_factory.mktemp("pair-site")
-    fakesite.copy_site(root)
-    (root / "prompts.yaml").write_text(PROMPTS)
-    bake(load_prompt_set(root / "prompts.yaml"), root / "site" / "generated", adapter=tiny_sd)
-    render_site(root / "site" / "generated", root / "site")
-    (root / "site" / "index.md").write_text("# Pair fixture\n\n[Gallery](generated/gallery.md)\n")
-    with serve(fakesite.mkdocs_build(root)) as url:
+    with serve(fakesite.bake_and_build(tmp_path_factory.mktemp("pair-site"), PROMPTS, tiny_sd, "Pair fixture")) as url:
         yield url
 
 

@@ -28,18 +28,7 @@ PAGE = "generated/pages/cat.html"
 @pytest.fixture(scope="module")
 def probe_site(tmp_path_factory, tiny_sd):
     """Bake with testing:tiny-sd, render and `mkdocs build --strict`; returns build/site."""
-    from generator.bake.runner import bake
-    from generator.render import render_site
-    from generator.spec.prompt_set import load_prompt_set
-
-    root = tmp_path_factory.mktemp("probe-site")
-    fakesite.copy_site(root)
-    (root / "prompts.yaml").write_text(PROMPTS)
-    bake(load_prompt_set(root / "prompts.yaml"), root / "site" / "generated", adapter=tiny_sd)
-    render_site(root / "site" / "generated", root / "site")
-    for page in ("index.md",):  # only the generated pages matter here: drop hand-written links to other parts
-        (root / "site" / page).write_text("# Probe fixture\n\n[Gallery](generated/gallery.md)\n")
-    return fakesite.mkdocs_build(root)
+    return fakesite.bake_and_build(tmp_path_factory.mktemp("probe-site"), PROMPTS, tiny_sd, "Probe fixture")
 
 
 @pytest.fixture(scope="module")

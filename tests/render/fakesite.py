@@ -181,6 +181,21 @@ def mkdocs_build(root: Path) -> Path:
     return root / "build" / "site"
 
 
+def bake_and_build(root: Path, prompts_yaml: str, adapter: object, title: str) -> Path:
+    """A real bake of ``prompts_yaml`` with ``adapter`` (e.g. testing:tiny-sd), rendered and built with
+    `mkdocs build --strict` under ``root``; the home page only links the gallery. Returns root/build/site."""
+    from generator.bake.runner import bake
+    from generator.render import render_site
+    from generator.spec.prompt_set import load_prompt_set
+
+    copy_site(root)
+    (root / "prompts.yaml").write_text(prompts_yaml)
+    bake(load_prompt_set(root / "prompts.yaml"), root / "site" / "generated", adapter=adapter)
+    render_site(root / "site" / "generated", root / "site")
+    (root / "site" / "index.md").write_text(f"# {title}\n\n[Gallery](generated/gallery.md)\n")
+    return mkdocs_build(root)
+
+
 def build_fixture_site(root: Path, prepare: Callable[[Path], object] = lambda generated: None) -> Path:
     """Fake bake (then ``prepare(generated)``, e.g. a chapter or verdicts added) + render + `python -m mkdocs
     build --strict` in `root`; returns root/build/site."""
