@@ -5,6 +5,13 @@ image (predicted x0) and its noise estimate, so every experiment is a small vari
 SDEdit starts later, inpainting blends the known region back after each step, anagrams and hybrids swap in
 their own noise estimate. With classifier-free guidance on (a scale other than 0 and 1, the loop's own
 estimator) the record also carries the unconditional and conditional outputs the guided one was made of.
+
+Flow-matching models (SD3, Flux: prediction type "flow", a velocity v = eps - x0) run through the same loop
+with flow schedulers: their state (1 - sigma) x0 + sigma eps is recorded as the variance-preserving x_t it
+equals up to scale (``generator.models.schedulers.scale_model_input``), so x0 = x_flow - sigma v and eps are
+the same numbers either way and every experiment reads them alike; ``StepRecord.velocity`` and
+``StepRecord.flow_x_t`` give the flow view back. Guidance-distilled models (Flux-dev) get the scale as an input
+of a single conditional call instead of two branches.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from generator.models.base import Embeddings, ModelAdapter, PromptEmbeddings
-from generator.models.schedulers import alpha_bar_at
+from generator.models.schedulers import alpha_bar_at, flow_sigma, is_flow, scale_model_input
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,21 @@ class StepRecord:
     alpha_bar: float
     guidance: GuidanceParts | None = None  # float32; None at scale 0 or 1 (one branch) or with another estimator
 
+    @property
+    def sigma(self) -> float:
+        """Flow-matching sigma of this step (x_t = (1 - sigma) x0 + sigma eps up to scale), for any model."""
+        return flow_sigma(self.alpha_bar)
+
+    @property
+    def velocity(self) -> torch.Tensor:
+        """(batch, c, h, w) rectified-flow velocity v = eps - x0 = d x_flow / d sigma (Liu et al. 2023)."""
+        return self.noise_estimate - self.predicted_x0
+
+    @property
+    def flow_x_t(self) -> torch.Tensor:
+        """(batch, c, h, w) the state on the straight path, (1 - sigma) x0 + sigma eps = x_t / (sqrt(a) + sqrt(1 - a))."""
+        return self.x_t / (self.alpha_bar**0.5 + max(1 - self.alpha_bar, 0.0) ** 0.5)
+
 
 OnStep = Callable[[StepRecord], None]
 # (scaled model input, timestep) -> raw model output of the guided prediction
@@ -80,6 +102,11 @@ def denoiser_batch(branches: tuple[str, ...], prompts: tuple[str, ...]) -> Itera
         CURRENT_BATCH.reset(token)
 
 
+def guidance_kind(adapter: ModelAdapter) -> str:
+    """How the model is guided (``Capabilities.guidance``; adapters without the field: classifier-free)."""
+    return getattr(adapter.capabilities, "guidance", "classifier-free")
+
+
 def guided_output(
     adapter: ModelAdapter,
     model_input: torch.Tensor,
@@ -92,7 +119,17 @@ def guided_output(
     gamma 1 is exactly the conditional output and gamma 0 the unconditional one, each with one denoiser call;
     otherwise one call on the batch [uncond, cond] (the order diffusers pipelines use). ``timestep`` is a
     scalar or one timestep per row of ``model_input`` (branches at different noise levels in one batch).
+    A guidance-distilled model (Flux-dev) takes gamma as an input of one conditional call; an unguided one
+    (Flux-schnell) ignores it.
     """
+    kind = guidance_kind(adapter)
+    if kind != "classifier-free":
+        conditioning = embeddings.cond
+        if kind == "distilled":
+            scale = torch.full((model_input.shape[0],), float(guidance), device=model_input.device)
+            conditioning = conditioning.with_added(guidance=scale)
+        with denoiser_batch(("cond",), embeddings.prompts):
+            return adapter.denoise(model_input, timestep, conditioning)
     if guidance == 1:
         with denoiser_batch(("cond",), embeddings.prompts):
             return adapter.denoise(model_input, timestep, embeddings.cond)
@@ -121,8 +158,13 @@ def guidance_parts(
 
 
 def predicted_x0(model_output: torch.Tensor, x_t: torch.Tensor, alpha_bar: float, prediction_type: str) -> torch.Tensor:
-    """Clean-image estimate from a model output at x_t (DDPM Eq. 15; v-prediction: Salimans & Ho 2022, Eq. 2)."""
-    a, s = alpha_bar**0.5, (1 - alpha_bar) ** 0.5
+    """Clean-image estimate from a model output at x_t (DDPM Eq. 15; v-prediction: Salimans & Ho 2022, Eq. 2).
+
+    "flow": x0 = x_flow - sigma v (rectified flow, Liu et al. 2023), x_flow = x_t / (sqrt(a) + sqrt(1 - a)).
+    """
+    a, s = alpha_bar**0.5, max(1 - alpha_bar, 0.0) ** 0.5
+    if prediction_type == "flow":
+        return x_t / (a + s) - (s / (a + s)) * model_output
     if prediction_type == "epsilon":
         return (x_t - s * model_output) / a
     if prediction_type == "v_prediction":
@@ -148,14 +190,14 @@ def initial_noise(
 def scheduler_output(model_output: torch.Tensor, x_t: torch.Tensor, timestep: torch.Tensor, prediction_type: str,
                      scheduler: object) -> torch.Tensor:
     """The model output in the prediction type the scheduler reads (the same x0, re-expressed when they differ)."""
-    wanted = scheduler.config.prediction_type
+    wanted = "flow" if is_flow(scheduler) else scheduler.config.prediction_type
     if wanted == prediction_type:
         return model_output
     alpha_bar = alpha_bar_at(scheduler, timestep)
     x0 = predicted_x0(model_output, x_t, alpha_bar, prediction_type)
     eps = noise_from_x0(x0, x_t, alpha_bar)
     a, s = alpha_bar**0.5, (1 - alpha_bar) ** 0.5
-    return {"epsilon": eps, "v_prediction": a * eps - s * x0, "sample": x0}[wanted]
+    return {"epsilon": eps, "v_prediction": a * eps - s * x0, "sample": x0, "flow": eps - x0}[wanted]
 
 
 def _step_kwargs(scheduler: object, generator: torch.Generator | None, eta: float) -> dict:
@@ -199,7 +241,8 @@ def sample(
     (for a fresh start: noise times ``scheduler.init_noise_sigma``). ``estimator`` replaces the guided model
     output (anagrams, hybrids); ``after_step`` edits the latents after each step (inpainting).
     """
-    decompose = estimator is None and guidance not in (0, 1)  # both branches in hand: report them
+    # both classifier-free branches in hand: report them
+    decompose = estimator is None and guidance not in (0, 1) and guidance_kind(adapter) == "classifier-free"
     if estimator is None:
 
         def estimator(model_input: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
@@ -211,7 +254,7 @@ def sample(
     timesteps = scheduler.timesteps[start_index:]
     for offset, timestep in enumerate(timesteps):
         index = start_index + offset
-        model_input = scheduler.scale_model_input(latents, timestep)  # variance-preserving x_t
+        model_input = scale_model_input(scheduler, latents, timestep)  # variance-preserving x_t
         parts = guidance_parts(adapter, model_input, timestep, embeddings, guidance) if decompose else None
         model_output = parts.combined() if parts is not None else estimator(model_input, timestep)
         if on_step is not None:

@@ -58,7 +58,9 @@ def scheduler_facts(scheduler: object) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "kind": scheduler_kind(scheduler),
         "class": type(scheduler).__name__,
-        "prediction_type": config.get("prediction_type", "epsilon"),  # what the scheduler reads
+        # what the scheduler reads (flow schedulers: a velocity; they have no prediction_type setting)
+        "prediction_type": "flow" if "shift" in config and "beta_start" not in config
+        else config.get("prediction_type", "epsilon"),
         "timestep_spacing": config.get("timestep_spacing", "leading"),
         "clip_sample": bool(config.get("clip_sample", False)),
         "thresholding": bool(config.get("thresholding", False)),

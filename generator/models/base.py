@@ -13,6 +13,9 @@ import torch
 from PIL import Image
 
 Conditioning = Literal["text", "class"]
+# how a model is guided: classifier-free (two branches combined), distilled (the scale is a denoiser input, one
+# branch: Flux-dev), none (one branch, the scale unused: Flux-schnell)
+Guidance = Literal["classifier-free", "distilled", "none"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Capabilities:
     cross_attention: bool  # DAAM needs cross-attention layers over text tokens
     size_multiple: int  # width and height must be multiples of this
     max_tokens: int | None  # text encoder's token limit, start/end tokens included; None without text
+    guidance: Guidance = "classifier-free"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class Embeddings:
         """The prompts at ``index``, in that order."""
         index = torch.as_tensor(index, device=self.hidden.device)
         return Embeddings(self.hidden[index], {k: v[index.to(v.device)] for k, v in self.added.items()})
+
+    def with_added(self, **added: torch.Tensor) -> Embeddings:
+        """The same embeddings with further denoiser inputs (batch first), e.g. Flux's distilled guidance."""
+        return Embeddings(self.hidden, {**self.added, **added})
 
     @staticmethod
     def cat(parts: Sequence[Embeddings]) -> Embeddings:
@@ -95,7 +103,7 @@ class ModelAdapter(Protocol):
 
     id: str
     capabilities: Capabilities
-    prediction_type: str  # "epsilon", "v_prediction" or "sample"
+    prediction_type: str  # "epsilon", "v_prediction", "sample" or "flow" (velocity eps - x0, SD3 and Flux)
     default_width: int
     default_height: int
     default_steps: int
@@ -104,7 +112,7 @@ class ModelAdapter(Protocol):
     device: torch.device
     dtype: torch.dtype
     weight_hash: str  # sha256 over the weights, recorded in manifests
-    denoiser: torch.nn.Module  # the UNet; DAAM hooks its attention processors
+    denoiser: torch.nn.Module  # the UNet (or a transformer called like one); DAAM hooks its attention processors
 
     def make_scheduler(self, name: str | None = None) -> object:
         """A fresh diffusers scheduler of that name (``SCHEDULERS``) configured for this model."""

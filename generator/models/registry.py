@@ -84,6 +84,20 @@ MODELS: dict[str, ModelEntry] = {
             "generator.models.testing.adapters:load_tiny_sdxl",
             "generator.models.testing.adapters:tiny_limits",
         ),
+        ModelEntry(
+            "testing:tiny-sd3",
+            "random-weight Stable Diffusion 3 architecture (MMDiT, CLIP x2 + T5, flow matching), built locally (for tests)",
+            "text, joint attention (word maps), latent space, flow matching",
+            "generator.models.testing.transformers:load_tiny_sd3",
+            "generator.models.testing.transformers:sd3_limits",
+        ),
+        ModelEntry(
+            "testing:tiny-flux",
+            "random-weight Flux architecture (double/single-stream blocks, T5, distilled guidance), built locally (for tests)",
+            "text, joint attention (word maps), latent space, flow matching",
+            "generator.models.testing.transformers:load_tiny_flux",
+            "generator.models.testing.transformers:flux_limits",
+        ),
     ]
 }
 
@@ -101,9 +115,13 @@ def model_limits(id_or_path: str) -> ModelLimits:
     _check_known(id_or_path)
     from generator.models.deepfloyd_if import folder_limits, is_if_folder
 
+    from generator.models.flow import flow_folder_limits, is_flow_folder
+
     folder = local_folder(id_or_path)
     if is_if_folder(folder):
         return replace(folder_limits(folder), pixel_space=True)
+    if is_flow_folder(folder):
+        return replace(flow_folder_limits(folder), pixel_space=False)
     return replace(diffusers_folder_limits(folder), pixel_space=False)
 
 
@@ -152,10 +170,11 @@ def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto", *, al
 
 def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model_id: str,
                     allow_pickle: bool) -> ModelAdapter:
-    """A Stable Diffusion 1.x/2.x/XL or DeepFloyd IF stage-I pipeline from a folder or the local HF cache."""
+    """A Stable Diffusion 1.x/2.x/XL/3.x, Flux or DeepFloyd IF stage-I pipeline from a folder or the local HF cache."""
     from diffusers import DiffusionPipeline
 
     from generator.models.deepfloyd_if import DeepFloydIFAdapter, is_if_folder, load_pipeline
+    from generator.models.flow import flow_adapter, is_flow_folder, load_flow_pipeline
     from generator.models.stable_diffusion import StableDiffusionAdapter
 
     # True: safetensors only; None: safetensors where a part has them, its pickle where it has only that
@@ -167,6 +186,8 @@ def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model
     try:
         if is_if_folder(Path(folder)):
             return DeepFloydIFAdapter(load_pipeline(folder, device, dtype, use_safetensors), model_id)
+        if is_flow_folder(Path(folder)):
+            return flow_adapter(load_flow_pipeline(folder, device, dtype, use_safetensors), model_id)
         pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, local_files_only=True, safety_checker=None,
                                                      use_safetensors=use_safetensors)
     except (OSError, ValueError, RuntimeError) as error:
@@ -178,6 +199,7 @@ def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model
     finally:
         diffusers_logger.setLevel(level)
     if not hasattr(pipeline, "unet") or not hasattr(pipeline, "vae"):
-        raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL and DeepFloyd IF stage I are supported")
+        raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL/3.x, Flux "
+                        "and DeepFloyd IF stage I are supported")
     pipeline.set_progress_bar_config(disable=True)
     return StableDiffusionAdapter(pipeline.to(device), model_id)
