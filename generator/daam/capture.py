@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import torch
 
 from generator.daam.aggregate import Accumulator, LayerGroup, grid_size, timestep_bin
+from generator.daam.joint import JointRecordingProcessor, joint_attention_layers
 
 
 @dataclass(frozen=True)
@@ -199,12 +200,14 @@ def capture(
     Yields the recorded layer names. ``extra_hooks`` registers further hooks (removed on exit as well).
     """
     originals = dict(denoiser.attn_processors)
-    recorded = [name for name in cross_attention_layers(denoiser) if matches(name, layers)]
+    joint = joint_attention_layers(denoiser)  # issue 21: diffusion transformers (generator/daam/joint.py)
+    recorded = [name for name in (joint or cross_attention_layers(denoiser)) if matches(name, layers)]
     if not recorded:
         raise ValueError(f"{type(denoiser).__name__} has no cross-attention layer to record" + (f" matching {layers!r}" if layers else ""))
     replacement = dict(originals)
     for name in recorded:
-        replacement[name] = RecordingProcessor(originals[name], name, session.current_step)
+        replacement[name] = RecordingProcessor(originals[name], name, session.current_step) if name not in joint else \
+            JointRecordingProcessor(originals[name], name, joint[name], getattr(denoiser, "patch_size", 1), session.current_step)
     with ExitStack() as hooks:
         try:
             hooks.callback(denoiser.set_attn_processor, dict(originals))  # first: also undoes a partial install

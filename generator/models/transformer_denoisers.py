@@ -50,6 +50,11 @@ class TransformerDenoiser(torch.nn.Module):
 class SD3Denoiser(TransformerDenoiser):
     """``SD3Transformer2DModel`` as ``StableDiffusion3Pipeline.__call__`` calls it."""
 
+    @property
+    def patch_size(self) -> int:
+        """Latent pixels per image token along each side."""
+        return int(self.transformer.config.patch_size)
+
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 pooled_projections: torch.Tensor) -> torch.Tensor:
         """Velocity (batch, 16, h, w) for the flow state ``sample`` at ``timestep`` = 1000 sigma."""
@@ -82,6 +87,8 @@ def image_ids(height: int, width: int, device: torch.device, dtype: torch.dtype)
 
 class FluxDenoiser(TransformerDenoiser):
     """``FluxTransformer2DModel`` as ``FluxPipeline.__call__`` calls it, on the unpacked latent grid."""
+
+    patch_size = 2  # latent pixels per image token along each side (the 2x2 packing)
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 pooled_projections: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:

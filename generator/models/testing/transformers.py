@@ -54,7 +54,8 @@ def _vae(shift_factor: float, scaling_factor: float) -> torch.nn.Module:
 
 
 def build_tiny_sd3(device: torch.device, dtype: torch.dtype) -> object:
-    """A StableDiffusion3Pipeline: 2 MMDiT blocks (the last one context-pre-only, as in SD3), 64x64 images."""
+    """A StableDiffusion3Pipeline: 2 MMDiT blocks (the last one context-pre-only, as in SD3; q/k RMS norms as in
+    SD 3.5), 64x64 images."""
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
 
     torch.manual_seed(0)
@@ -62,7 +63,7 @@ def build_tiny_sd3(device: torch.device, dtype: torch.dtype) -> object:
     transformer = SD3Transformer2DModel(
         sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=8,
         num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32, pooled_projection_dim=64,
-        pos_embed_max_size=16,
+        pos_embed_max_size=16, qk_norm="rms_norm",  # SD 3.5's per-head query/key norms
     ).eval()
     pipeline = StableDiffusion3Pipeline(
         transformer=transformer,
