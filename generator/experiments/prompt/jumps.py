@@ -12,6 +12,12 @@ steps, to show what the model "already knows" at that point (seeds/000, 001). Tw
   to exactly the remaining sum. The model is asked at the top timestep of each run. Every beta must stay in
   (0, 1); where J runs cannot achieve that, J is raised to the smallest count that can (recorded).
 
+Flow-matching models (SD3, Flux) jump the same way: ``ddim`` there is a straight Euler leap along the predicted
+velocity, x_flow' = x_flow + (sigma' - sigma) v with v = eps - x0, which is exactly DDIM's update written in the
+variance-preserving parametrisation (both put the predicted x0 and eps back at the next noise level); their
+sub-schedule is evenly spaced in sigma, sigma_k = sigma (1 - k / J), down to sigma 0. ``beta-sum`` reads the
+betas of the variance-preserving schedule equal to the flow path (``generator.models.flow_schedule``).
+
 All branches of a prompt advance together: jump step s is one batched denoiser call over every branch that
 still has a step s (so K points x J steps cost max(J) calls, not K x J). All tensors are in the
 variance-preserving parametrisation x_t = sqrt(a) x0 + sqrt(1 - a) eps that the sampling loop records.
@@ -27,7 +33,7 @@ import torch
 
 from generator.diffusion.sampling import guided_output, noise_from_x0, predicted_x0
 from generator.models.base import ModelAdapter, PromptEmbeddings
-from generator.models.schedulers import alpha_bar_at
+from generator.models.schedulers import alpha_bar_at, is_flow
 
 JumpMethod = Literal["ddim", "beta-sum"]
 METHODS: tuple[str, ...] = ("ddim", "beta-sum")
@@ -71,9 +77,14 @@ def ddim_timesteps(start: float, jumps: int) -> tuple[float, ...]:
     return (float(start), *rest)
 
 
+def flow_timesteps(start: float, jumps: int) -> tuple[float, ...]:
+    """t_k = t (1 - k / J) for k < J: straight leaps evenly spaced in sigma = t / T, the last one to sigma 0."""
+    return tuple(float(start) * (1 - k / jumps) for k in range(jumps))
+
+
 def ddim_plan(scheduler: object, start: float, jumps: int) -> JumpPlan:
-    """A DDIM sub-schedule from ``start`` to a clean image in ``jumps`` model calls."""
-    timesteps = ddim_timesteps(start, jumps)
+    """A DDIM sub-schedule (flow models: Euler leaps) from ``start`` to a clean image in ``jumps`` model calls."""
+    timesteps = flow_timesteps(start, jumps) if is_flow(scheduler) else ddim_timesteps(start, jumps)
     alpha_bars = tuple(alpha_bar_at(scheduler, t) for t in timesteps)
     return JumpPlan(timesteps, alpha_bars, alpha_bars + (1.0,), None)
 
@@ -133,7 +144,10 @@ def make_plan(scheduler: object, method: str, start: float, jumps: int) -> JumpP
 
 
 def ddim_update(x0: torch.Tensor, eps: torch.Tensor, alpha_bar_next: float) -> torch.Tensor:
-    """DDIM Eq. 12 (eta = 0): x_next = sqrt(a_next) x0 + sqrt(1 - a_next) eps."""
+    """DDIM Eq. 12 (eta = 0): x_next = sqrt(a_next) x0 + sqrt(1 - a_next) eps.
+
+    For a flow model this is the Euler leap x_flow + (sigma_next - sigma) v, up to the recorded scale.
+    """
     return alpha_bar_next**0.5 * x0 + (1 - alpha_bar_next) ** 0.5 * eps
 
 
