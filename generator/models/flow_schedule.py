@@ -70,7 +70,7 @@ def make_flow_scheduler(name: str, base_config: dict) -> object:
         return ResolutionShiftedEuler.from_config(config)
     if config.get("use_dynamic_shifting"):
         raise UserError("flow-heun has no resolution-dependent shift (this model's schedule); use flow-euler")
-    return FlowHeun.from_config(config)
+    return FlowHeun.from_config({k: v for k, v in config.items() if k in ("num_train_timesteps", "shift")})
 
 
 class FlowHeun(FlowStart, FlowMatchHeunDiscreteScheduler):
