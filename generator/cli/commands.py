@@ -12,12 +12,15 @@ import typer
 
 from generator import __version__
 from generator.cli.app import app
-from generator.cli.progress import console, progress_bar, quiet_libraries
+from generator.cli.bake_progress import bake_display
+from generator.cli.progress import console, quiet_libraries
 from generator.errors import UserError
 
 GENERATED = Path("site/generated")
 ALLOW_PICKLE_HELP = ("Let a model folder load pickled weights (.bin, .ckpt, .pt, .pth), which can run code; "
                      "only for folders you trust. Safetensors are used wherever a folder has them.")
+PROCESSES_HELP = ("Bake with N local processes (prompts and chapters split by expected cost; the same files as one "
+                  "process). For several GPUs or machines, run the command under 'accelerate launch' instead.")
 # The default site: the built-in shapes model's gallery, then the chapters that have prompt files.
 DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/course.yaml"), Path("prompts/digits.yaml"))
 
@@ -57,19 +60,38 @@ def _bake(
     prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool,
     daam: bool = True, allow_pickle: bool = False, checked: tuple[object, object] | None = None,
 ) -> object:
-    """Bake one prompt file: every check first (a mistake is one line, nothing drawn), then header and progress."""
+    """Bake one prompt file: every check first (a mistake is one line, nothing drawn), then header and progress.
+
+    Under a launcher (``accelerate launch``, ``--processes``) this is one of several processes: the others'
+    copies of a refusal stay silent (process 1 says it once) and exit 2.
+    """
+    from generator.bake.lock import check_unlocked
     from generator.bake.runner import bake
+    from generator.bake.shard import ProcessGroup, launched_processes
     from generator.bake.store import AssetStore
 
-    prompt_set, preflight = checked or _checked_set(prompt_file, model, device, dtype, only, daam, allow_pickle)
-    AssetStore(out).check_writable()
-    quiet_libraries()
-    console.print(f"[bold]bake[/] {prompt_file} with {prompt_set.model} ({len(prompt_set.prompts)} prompt(s)) -> {out}")
-    with progress_bar("denoising") as progress:
-        outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=progress,
-                        on_event=console.print, allow_pickle=allow_pickle, checked=preflight)
-    baked = sum(o.status == "baked" for o in outcomes)
-    console.print(f"{baked} baked, {len(outcomes) - baked} cached")
+    group = ProcessGroup.from_environment(device) if launched_processes() > 1 else ProcessGroup()
+    try:
+        prompt_set, preflight = checked or _checked_set(prompt_file, model, device, dtype, only, daam, allow_pickle)
+        if group.is_main:
+            AssetStore(out).check_writable()
+            check_unlocked(out)  # refused before the header: one line (the bake itself takes the lock)
+        quiet_libraries()
+        if group.is_main:
+            shards = f", {group.count} processes" if group.count > 1 else ""
+            console.print(f"[bold]bake[/] {prompt_file} with {prompt_set.model} ({len(prompt_set.prompts)} prompt(s)"
+                          f"{shards}) -> {out}")
+        with bake_display(group.index, group.count) as display:
+            outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=display.progress,
+                            on_event=display.on_event, allow_pickle=allow_pickle, checked=preflight, group=group,
+                            on_whole=display.on_whole)
+    except UserError:
+        if group.is_main:
+            raise
+        raise typer.Exit(2) from None  # process 1 prints the line (ShardStopped, or the same preflight error)
+    if group.is_main:
+        baked = sum(o.status == "baked" for o in outcomes)
+        console.print(f"{baked} baked, {len(outcomes) - baked} cached")
     return prompt_set
 
 
@@ -84,9 +106,30 @@ def bake_command(
     force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
     daam: bool = typer.Option(True, "--daam/--no-daam", help="Word heat maps (DAAM) for models with cross-attention."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help=ALLOW_PICKLE_HELP),
+    processes: int = typer.Option(1, "--processes", min=1, help=PROCESSES_HELP),
 ) -> None:
     """Run every experiment of a prompt file once and write assets plus manifests."""
+    from generator.bake.shard import launched_processes
+
+    if processes > 1 and launched_processes() <= 1:
+        _launch_bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle, processes)
+        return
     _bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle)
+
+
+def _launch_bake(prompts: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str],
+                 force: bool, daam: bool, allow_pickle: bool, processes: int) -> None:
+    """Check once here (one line before anything starts), then run the bake as ``processes`` processes."""
+    from generator.bake.lock import check_unlocked
+    from generator.cli.launch import launch
+
+    _checked_set(prompts, model, device, dtype, only, daam, allow_pickle)
+    check_unlocked(out)
+    arguments = [str(prompts), "--device", device, "--dtype", dtype, "--out", str(out)]
+    arguments += ["--model", model] if model else []
+    arguments += [part for prompt_id in only for part in ("--only", prompt_id)]
+    arguments += ["--force"] * force + ["--no-daam"] * (not daam) + ["--allow-pickle"] * allow_pickle
+    launch(arguments, processes, device, out)
 
 
 @app.command("render")

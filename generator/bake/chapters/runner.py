@@ -16,7 +16,7 @@ manifest of a section the file no longer has (so the site does not keep a stale 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from generator.bake.cache import is_cached
 from generator.bake.chapters import experiments, faithfulness, training
@@ -30,10 +30,17 @@ BAKES = {"experiments": experiments, "training": training, "faithfulness": faith
 
 def bake_chapters(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str, get_adapter: Callable[[], Any],
                   *, force: bool = False, progress: ProgressCallback = no_progress,
-                  on_event: Callable[[str], None] = lambda message: None) -> list[Path]:
-    """Bake every chapter the prompt set declares (unless cached); returns the manifest paths written or kept."""
+                  on_event: Callable[[str], None] = lambda message: None,
+                  sections: Collection[str] | None = None) -> list[Path]:
+    """Bake every chapter the prompt set declares (unless cached); returns the manifest paths written or kept.
+
+    ``sections`` limits the work to those chapter ids (a sharded bake gives each process its own; a section the
+    file no longer has is removed only when listed), None: all.
+    """
     paths = []
     for section in CHAPTERS:
+        if sections is not None and section not in sections:
+            continue
         path = chapter_path(out_dir, section, prompt_set)
         if getattr(prompt_set, section, None) is None:
             if path.exists():
