@@ -102,3 +102,26 @@ def test_families_do_not_mix():
         make_scheduler("ddim", FLOW_CONFIG)
     with pytest.raises(UserError, match="noise-prediction"):
         make_scheduler("flow-euler", {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012})
+
+
+@pytest.mark.parametrize("kind, rows, guidance_input", [("classifier-free", 2, None), ("distilled", 1, 3.5),
+                                                        ("none", 1, None)])
+def test_guidance_as_each_model_takes_it(kind, rows, guidance_input):
+    """SD3: two branches; Flux-dev: one conditional call with the scale as input; Flux-schnell: one, no scale."""
+    from dataclasses import replace
+
+    from generator.diffusion.sampling import guided_output
+
+    calls = []
+
+    class Recording(FormulaFlow):
+        capabilities = replace(FormulaFlow.capabilities, guidance=kind)
+
+        def denoise(self, model_input, timestep, embeddings):
+            calls.append((model_input.shape[0], embeddings.added.get("guidance")))
+            return torch.zeros_like(model_input)
+
+    guided_output(Recording(oracle), torch.zeros(1, 2, 3, 4), torch.tensor(500.0), _embeddings(), 3.5)
+    assert len(calls) == 1 and calls[0][0] == rows
+    scale = calls[0][1]
+    assert (scale is None) if guidance_input is None else scale.tolist() == [guidance_input]
