@@ -64,11 +64,10 @@ def launch(arguments: list[str], count: int, device: str, out: Path) -> None:
                                  env=child_environment(index, count, port, device)) for index in range(count)]
     failed: tuple[int, int] | None = None
     try:
-        while any(child.poll() is None for child in children):
-            for index, child in enumerate(children):
-                if child.returncode not in (None, 0) and failed is None:
-                    failed = (index, child.returncode)
-            if failed is not None:
+        while True:
+            codes = [child.poll() for child in children]  # every child, every time: one may die while others run
+            failed = next(((index, code) for index, code in enumerate(codes) if code not in (None, 0)), None)
+            if failed is not None or all(code is not None for code in codes):
                 break
             time.sleep(0.1)
     finally:
