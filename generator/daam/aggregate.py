@@ -4,6 +4,11 @@ Attention probabilities are summed as they arrive into a fixed number of timeste
 (UNet part, layer resolution), so memory does not grow with the number of steps. Bicubic upsampling is
 linear, so summing at each layer's own resolution and upsampling each resolution once at the end gives the
 same map as upsampling every layer, head and step first (Eq. 6), for a fraction of the memory.
+
+Capture modes (``KEEP``): "summed" (the default, one sum per UNet part and resolution), "layers" (one sum per
+layer) and "heads" (one per layer and head). Every mode holds the same total: summing the finer groups gives
+the coarser map exactly, so the per-layer and per-head analyses of issue 19 answer questions about the very map
+the site shows. Timesteps are kept apart by the bins (``timestep_bins`` = steps: one step per bin).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 LOCATIONS = ("down", "mid", "up")
+KEEP = ("summed", "layers", "heads")  # capture modes, coarsest first
 
 
 def timestep_bin(timestep: float, train_timesteps: int, bins: int) -> int:
@@ -54,6 +60,8 @@ class LayerGroup:
     location: str  # "down", "mid", "up" (or "other")
     height: int
     width: int
+    layer: str | None = None  # the layer's processor name, when layers are kept apart ("layers", "heads")
+    head: int | None = None  # the head's index in its layer, when heads are kept apart ("heads")
 
 
 @dataclass
@@ -68,11 +76,26 @@ class Accumulator:
     images: int
     tokens: int
     device: torch.device
+    keep: str = "summed"  # one of KEEP: how finely layers and heads are kept apart
     sums: dict[LayerGroup, torch.Tensor] = field(default_factory=dict)
     bin_timesteps: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
         self.bin_timesteps = [[] for _ in range(self.bins)]
+
+    def add_layer(self, location: str, layer: str, height: int, width: int, bin_index: int,
+                  probabilities: torch.Tensor) -> None:
+        """Add one layer's per-head probabilities (images, heads, h*w, kept <= tokens), keyed as ``keep`` says."""
+        if probabilities.shape[-1] < self.tokens:  # shorter text than the kept positions: the rest got nothing
+            probabilities = F.pad(probabilities, (0, self.tokens - probabilities.shape[-1]))
+        if self.keep == "heads":
+            for head in range(probabilities.shape[1]):
+                self.add(LayerGroup(location, height, width, layer, head), bin_index, probabilities[:, head])
+            return
+        named = layer if self.keep == "layers" else None
+        self.add(LayerGroup(location, height, width, named), bin_index, probabilities.sum(dim=1))
 
     def add(self, group: LayerGroup, bin_index: int, probabilities: torch.Tensor) -> None:
         """Add one layer's head-summed probabilities (images, h*w, tokens) to its group and bin."""
@@ -93,7 +116,12 @@ class Accumulator:
     @property
     def groups(self) -> list[LayerGroup]:
         """Layer groups seen, finest resolution first."""
-        return sorted(self.sums, key=lambda g: (-g.height * g.width, LOCATIONS.index(g.location) if g.location in LOCATIONS else 3))
+        return sorted(self.sums, key=lambda g: (-g.height * g.width, LOCATIONS.index(g.location) if g.location in LOCATIONS else 3,
+                                                g.layer or "", -1 if g.head is None else g.head))
+
+    def layer_names(self) -> list[str]:
+        """The recorded layers' names in group order (empty when the capture summed them: keep="summed")."""
+        return list(dict.fromkeys(g.layer for g in self.groups if g.layer is not None))
 
     def resolutions(self) -> list[tuple[int, int]]:
         """Distinct (h, w) of the recorded layers, finest first."""
@@ -108,13 +136,27 @@ def select_groups(
     groups: Iterable[LayerGroup],
     locations: Iterable[str] | None = None,
     resolutions: Iterable[tuple[int, int]] | None = None,
+    layers: Iterable[str] | None = None,
+    heads: Iterable[tuple[str, int]] | None = None,
 ) -> list[LayerGroup]:
-    """The groups in the given UNet parts and resolutions (None: all)."""
+    """The groups in the given UNet parts, resolutions, layers and (layer, head) pairs (None: all).
+
+    ``layers`` needs a capture that kept layers apart, ``heads`` one that kept heads apart (ValueError otherwise:
+    a summed capture cannot answer for one layer, and silently answering for all would mislead).
+    """
+    groups = list(groups)
+    if layers is not None and any(g.layer is None for g in groups):
+        raise ValueError('a layer filter needs a capture with keep="layers" or keep="heads"')
+    if heads is not None and any(g.head is None for g in groups):
+        raise ValueError('a head filter needs a capture with keep="heads"')
     locations = None if locations is None else set(locations)
     resolutions = None if resolutions is None else {tuple(r) for r in resolutions}
+    layers = None if layers is None else set(layers)
+    heads = None if heads is None else {(name, int(head)) for name, head in heads}
     return [
         g for g in groups
         if (locations is None or g.location in locations) and (resolutions is None or (g.height, g.width) in resolutions)
+        and (layers is None or g.layer in layers) and (heads is None or (g.layer, g.head) in heads)
     ]
 
 

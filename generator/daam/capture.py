@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from generator.daam.aggregate import Accumulator, LayerGroup, grid_size, timestep_bin
+from generator.daam.aggregate import Accumulator, grid_size, timestep_bin
 from generator.daam.joint import JointRecordingProcessor, joint_attention_layers
 
 
@@ -84,7 +84,7 @@ class RecordingProcessor:
         )
 
     def _record(self, step: Step, attn, hidden_states, context, attention_mask, temb) -> None:
-        """softmax(QK^T * scale) of the conditional rows, summed over heads (DAAM Eq. 5, before Eq. 6)."""
+        """softmax(QK^T * scale) of the conditional rows, per head (DAAM Eq. 5, before Eq. 6's sum over heads)."""
         if isinstance(context, tuple):  # IP-adapter: (text, image) embeddings; the text is what words attend
             context = context[0]
         rows = step.rows
@@ -124,10 +124,9 @@ class RecordingProcessor:
             mask = attn.prepare_attention_mask(attention_mask, target, hidden_states.shape[0], out_dim=4)
             scores = scores + mask[rows].float()
         kept = min(step.accumulator.tokens, context.shape[1])  # text tokens come first among the keys
-        probabilities = scores.softmax(dim=-1)[..., :kept].sum(dim=1)  # (images, h*w, kept)
-        if kept < step.accumulator.tokens:
-            probabilities = torch.nn.functional.pad(probabilities, (0, step.accumulator.tokens - kept))
-        step.accumulator.add(LayerGroup(self.location, height, width), step.bin_index, probabilities)
+        probabilities = scores.softmax(dim=-1)[..., :kept]  # (images, heads, h*w, kept)
+        # summed over heads unless the capture keeps heads (or layers) apart: Accumulator.add_layer
+        step.accumulator.add_layer(self.location, self.name, height, width, step.bin_index, probabilities)
 
 
 class CaptureSession:

@@ -5,6 +5,9 @@
     tc.word_map("cat")                           # (H, W) in [0, 1] at image size (DAAM Eq. 6)
     tc.mask("cat", tau=0.4)                      # bool (H, W) (DAAM Eq. 7)
 
+``keep="layers"`` or ``keep="heads"`` keeps each layer (and head) apart, for ``word_map(layer_names=...,
+heads=...)`` and ``generator.daam.components``; the default sums them as they arrive (cheap, as the site needs).
+
 Which rows of the denoiser's batch are conditional comes from our sampling loop's announcement
 (``generator.diffusion.sampling.CURRENT_BATCH``: CFG on, off, or unconditional only) or, for a diffusers pipeline called
 directly, from its ``do_classifier_free_guidance`` and the prompt token ids its text encoder received. The
@@ -19,7 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
-from generator.daam.aggregate import Accumulator, coarse_fine, heat_maps, normalize, select_groups, threshold
+from generator.daam.aggregate import KEEP, Accumulator, coarse_fine, heat_maps, normalize, select_groups, threshold
 from generator.daam.capture import CaptureSession, Layout, capture
 from generator.daam.words import PromptTokens, tokens_from_ids
 from generator.diffusion.sampling import CURRENT_BATCH
@@ -49,13 +52,17 @@ class Trace:
         layers: str | tuple[str, ...] | None = None,
         timesteps: tuple[float, float] | None = None,
         padding: bool = False,
+        keep: str = "summed",
     ):
         if timestep_bins < 1:
             raise ValueError("timestep_bins must be >= 1")
+        if keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
         self.timestep_bins = timestep_bins
         self.layer_patterns = layers
         self.timestep_range = timesteps
         self.padding = padding
+        self.keep = keep
         self.layers: list[str] = []
         self._record: _Record | None = None
         self._stack: ExitStack | None = None
@@ -180,7 +187,7 @@ class Trace:
             return record.accumulator
         tokens = tuple(self._prompt_tokens(p) for p in layout.prompts)
         kept = max(len(t.pieces) if self.padding else t.end_position + 1 for t in tokens)
-        accumulator = Accumulator(self.timestep_bins, images, kept, self.device)
+        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep)
         self._record = _Record(layout.prompts, tokens, accumulator, (height, width))
         return accumulator
 
@@ -251,15 +258,19 @@ class Trace:
         timesteps: tuple[float, float] | None = None,
         normalized: bool = True,
         size: tuple[int, int] | None = None,
+        layer_names: Sequence[str] | None = None,
+        heads: Sequence[tuple[str, int]] | None = None,
     ) -> torch.Tensor:
         """(H, W) heat map of a word (DAAM Eq. 6; several pieces: their mean), min-max scaled to [0, 1].
 
         ``locations`` ('down', 'mid', 'up'), ``resolutions`` ('fine', 'coarse' or (h, w) list) and
         ``timesteps`` (lo, hi; whole bins) restrict the sum; ``size`` (H, W) upsamples to another size than
-        the image's; ``normalized=False`` gives the raw sums.
+        the image's; ``normalized=False`` gives the raw sums. ``layer_names`` / ``heads`` ((layer, head) pairs)
+        restrict it to some layers or heads of a ``keep="layers"`` / ``keep="heads"`` capture.
         """
         weights = self._word_weights(word, occurrence, image_index)
-        heat = self._maps(weights, image_index, locations, resolutions, timesteps, per_bin=False, size=size)
+        heat = self._maps(weights, image_index, locations, resolutions, timesteps, per_bin=False, size=size,
+                          layer_names=layer_names, heads=heads)
         return (normalize(heat) if normalized else heat).cpu()
 
     def word_maps_over_time(
@@ -332,6 +343,8 @@ class Trace:
         *,
         per_bin: bool,
         size: tuple[int, int] | None = None,
+        layer_names: Sequence[str] | None = None,
+        heads: Sequence[tuple[str, int]] | None = None,
     ) -> torch.Tensor:
         accumulator = self.record.accumulator
         if isinstance(resolutions, str):
@@ -339,7 +352,7 @@ class Trace:
             if resolutions not in levels:
                 raise ValueError(f"resolutions must be 'fine', 'coarse' or a list of (h, w), got {resolutions!r}")
             resolutions = levels[resolutions]
-        groups = select_groups(accumulator.groups, locations, resolutions)
+        groups = select_groups(accumulator.groups, locations, resolutions, layer_names, heads)
         if not groups:
             raise ValueError(f"no recorded layer in locations={locations!r}, resolutions={resolutions!r}")
         if per_bin:
@@ -359,10 +372,12 @@ def trace(
     layers: str | tuple[str, ...] | None = None,
     timesteps: tuple[float, float] | None = None,
     padding: bool = False,
+    keep: str = "summed",
 ) -> Trace:
     """Record DAAM heat maps while ``target`` (a diffusers pipeline or a ModelAdapter) generates.
 
     ``layers``: glob patterns over layer names or 'down'/'mid'/'up' (default: every cross-attention layer);
-    ``timesteps``: record only steps with lo <= t <= hi; ``padding``: also keep the padding positions.
+    ``timesteps``: record only steps with lo <= t <= hi; ``padding``: also keep the padding positions;
+    ``keep``: "summed" (default), "layers" or "heads" (each layer, or each layer's head, kept apart).
     """
-    return Trace(target, timestep_bins, layers=layers, timesteps=timesteps, padding=padding)
+    return Trace(target, timestep_bins, layers=layers, timesteps=timesteps, padding=padding, keep=keep)
