@@ -39,6 +39,21 @@ def check_title(title: str | None, where: str) -> None:
                           "and the header (write it as e.g. &#60; for '<')")
 
 
+PROMPT_PAGES = "generated/pages/"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Keep prompt pages out of the search index (before the search plugin reads the page).
+
+    Every prompt page repeats the same explanations (about 20 KB of index each) and Material loads the whole
+    index on every page: at 1,000 prompts each page loaded 23 MB. Prompts are found by their words in the
+    gallery instead (its cards' text stays in the index, and its filter: site/assets/js/gallery.js).
+    """
+    if page.file.src_uri.startswith(PROMPT_PAGES):
+        page.meta.setdefault("search", {"exclude": True})
+    return markdown
+
+
 def on_page_context(context: dict[str, Any], page: Any, config: Any, nav: Any) -> dict[str, Any]:
     """Check the title and put this page's policy in the template context."""
     check_title(page.title, page.file.src_uri)

@@ -48,6 +48,7 @@ from generator.render.verdicts import (
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS = "assets/css/atlas.css"  # relative to the site (docs) dir; embed pages then load every other assets/css/*.css
 CORE_JS = "assets/js/atlas-core.js"  # loaded first; embed pages then load every other assets/js/*.js
+GALLERY_PAGE_SIZE = 60  # cards the gallery shows before "Show more" (assets/js/gallery.js); all without script
 QUALITY_JSON = "quality.json"  # every judged figure, written next to index.json
 CORE_KEYS = frozenset({"schema", "id", "text", "title", "model", "settings", "provenance", "final", "trajectory"})
 SECTION_ORDER = ("compare", "pipeline", "guidance", "schedule", "jumps", "daam", "variants", "map", "tokens")
@@ -108,6 +109,14 @@ def _stylesheets(site_dir: Path) -> list[Path]:
     main = site_dir / CSS
     others = sorted(p for p in (site_dir / "assets" / "css").glob("*.css") if p != main)
     return [main, *others]
+
+
+def card_words(p: PromptView) -> str:
+    """What the gallery's word filter searches in a card: its prompt text(s) and id, lower case, on one line."""
+    texts = [p.id, p.title, p.text]
+    if "compare" in p.manifest:
+        texts.append(p.manifest["compare"]["text"])
+    return " ".join(" ".join(texts).lower().split())
 
 
 def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = None) -> RenderResult:
@@ -188,10 +197,12 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     gallery = generated_dir / "gallery.md"
     outputs[gallery] = env.get_template("gallery.md.j2").render(
         site=index,
+        page_size=GALLERY_PAGE_SIZE,
         cards=[
             {"p": p, "href": f"pages/{quote(p.id)}.html",
              "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir),
              "judged": p.final.verdict is not None,
+             "words": card_words(p),
              # a prompt pair is one card: both final images (the pair's second prompt has no page of its own)
              "pair_thumb": asset_resolver(generated_dir, generated_dir, f"prompts/{p.id}.json compare")(
                  p.manifest["compare"]["final"]["src"]) if "compare" in p.manifest else None}
