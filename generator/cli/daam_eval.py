@@ -62,3 +62,38 @@ def eval_daam_command(
     parts = [f"summed map mIoU {summed['test']['mean']:.3f} at tau {summed['tau']:g} (test, tau from calibration)"]
     parts += [f"{family}: {row['name']} {row['test']['mean']:.3f} ({row['share_of_summed']:.0%})" for family, row in best.items()]
     console.print("; ".join(parts) + f"; {out}")
+
+
+@eval_app.command("daam-edits")
+def eval_daam_edits_command(
+    n: int = typer.Option(24, help="Two-object captions (half 'and', half relation); each edited three ways."),
+    tau: float = typer.Option(0.5, help="Threshold of the word maps (use the calibrated tau of `eval daam`)."),
+    weights: Path = typer.Option(SHIPPED, help="Folder of a shapes model (default: the shipped one)."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's measured defaults)."),
+    seed: int = typer.Option(7003, help="Seed of the captions and their noise."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    out: Path = typer.Option(Path("prompts/reports/daam-edits-shapes.json"), help="Where to write the JSON report."),
+) -> None:
+    """Attention against intervention: change one word from the same noise and compare where the image changed
+    with that word's DAAM map (IoU, rank correlation; baseline: the other object's map)."""
+    import torch
+
+    from generator.evaluate.daam_edits import measure_edits
+    from generator.models.shapes import ShapesAdapter
+
+    if n < 2 or not 0 <= tau <= 1:
+        raise UserError("--n must be at least 2 and --tau between 0 and 1")
+    if not (weights / "unet").exists():
+        raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
+    if threads:
+        torch.set_num_threads(threads)
+    adapter = ShapesAdapter(weights, device=str(resolve_device(device)))
+    with training_progress("eval daam-edits") as report:
+        result = measure_edits(adapter, n=n, tau=tau, seed=seed, steps=steps, progress=report)
+    result["command"] = f"diffatlas eval daam-edits --n {n} --tau {tau:g} --seed {seed}" + (f" --threads {threads}" if threads else "")
+    result["model"], result["weight_hash"] = adapter.id, adapter.weight_hash
+    write_json(out, result)
+    parts = [f"{kind}: IoU {row['iou']['mean']} vs baseline {row['baseline_iou']['mean']}, rho {row['rho']['mean']}"
+             for kind, row in result["by_edit"].items() if row["edits"]]
+    console.print("; ".join(parts) + f"; {out}")

@@ -111,6 +111,9 @@ def adjective_spread(captions: Sequence[CaptionMaps], tau: float) -> dict[str, A
         noun_area = [area(_mask(n, tau)) for _, n, _ in pairs]
         adjective_spread_ = [spread(a) for a, _, _ in pairs]
         noun_spread = [spread(n) for _, n, _ in pairs]
+        # the whole map's spread is dominated by its diffuse floor; the tau mask's spread says where it points
+        adjective_mask_spread = [spread(_mask(a, tau).float()) for a, _, _ in pairs]
+        noun_mask_spread = [spread(_mask(n, tau).float()) for _, n, _ in pairs]
         truths = [t for _, _, t in pairs if t is not None]
         report[kind] = {
             "area": {"adjective": mean_interval(adjective_area), "noun": mean_interval(noun_area),
@@ -119,9 +122,12 @@ def adjective_spread(captions: Sequence[CaptionMaps], tau: float) -> dict[str, A
             "spread": {"adjective": mean_interval(adjective_spread_), "noun": mean_interval(noun_spread),
                        "adjective_minus_noun": paired_difference(adjective_spread_, noun_spread),
                        "true_object": mean_interval([spread(t.float()) for t in truths])},
+            "mask_spread": {"adjective": mean_interval(adjective_mask_spread), "noun": mean_interval(noun_mask_spread),
+                            "adjective_minus_noun": paired_difference(adjective_mask_spread, noun_mask_spread)},
         }
     return {"tau": tau, "by_adjective": report, "units": "area: share of the image; spread: RMS distance of the "
-            "map's mass from its centroid, in image sides (a uniform square of side s: s/sqrt(6))"}
+            "map's mass from its centroid, in image sides (a uniform square of side s: s/sqrt(6)); mask_spread: "
+            "the same of the tau mask"}
 
 
 def sharing(caption: CaptionMaps) -> str:

@@ -102,3 +102,12 @@ def auc_interval(scores: Sequence[float], labels: Sequence[bool]) -> dict[str, A
     low, high = _interval(pairs, lambda p: auc(p[:, 0], p[:, 1] > 0.5))
     return {"auc": round(value, 4), "low": round(low, 4), "high": round(high, 4), "n": int(len(pairs)),
             "positives": int(pairs[:, 1].sum()), "baseline": 0.5}
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rho of two maps over pixels (Pearson of ranks; ties broken by position)."""
+    ranks_a = a.flatten().double().argsort().argsort().double()
+    ranks_b = b.flatten().double().argsort().argsort().double()
+    ranks_a, ranks_b = ranks_a - ranks_a.mean(), ranks_b - ranks_b.mean()
+    denominator = (ranks_a.norm() * ranks_b.norm()).item()
+    return 0.0 if denominator == 0 else float((ranks_a * ranks_b).sum() / denominator)

@@ -70,6 +70,7 @@ def test_adjective_spread_known_areas():
     assert report["spread"]["adjective"]["mean"] == pytest.approx(0.5 / math.sqrt(6), abs=1e-3)
     assert report["spread"]["noun"]["mean"] == pytest.approx(0.25 / math.sqrt(6), abs=1e-3)
     assert report["spread"]["true_object"]["mean"] == pytest.approx(0.25 / math.sqrt(6), abs=1e-3)
+    assert report["mask_spread"]["adjective_minus_noun"]["mean"] == pytest.approx(0.25 / math.sqrt(6), abs=1e-3)
 
 
 def test_entanglement_groups_failures_and_auc():
