@@ -33,6 +33,8 @@ def eval_daam_command(
     test_seed: int = typer.Option(7002, help="Seed of the test captions and their noise."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    value_norm: bool = typer.Option(False, help="Weight each token's attention by its value vector's norm (Kobayashi "
+                                    "et al. 2020): the alternative map; special-token shares then weigh by it too."),
     out: Path = typer.Option(DEFAULT_OUT, help="Where to write the JSON report."),
 ) -> None:
     """Measure DAAM's maps against the shapes checker's exact masks: by step, layer and head; head-dependent
@@ -53,10 +55,10 @@ def eval_daam_command(
     adapter = ShapesAdapter(weights, device=str(resolve_device(device)))
     adapter.make_scheduler(scheduler)  # an unknown sampler is a UserError before any work
     with training_progress("eval daam") as report:
-        result = measure(adapter, n=n, bins=bins, steps=steps, guidance=guidance, scheduler=scheduler,
+        result = measure(adapter, n=n, bins=bins, steps=steps, guidance=guidance, scheduler=scheduler, value_norm=value_norm,
                          calibration_seed=calibration_seed, test_seed=test_seed, progress=report)
     result["settings"]["command"] = (f"diffatlas eval daam --n {n} --bins {bins} --calibration-seed {calibration_seed} "
-                                     f"--test-seed {test_seed}" + (f" --threads {threads}" if threads else ""))
+                                     f"--test-seed {test_seed}" + (" --value-norm" if value_norm else "") + (f" --threads {threads}" if threads else ""))
     write_json(out, result)
     summed, best = result["faithfulness"]["summed"], result["faithfulness"]["most_faithful"]
     parts = [f"summed map mIoU {summed['test']['mean']:.3f} at tau {summed['tau']:g} (test, tau from calibration)"]

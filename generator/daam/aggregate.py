@@ -77,6 +77,7 @@ class Accumulator:
     tokens: int
     device: torch.device
     keep: str = "summed"  # one of KEEP: how finely layers and heads are kept apart
+    value_norm: bool = False  # weight each token's probability by its value vector's norm (Kobayashi et al. 2020)
     sums: dict[LayerGroup, torch.Tensor] = field(default_factory=dict)
     bin_timesteps: list[list[float]] = field(default_factory=list)
 

@@ -125,6 +125,10 @@ class RecordingProcessor:
             scores = scores + mask[rows].float()
         kept = min(step.accumulator.tokens, context.shape[1])  # text tokens come first among the keys
         probabilities = scores.softmax(dim=-1)[..., :kept]  # (images, heads, h*w, kept)
+        if step.accumulator.value_norm:  # ||v_k|| per head: what each key can move the output by (Kobayashi 2020)
+            value = (attn.add_v_proj if attn.added_kv_proj_dim is not None else attn.to_v)(context[:, :kept])
+            norms = value.float().view(images, kept, heads, head_dim).norm(dim=-1).transpose(1, 2)  # (images, heads, kept)
+            probabilities = probabilities * norms[:, :, None, :]
         # summed over heads unless the capture keeps heads (or layers) apart: Accumulator.add_layer
         step.accumulator.add_layer(self.location, self.name, height, width, step.bin_index, probabilities)
 

@@ -53,6 +53,7 @@ class Trace:
         timesteps: tuple[float, float] | None = None,
         padding: bool = False,
         keep: str = "summed",
+        value_norm: bool = False,
     ):
         if timestep_bins < 1:
             raise ValueError("timestep_bins must be >= 1")
@@ -63,6 +64,7 @@ class Trace:
         self.timestep_range = timesteps
         self.padding = padding
         self.keep = keep
+        self.value_norm = value_norm
         self.layers: list[str] = []
         self._record: _Record | None = None
         self._stack: ExitStack | None = None
@@ -187,7 +189,7 @@ class Trace:
             return record.accumulator
         tokens = tuple(self._prompt_tokens(p) for p in layout.prompts)
         kept = max(len(t.pieces) if self.padding else t.end_position + 1 for t in tokens)
-        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep)
+        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep, value_norm=self.value_norm)
         self._record = _Record(layout.prompts, tokens, accumulator, (height, width))
         return accumulator
 
@@ -373,11 +375,14 @@ def trace(
     timesteps: tuple[float, float] | None = None,
     padding: bool = False,
     keep: str = "summed",
+    value_norm: bool = False,
 ) -> Trace:
     """Record DAAM heat maps while ``target`` (a diffusers pipeline or a ModelAdapter) generates.
 
     ``layers``: glob patterns over layer names or 'down'/'mid'/'up' (default: every cross-attention layer);
     ``timesteps``: record only steps with lo <= t <= hi; ``padding``: also keep the padding positions;
-    ``keep``: "summed" (default), "layers" or "heads" (each layer, or each layer's head, kept apart).
+    ``keep``: "summed" (default), "layers" or "heads" (each layer, or each layer's head, kept apart);
+    ``value_norm``: weight each token's probability by the norm of its value vector (Kobayashi et al. 2020).
     """
-    return Trace(target, timestep_bins, layers=layers, timesteps=timesteps, padding=padding, keep=keep)
+    return Trace(target, timestep_bins, layers=layers, timesteps=timesteps, padding=padding, keep=keep,
+                 value_norm=value_norm)

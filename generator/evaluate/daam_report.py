@@ -104,7 +104,7 @@ def _caption_maps(tc: Any, index: int, scene: Scene, pixels: np.ndarray) -> tupl
 
 
 def trace_captions(adapter: Any, scenes: Sequence[Scene], *, bins: int, seed: int, steps: int, guidance: float,
-                   scheduler: str | None, batch: int = 16,
+                   scheduler: str | None, batch: int = 16, value_norm: bool = False,
                    progress: ProgressCallback = no_progress) -> tuple[list[CaptionMaps], list[NounTruth], dict[str, Any]]:
     """Generate and trace every scene (heads kept apart); its maps, its nouns' (summands, truth) and the groups."""
     from generator.daam import trace
@@ -112,7 +112,7 @@ def trace_captions(adapter: Any, scenes: Sequence[Scene], *, bins: int, seed: in
     captions, nouns, layout = [], [], {}
     for start in range(0, len(scenes), batch):
         chunk = scenes[start : start + batch]
-        with trace(adapter, timestep_bins=bins, keep="heads", padding=True) as tc:
+        with trace(adapter, timestep_bins=bins, keep="heads", padding=True, value_norm=value_norm) as tc:
             images = adapter.generate([s.caption for s in chunk], seed=seed + start, steps=steps, guidance=guidance,
                                       scheduler=scheduler)
         for index, (scene, image) in enumerate(zip(chunk, images)):
@@ -125,7 +125,7 @@ def trace_captions(adapter: Any, scenes: Sequence[Scene], *, bins: int, seed: in
 
 
 def measure(adapter: Any, n: int = 48, bins: int = 5, steps: int | None = None, guidance: float | None = None,
-            scheduler: str | None = None, calibration_seed: int = CALIBRATION_SEED, test_seed: int = TEST_SEED,
+            scheduler: str | None = None, value_norm: bool = False, calibration_seed: int = CALIBRATION_SEED, test_seed: int = TEST_SEED,
             progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """The whole report: faithfulness by step range, layer and head, and the paper's analyses, JSON-ready."""
     started = time.perf_counter()
@@ -133,7 +133,7 @@ def measure(adapter: Any, n: int = 48, bins: int = 5, steps: int | None = None, 
     steps = steps or adapter.default_steps
     guidance = adapter.default_guidance if guidance is None else guidance
     calibration, test = caption_sets(n, calibration_seed, test_seed)
-    options = {"bins": bins, "steps": steps, "guidance": guidance, "scheduler": scheduler}
+    options = {"bins": bins, "steps": steps, "guidance": guidance, "scheduler": scheduler, "value_norm": value_norm}
     cal_maps, cal_nouns, layout = trace_captions(adapter, calibration, seed=calibration_seed, progress=progress, **options)
     test_maps, test_nouns, _ = trace_captions(adapter, test, seed=test_seed, progress=progress, **options)
     groups = layout["groups"]
@@ -143,7 +143,7 @@ def measure(adapter: Any, n: int = 48, bins: int = 5, steps: int | None = None, 
     label = lambda name: short_layer(name) if "." in name else name  # noqa: E731
     return {
         "settings": {"n_per_set": n, "bins": bins, "bin_timesteps": layout["bin_timesteps"], "steps": steps,
-                     "guidance": guidance, "sampler": scheduler, "model": adapter.id, "weight_hash": adapter.weight_hash,
+                     "guidance": guidance, "sampler": scheduler, "value_norm": value_norm, "model": adapter.id, "weight_hash": adapter.weight_hash,
                      "calibration_seed": calibration_seed, "test_seed": test_seed, "layout_shares": LAYOUT_SHARES},
         "sets": {"calibration": len(calibration), "test": len(test),
                  "shared_captions": len({s.caption for s in calibration} & {s.caption for s in test})},

@@ -78,3 +78,25 @@ def test_token_mass_is_every_query_once_per_head(traces):
     for group, per_bin in zip(groups, mass):
         steps_per_bin = torch.tensor([len(t) for t in tc.bin_timesteps], dtype=torch.float32)
         torch.testing.assert_close(per_bin.sum(-1), steps_per_bin * group.height * group.width, atol=1e-2, rtol=1e-4)
+
+
+def test_value_norm_weights_each_head_by_its_value_vectors_norm(tiny_sd, traces):
+    """Value-norm maps (Kobayashi et al. 2020) = each head's map times ||W_v e_t|| of that head, hand-computed."""
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(3))
+    scheduler = tiny_sd.make_scheduler()
+    scheduler.set_timesteps(STEPS)
+    with trace(tiny_sd, timestep_bins=STEPS, keep="heads", padding=True, value_norm=True) as weighted, torch.inference_mode():
+        sample(tiny_sd, tiny_sd.encode_prompts([PROMPT]), scheduler, latents * scheduler.init_noise_sigma, guidance=7.5)
+    plain = traces["heads"]
+    position = plain.prompt_tokens().find("cat").positions[0]
+    with torch.inference_mode():
+        context = tiny_sd.encode_prompts([PROMPT]).cond.hidden.float()  # (1, tokens, dim)
+    expected = torch.zeros_like(plain.word_map("cat", normalized=False))
+    for group in plain.record.accumulator.groups:
+        module = tiny_sd.denoiser.get_submodule(group.layer.removesuffix(".processor"))
+        with torch.no_grad():
+            value = module.to_v(context.clone().to(module.to_v.weight.dtype))[0, position].float()  # (heads * d,)
+        norm = value.view(module.heads, -1)[group.head].norm()
+        expected += norm * plain.word_map("cat", normalized=False, heads=[(group.layer, group.head)])
+    torch.testing.assert_close(weighted.word_map("cat", normalized=False), expected, atol=1e-4, rtol=1e-3)
+    assert not torch.allclose(weighted.word_map("cat"), plain.word_map("cat"), atol=1e-3)  # it does change the map
