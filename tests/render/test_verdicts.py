@@ -216,3 +216,15 @@ def test_hostile_prompt_text_in_a_verdict_stays_text_on_one_line():
     markup = line(hostile)
     assert "<script" not in markup and "<img" not in markup and "\n" not in markup
     assert visible_text(markup) == 'asked: a <script>alert(1)</script> # red "circle" *x* · found: red circle ✗ (<img src=x onerror=alert(1)>)'
+
+
+def test_every_img_of_a_final_image_names_its_prompt_and_verdict(site):
+    # issue 17: the pipeline overview's image panel and the DAAM widget showed the final image as "Final image"
+    judge_fake_site(site / "generated")
+    render_site(site / "generated", site)
+    manifest = json.loads((site / "generated" / "prompts" / "red-cat.json").read_text())
+    name = Path(manifest["final"]["src"]).name
+    page = (site / "generated" / "pages" / "red-cat.md").read_text()
+    alts = [html.unescape(alt) for alt in re.findall(rf'<img [^>]*src="[^"]*{name}"[^>]*alt="([^"]*)"', page)]
+    assert len(alts) == 2  # the final image itself and the DAAM widget (this fixture has no pipeline section)
+    assert all(alt.startswith(f"Final image of “{manifest['text']}”") and "right" in alt for alt in alts), alts
