@@ -23,7 +23,7 @@ from PIL import UnidentifiedImageError
 from generator.builtin.digits.mnist import find_idx_file
 from generator.experiments.course.editing import PIXEL_SPACE_MESSAGE, PIXEL_SPACE_WHAT
 from generator.experiments.course.inputs import IMAGE_FORMATS, ImageTooLarge, open_bounded_image
-from generator.models.schedulers import SCHEDULERS
+from generator.models.schedulers import ALL_SCHEDULERS as SCHEDULERS
 from generator.spec.experiments import ExperimentsSpec
 from generator.spec.fields import SourceFile
 from generator.spec.prompt_set import PromptSet, SpecError
