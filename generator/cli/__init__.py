@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 # Importing the command modules registers their commands on ``app``.
-from generator.cli import commands, daam, daam_eval, digits, shapes  # noqa: E402,F401
+from generator.cli import commands, daam, daam_eval, digits, latent, shapes  # noqa: E402,F401
 from generator.cli.app import app
 from generator.errors import UserError
 

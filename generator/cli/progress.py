@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -31,6 +33,25 @@ def progress_bar(title: str) -> Iterator[ProgressCallback]:
             bar.update(task, completed=completed, total=total, description=f"{title} {description}".strip())
 
         yield report
+
+
+@contextmanager
+def training_progress(title: str) -> Iterator[ProgressCallback]:
+    """A rich bar on a terminal; one plain line per minute in a log file (background training runs)."""
+    if console.is_terminal:
+        with progress_bar(title) as report:
+            yield report
+        return
+    start = time.monotonic()
+    last = [-1e9]
+
+    def report(completed: int, total: int, description: str = "") -> None:
+        now = time.monotonic()
+        if now - last[0] >= 60 or completed == total:
+            last[0] = now
+            print(f"{title} {completed}/{total} {description} [{now - start:.0f}s]", file=sys.stderr, flush=True)
+
+    yield report
 
 
 def quiet_libraries() -> None:

@@ -8,41 +8,18 @@ the commands so ``diffatlas --help`` stays fast.
 from __future__ import annotations
 
 import shlex
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
 from generator.cli.app import eval_app, train_app
-from generator.cli.progress import console, progress_bar
+from generator.cli.progress import console, training_progress
 from generator.devices import resolve_device
 from generator.errors import UserError
 from generator.files import write_json
-from generator.progress import ProgressCallback
 
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "shapes"
-
-
-@contextmanager
-def _progress(title: str) -> Iterator[ProgressCallback]:
-    """A rich bar on a terminal; one plain line per minute in a log file (background runs)."""
-    if console.is_terminal:
-        with progress_bar(title) as report:
-            yield report
-        return
-    start = time.monotonic()
-    last = [-1e9]
-
-    def report(completed: int, total: int, description: str = "") -> None:
-        now = time.monotonic()
-        if now - last[0] >= 60 or completed == total:
-            last[0] = now
-            print(f"{title} {completed}/{total} {description} [{now - start:.0f}s]", file=sys.stderr, flush=True)
-
-    yield report
 
 
 @train_app.command("shapes")
@@ -115,7 +92,7 @@ def train_shapes_command(
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
         (out / "command.txt").write_text(command + "\n")
-    with _progress("train shapes") as report:
+    with training_progress("train shapes") as report:
         result = train(config, out, device=str(resolve_device(device)), resume=resume, progress=report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:
@@ -191,7 +168,7 @@ def eval_shapes_command(
     out = out if out is not None else weights / "eval.json"
     if sweep:
         _sweep_defaults(weights, str(resolve_device(device)), sweep_n, threads)
-    with _progress("eval shapes") as report:
+    with training_progress("eval shapes") as report:
         result = evaluate(weights, n=n, device=str(resolve_device(device)), steps=steps, scheduler=scheduler, guidance=guidance,
                           seed=seed, daam=daam, progress=report)
     write_json(out, result)
@@ -224,7 +201,7 @@ def _sweep_defaults(weights: Path, device: str, n: int, threads: Optional[int]) 
     from generator.models.shapes import ShapesAdapter
 
     adapter = ShapesAdapter(weights, device=device)
-    with _progress("sweep samplers") as report:
+    with training_progress("sweep samplers") as report:
         result = staged_sweep(list(SCHEDULERS), SWEEP_STEPS, SWEEP_GUIDANCES, adapter.default_guidance,
                               shapes_measure(adapter, n), progress=report)
     command = f"diffatlas eval shapes --sweep --sweep-n {n}" + (f" --threads {threads}" if threads else "")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from generator.builtin.checkpoints import load_checkpoint, save_checkpoint
+from generator.builtin.ema import Ema
 from generator.builtin.shapes.model import (
     ShapesModelConfig,
     ShapesParts,
@@ -93,19 +94,6 @@ class TrainResult:
     final_loss: float | None
     wall_seconds: float
     run_dir: Path
-
-
-class _Ema:
-    """Exponential moving average of parameters, with the usual warm-up ``min(decay, (1+n)/(10+n))``."""
-
-    def __init__(self, named: dict[str, torch.Tensor]) -> None:
-        self.shadow = {name: p.detach().clone().float() for name, p in named.items()}
-
-    @torch.no_grad()
-    def update(self, named: dict[str, torch.Tensor], step: int, decay: float) -> None:
-        d = min(decay, (1 + step) / (10 + step))
-        names = list(self.shadow)
-        torch._foreach_lerp_([self.shadow[n] for n in names], [named[n].detach().float() for n in names], 1 - d)
 
 
 def _check_compatible(saved: TrainConfig, wanted: TrainConfig) -> None:
@@ -239,7 +227,7 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     if config.init_from is not None and not checkpoint_path.exists():
         started_from = _start_from(named, Path(config.init_from))
     optimizer = torch.optim.AdamW(named.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    ema = _Ema(named)
+    ema = Ema(named)
     generator = torch.Generator().manual_seed(config.seed)
     stream = ShapesStream(seed=config.seed, resolution=config.model.resolution, layouts=config.layout_weights)
     step, data_position, wall, history = 0, 0, 0.0, []

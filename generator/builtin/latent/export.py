@@ -1,0 +1,70 @@
+"""Built-in models: export the latent model's runs as a standard diffusers ``StableDiffusionPipeline`` folder.
+
+The folder is what any Stable Diffusion user has (``model_index.json``, ``vae/``, ``unet/``, ``text_encoder/``,
+``tokenizer/``, ``scheduler/``, weights in fp16 safetensors), plus two small records of ours that a user's folder
+may carry too: ``defaults.json`` (the recommended scheduler, steps and guidance, measured) and ``training.json``
+(how each part was trained). The scheduler saved is the recommended one, so ``from_pretrained`` users get it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generator.builtin.latent.loop import run_weights
+from generator.builtin.latent.unet import UnetConfig, build_scheduler, build_unet, load_vae_run, text_parts
+from generator.files import write_json
+from generator.models.schedulers import make_scheduler
+
+DEFAULTS = {"scheduler": "ddim", "steps": 25, "guidance": 3.0}  # until `diffatlas eval shapes --sweep` measures them
+
+
+def _command(run: Path) -> str | None:
+    path = run / "command.txt"
+    return path.read_text().strip() if path.exists() else None
+
+
+def build_pipeline(vae_run: Path, unet_run: Path | None, scheduler_name: str = DEFAULTS["scheduler"]):  # -> diffusers.StableDiffusionPipeline
+    """The pipeline of the two runs' EMA weights (a random UNet when ``unet_run`` is None: VAE-only export)."""
+    from diffusers import StableDiffusionPipeline
+
+    vae, vae_config, _ = load_vae_run(vae_run)
+    tokenizer, text_encoder = text_parts()
+    unet_config = UnetConfig()
+    if unet_run is not None:
+        weights, record = run_weights(unet_run, "unet.")
+        unet_config = UnetConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in record["config"]["model"].items()})
+    unet = build_unet(unet_config, vae_config.resolution // vae_config.downsample, vae_config.latent_channels,
+                      text_encoder.config.d_model)
+    if unet_run is not None:
+        unet.load_state_dict(weights)
+    scheduler = make_scheduler(scheduler_name, build_scheduler(unet_config).config)
+    return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+def export(vae_run: Path, unet_run: Path | None, folder: Path, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the Stable Diffusion folder of the runs to ``folder`` (fp16 weights) with its records."""
+    existing = folder / "defaults.json"
+    if defaults is None and existing.exists():
+        defaults = json.loads(existing.read_text())
+    defaults = defaults or DEFAULTS
+    pipeline = build_pipeline(vae_run, unet_run, defaults["scheduler"])
+    half = copy.deepcopy(pipeline).to(torch.float16)
+    folder.mkdir(parents=True, exist_ok=True)
+    half.save_pretrained(folder, safe_serialization=True)
+    _, vae_record = run_weights(vae_run, "vae.")
+    training = {"vae": {**vae_record, "command": _command(vae_run),
+                        "scaling_factor": pipeline.vae.config.scaling_factor}}
+    if unet_run is not None:
+        _, unet_record = run_weights(unet_run, "unet.")
+        training["unet"] = {**unet_record, "command": _command(unet_run)}
+    write_json(folder / "training.json", training)
+    write_json(existing, defaults)
+    return training

@@ -1,0 +1,142 @@
+"""Built-in models: the latent model's resumable training loop, shared by its two stages (VAE and UNet).
+
+A stage supplies its trainable weights and a ``batch_loss(position, generator)`` that draws the batch starting at
+``position`` of its data stream and returns the loss; the loop does the rest the same way for both: AdamW with a
+linear warm-up then a constant rate, gradient clipping, an EMA of the weights (what gets exported), a loss history,
+and ``checkpoint.pt`` every ``checkpoint_every`` steps. Every random draw comes from the one ``torch.Generator``
+whose state is checkpointed, and the data streams are random access, so a resumed run continues the same run bit
+for bit on the same device and thread count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from generator.builtin.checkpoints import load_checkpoint, save_checkpoint
+from generator.builtin.ema import Ema
+from generator.errors import UserError
+from generator.files import write_json
+from generator.progress import ProgressCallback, no_progress
+
+CHECKPOINT = "checkpoint.pt"
+LOSS_FILE = "loss.json"
+CONFIG_FILE = "config.json"
+FREE_FIELDS = ("steps", "checkpoint_every", "log_every")  # what a resumed run may change
+
+BatchLoss = Callable[[int, torch.Generator], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the optimizer runs (the same fields in both stages' configs)."""
+
+    steps: int
+    batch: int
+    learning_rate: float
+    warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    ema_decay: float
+    seed: int
+    checkpoint_every: int
+    log_every: int
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """Summary of a (possibly resumed) run."""
+
+    step: int
+    final_loss: float | None
+    wall_seconds: float
+    run_dir: Path
+
+
+def _same_run(saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    strip = lambda config: {k: v for k, v in config.items() if k not in FREE_FIELDS}  # noqa: E731
+    return strip(saved) == strip(wanted)
+
+
+def run_loop(settings: LoopSettings, config_json: dict[str, Any], named: dict[str, torch.Tensor],
+             batch_loss: BatchLoss, run_dir: Path, resume: bool = True,
+             progress: ProgressCallback = no_progress) -> LoopResult:
+    """Train ``named`` with ``batch_loss`` up to ``settings.steps`` optimizer steps, resuming ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT
+    if checkpoint_path.exists() and not resume:
+        raise UserError(f"{checkpoint_path} exists; pass --resume to continue it or choose another --out")
+    device = next(iter(named.values())).device
+    optimizer = torch.optim.AdamW(named.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    ema = Ema(named)
+    generator = torch.Generator().manual_seed(settings.seed)
+    step, position, wall, history = 0, 0, 0.0, []
+    if checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path, device)
+        if not _same_run(state["config"], config_json):
+            raise UserError("the run directory holds a different training configuration; use another --out or match it")
+        with torch.no_grad():
+            for name, tensor in state["model"].items():
+                named[name].copy_(tensor)
+        ema.shadow = {k: v.to(device) for k, v in state["ema"].items()}
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, position, wall, history = state["step"], state["data_position"], state["wall_seconds"], state["loss_history"]
+    write_json(run_dir / CONFIG_FILE, config_json)
+
+    def save() -> None:
+        save_checkpoint({
+            "config": config_json,
+            "model": {k: v.detach().cpu() for k, v in named.items()},
+            "ema": {k: v.cpu() for k, v in ema.shadow.items()},
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "step": step,
+            "data_position": position,
+            "wall_seconds": wall,
+            "loss_history": history,
+        }, checkpoint_path)
+        write_json(run_dir / LOSS_FILE, {"steps": [h[0] for h in history], "loss": [h[1] for h in history]})
+
+    running: list[float] = []
+    last = time.monotonic()
+    progress(step, settings.steps, "")
+    while step < settings.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate * min(1.0, (step + 1) / max(1, settings.warmup_steps))
+        loss = batch_loss(position, generator)
+        position += settings.batch
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(named.values()), settings.grad_clip)
+        optimizer.step()
+        ema.update(named, step, settings.ema_decay)
+        step += 1
+        running.append(loss.detach().item())
+        now = time.monotonic()
+        wall, last = wall + now - last, now
+        if step % settings.log_every == 0 or step == settings.steps:
+            history.append([step, round(sum(running) / len(running), 6)])
+            running = []
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            save()
+        progress(step, settings.steps, f"loss {history[-1][1]:.4f}" if history else "")
+    if not checkpoint_path.exists():
+        save()
+    return LoopResult(step, history[-1][1] if history else None, wall, run_dir)
+
+
+def run_weights(run_dir: Path, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The EMA weights under ``prefix`` (prefix removed) of the run in ``run_dir``, and its record."""
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        raise UserError(f"no {CHECKPOINT} in {run_dir}; train that stage first")
+    state = load_checkpoint(path)
+    weights = {k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)}
+    record = {"steps": state["step"], "wall_seconds": round(state["wall_seconds"], 1), "config": state["config"],
+              "final_loss": state["loss_history"][-1][1] if state["loss_history"] else None}
+    return weights, record

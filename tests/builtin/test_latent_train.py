@@ -1,0 +1,86 @@
+"""The latent model's two training stages: the loss falls on a fixed batch, and a resumed run is the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from generator.builtin.latent.loop import CHECKPOINT, run_weights
+from generator.builtin.latent.unet import UnetConfig, UnetTrainConfig, build_scheduler, build_unet, diffusion_loss, train_unet
+from generator.builtin.latent.vae import VaeConfig, VaeTrainConfig, build_vae, reconstruction_loss, train_vae
+from generator.builtin.shapes.world import ShapesStream
+from generator.errors import UserError
+
+TINY_VAE = VaeConfig(resolution=32, block_channels=(8, 16), latent_channels=4)
+TINY_UNET = UnetConfig(channels=(32, 32), cross_attention_blocks=(True, False), attention_heads=2)
+
+
+def _vae_config(steps: int) -> VaeTrainConfig:
+    return VaeTrainConfig(steps=steps, batch=4, warmup_steps=1, checkpoint_every=2, log_every=1, model=TINY_VAE)
+
+
+def _adam_steps(parameters, loss_of, steps: int = 25) -> tuple[float, float]:
+    optimizer = torch.optim.Adam(parameters, lr=2e-3)
+    first = loss_of().item()
+    for _ in range(steps):
+        loss = loss_of()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return first, loss_of().item()
+
+
+def test_vae_loss_falls_on_a_fixed_batch() -> None:
+    vae = build_vae(TINY_VAE, seed=0)
+    images = torch.from_numpy(ShapesStream(seed=1, resolution=32).batch(0, 4)[0])
+    first, last = _adam_steps(vae.parameters(), lambda: reconstruction_loss(
+        vae, images, torch.Generator().manual_seed(0), 1e-6))
+    assert last < 0.7 * first
+
+
+def test_unet_loss_falls_on_a_fixed_batch() -> None:
+    unet = build_unet(TINY_UNET, latent_size=8, latent_channels=4, text_dim=16, seed=0)
+    scheduler = build_scheduler(TINY_UNET)
+    latents = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    states = torch.randn(4, 5, 16, generator=torch.Generator().manual_seed(2))
+    first, last = _adam_steps(unet.parameters(), lambda: diffusion_loss(
+        unet, scheduler, latents, states, torch.Generator().manual_seed(0)))
+    assert last < 0.8 * first
+
+
+def test_vae_resume_continues_the_same_run_bit_for_bit(tmp_path: Path) -> None:
+    train_vae(_vae_config(4), tmp_path / "straight")
+    train_vae(_vae_config(2), tmp_path / "resumed")
+    train_vae(_vae_config(4), tmp_path / "resumed", resume=True)
+    straight, _ = run_weights(tmp_path / "straight", "vae.")
+    resumed, record = run_weights(tmp_path / "resumed", "vae.")
+    assert record["steps"] == 4
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_a_run_refuses_another_configuration_and_an_unasked_resume(tmp_path: Path) -> None:
+    train_vae(_vae_config(1), tmp_path / "run")
+    with pytest.raises(UserError, match="--resume"):
+        train_vae(_vae_config(2), tmp_path / "run", resume=False)
+    other = VaeTrainConfig(steps=2, batch=4, kl_weight=1e-3, model=TINY_VAE)
+    with pytest.raises(UserError, match="different training configuration"):
+        train_vae(other, tmp_path / "run")
+
+
+def test_unet_stage_learns_on_the_vae_runs_latents_and_resumes_bit_for_bit(tmp_path: Path) -> None:
+    train_vae(_vae_config(1), tmp_path / "vae")
+
+    def config(steps: int) -> UnetTrainConfig:
+        return UnetTrainConfig(vae=str(tmp_path / "vae"), steps=steps, batch=2, warmup_steps=1, checkpoint_every=1,
+                               log_every=1, model=TINY_UNET)
+
+    train_unet(config(2), tmp_path / "straight")
+    train_unet(config(1), tmp_path / "resumed")
+    train_unet(config(2), tmp_path / "resumed", resume=True)
+    straight, _ = run_weights(tmp_path / "straight", "unet.")
+    resumed, _ = run_weights(tmp_path / "resumed", "unet.")
+    assert (tmp_path / "straight" / CHECKPOINT).exists()
+    assert straight["conv_in.weight"].shape == (32, 4, 3, 3)  # 4 latent channels in
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
