@@ -40,11 +40,12 @@ def test_baked_section_matches_the_trace_and_validates(tiny_sd, tmp_path):
     assert [t["special"] for t in specials] == ["start", "end"] and all(t["map"] is not None for t in specials)
     aggregate, over_time = section["aggregate"], section["over_time"]
     assert (aggregate["frame_width"], aggregate["frame_height"]) == (48, 32)  # aspect of the 96x64 image
-    assert aggregate["count"] == 3 * len(section["entries"]) and over_time["count"] == 2 * len(section["entries"])
+    levels = len(section["levels"])  # all, fine, coarse, then the UNet parts (tests/bake/test_daam_parts.py)
+    assert aggregate["count"] == levels * len(section["entries"]) and over_time["count"] == 2 * len(section["entries"])
     sheet = np.asarray(Image.open(tmp_path / aggregate["src"]))
     assert sheet.ndim == 2 and sheet.dtype == np.uint8  # 8-bit grayscale
     entry = chewing["map"]
-    row, column = divmod(entry * 3, aggregate["columns"])
+    row, column = divmod(entry * levels, aggregate["columns"])
     frame = sheet[row * 32 : (row + 1) * 32, column * 48 : (column + 1) * 48]
     expected = (traced.word_map("chewing", size=(32, 48)).numpy() * 255).round()
     assert np.abs(frame.astype(float) - expected).max() <= 1 and frame.max() == 255

@@ -5,13 +5,14 @@
  * data-entries='["a", ...]'> (generator/render/templates/sections/daam.html.j2) with the final <img>, an overlay
  * <canvas>, two grayscale sprite sheets ([data-role=aggregate]: frame entry*3 + level; [data-role=over-time]:
  * frame entry*B + bin), token buttons (data-entry), an opacity slider, a mask toggle with a tau slider, a time
- * slider (value B: all steps) with play, level buttons.
+ * slider (value B: all steps) with play, the end token's button ([data-action=special], data-entry: its map),
+ * level buttons (all, fine, coarse, then the UNet parts down/mid/up the bake found: frame entry*levels + level).
  * Maps are 8-bit, each scaled to 255 at its maximum, so the DAAM mask (Eq. 7) is gray >= tau * 255. The
  * colormap is inferno, the polynomial fit used by generator/daam/overlay.py.
  * Time follows the trajectory: while the time slider shows a bin (not "all steps"), a step published on the
  * Atlas step bus (data-group: the trajectory's scrubbing, jump rows, ...) shows the bin holding that step's
  * timestep, and moving the slider or playing publishes the bin's first step, so the trajectory comes along.
- * "All steps" (and the fine/coarse levels, which exist only over all steps) leaves the bus alone.
+ * "All steps" (and the levels other than "all", which exist only over all steps) leaves the bus alone.
  * State for tests and assistive tech: data-entry, data-level, data-bin, data-mode, data-mask-fraction.
  */
 (function () {
@@ -111,6 +112,7 @@
     var maskBtn = fig.querySelector("[data-action=mask]");
     var playBtn = fig.querySelector("[data-action=play]");
     var levelBtns = Array.prototype.slice.call(fig.querySelectorAll("[data-level]"));
+    var specialBtn = fig.querySelector("[data-action=special]");
     var status = fig.querySelector("[data-role=status]");
     var state = { pinned: null, shown: null, level: 0, bin: bins, mask: false, tau: tauInput.value / 100 };
     var timer = 0;
@@ -207,6 +209,7 @@
       tokens.forEach(function (t) {
         t.setAttribute("aria-pressed", state.pinned !== null && t.dataset.entry === String(state.pinned) ? "true" : "false");
       });
+      if (specialBtn) specialBtn.setAttribute("aria-pressed", state.pinned !== null && specialBtn.dataset.entry === String(state.pinned) ? "true" : "false");
       show(state.pinned);
     }
 
@@ -231,6 +234,9 @@
       });
     });
     var firstEnabled = tokens.filter(function (t) { return !t.disabled; })[0];
+    /* The end token's button beside the time control: pins (or unpins) its map, so time, levels and the mask
+     * apply to it like to any word. */
+    if (specialBtn) specialBtn.addEventListener("click", function () { pin(entryOf(specialBtn)); });
     tokens.forEach(function (t) { t.tabIndex = t === firstEnabled ? 0 : -1; });
 
     function setMask(on) {
