@@ -11,7 +11,7 @@ import json
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -20,7 +20,7 @@ from generator.cli.progress import console, progress_bar
 from generator.devices import hardware_description, resolve_device
 from generator.errors import UserError
 
-STAGE_HELP = "denoiser (single-step, sigma 0.5), time (time-conditioned DDPM), class (class-conditioned DDPM + CFG), classifier (the judge)"
+STAGE_HELP = "denoiser (single-step, sigma 0.5), time (time-conditioned DDPM), class (class-conditioned DDPM + CFG), classifier (the judge), classifier2 (the independent judge: a LeNet-style CNN, seed 1)"
 
 
 def _parse_epochs(text: str | None) -> tuple[int, ...] | None:
@@ -59,7 +59,8 @@ def train_digits_command(
                               "torchvision's MNIST/raw or keras' cache."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default build/train/digits/STAGE)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
-    seed: int = typer.Option(0, help="Seed for initialisation, shuffling and noise."),
+    seed: Optional[int] = typer.Option(None, help="Seed for initialisation, shuffling and noise (default 0; "
+                                       "1 for classifier2, so the two judges never share one)."),
     ema: Optional[float] = typer.Option(None, help="Also keep an EMA of the weights with this decay (e.g. 0.999), "
                                         "saved under OUT/ema/ and OUT/snapshots/ema/."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, copy fp16 weights + config here "
@@ -76,15 +77,18 @@ def train_digits_command(
     device_name = str(resolve_device(device))
     out_dir = out or Path("build/train/digits") / stage
     train = load_mnist(data, "train")
-    if stage == "classifier":
-        command = _command(stage, data, {"--epochs": epochs, "--batch": batch, "--seed": seed, "--threads": threads},
-                           ship_to)
-        _train_classifier(train, load_mnist(data, "test"), out_dir, epochs, batch, seed, ship_to, command, device_name)
+    if stage in ("classifier", "classifier2"):
+        def command(effective_seed: int) -> str:
+            return _command(stage, data, {"--epochs": epochs, "--batch": batch, "--seed": effective_seed,
+                                          "--threads": threads}, ship_to)
+
+        _train_classifier(stage, train, load_mnist(data, "test"), out_dir, epochs, batch, seed,
+                          ship_to, command, device_name)
         return
     try:
         config = stage_defaults(stage)
     except ValueError as error:
-        raise UserError(f"--stage must be denoiser, time, class or classifier, not {stage!r}") from error
+        raise UserError(f"--stage must be denoiser, time, class, classifier or classifier2, not {stage!r}") from error
     overrides = {"epochs": epochs, "batch_size": batch, "hidden": hidden, "snapshot_epochs": _parse_epochs(snapshots),
                  "train_subset": subset, "seed": seed, "ema_decay": ema}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -104,29 +108,56 @@ def train_digits_command(
         console.print(f"shipped fp16 weights to {ship_to}")
 
 
-def _train_classifier(train, test, out_dir: Path, epochs: int | None, batch: int | None, seed: int,  # noqa: ANN001
-                      ship_to: Path | None, command: str, device: str) -> None:
-    """Train, measure and save the judge classifier."""
+def _train_classifier(stage: str, train, test, out_dir: Path, epochs: int | None,  # noqa: ANN001
+                      batch: int | None, seed: int | None, ship_to: Path | None, command: Callable[[int], str],
+                      device: str) -> None:
+    """Train, measure and save a judge classifier: the shipped one (``classifier``) or the independent one
+    (``classifier2``)."""
+    import time
+
     import torch
 
-    from generator.builtin.digits.classifier import ClassifierConfig, accuracy, train_classifier
+    from generator.builtin.digits.classifier import accuracy
     from generator.builtin.digits.train import save_weights, write_json
 
-    config = ClassifierConfig(seed=seed)
-    config = replace(config, **{k: v for k, v in {"epochs": epochs, "batch_size": batch}.items() if v is not None})
-    with progress_bar("train classifier") as report:
-        model = train_classifier(config, torch.from_numpy(train.images), torch.from_numpy(train.labels), report)
-    test_accuracy = accuracy(model, torch.from_numpy(test.images), torch.from_numpy(test.labels))
-    meta = {"architecture": "DigitClassifier", "train": config.to_json(), "test_accuracy": round(test_accuracy, 4),
-            "params": sum(p.numel() for p in model.parameters()), "command": command,
-            "hardware": hardware_description(device), "torch": torch.__version__}
-    for folder, dtype in ((out_dir, None), (ship_to, torch.float16)):
-        if folder is None:
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        save_weights(folder / "model.safetensors", model, dtype=dtype)
-        write_json(folder / "config.json", meta)
-    console.print(f"classifier test accuracy {test_accuracy:.4f}; written to {out_dir}")
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch, "seed": seed}.items() if v is not None}
+    images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
+    started = time.perf_counter()
+    with progress_bar(f"train {stage}") as report:
+        if stage == "classifier":
+            from generator.builtin.digits.classifier import ClassifierConfig, train_classifier
+
+            config = replace(ClassifierConfig(), **overrides)
+            model = train_classifier(config, images, labels, report)
+            architecture = "DigitClassifier"
+        else:
+            from generator.builtin.digits.classifier2 import Classifier2Config, train_classifier2
+
+            config = replace(Classifier2Config(), **overrides)
+            model = train_classifier2(config, images, labels, report)
+            architecture = "LeNetClassifier"
+    train_seconds = time.perf_counter() - started
+    test_images, test_labels = torch.from_numpy(test.images), torch.from_numpy(test.labels)
+    test_accuracy = accuracy(model, test_images, test_labels)
+    meta = {"architecture": architecture, "train": config.to_json(), "test_accuracy": round(test_accuracy, 4),
+            "test_images": int(test_labels.shape[0]), "train_images": int(labels.shape[0]),
+            "params": sum(p.numel() for p in model.parameters()), "command": command(config.seed),
+            "hardware": hardware_description(device), "torch": torch.__version__,
+            "train_seconds": round(train_seconds, 1)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_weights(out_dir / "model.safetensors", model)
+    write_json(out_dir / "config.json", meta)
+    if ship_to is not None:  # fp16 halves the size; record what the shipped weights score, as the judges use them
+        from generator.builtin.digits.classifier import load_classifier
+        from generator.builtin.digits.classifier2 import load_classifier2
+
+        ship_to.mkdir(parents=True, exist_ok=True)
+        save_weights(ship_to / "model.safetensors", model, dtype=torch.float16)
+        write_json(ship_to / "config.json", {**meta, "dtype": "float16"})  # load_classifier2 reads the architecture
+        shipped = load_classifier(ship_to / "model.safetensors") if stage == "classifier" else load_classifier2(ship_to)
+        write_json(ship_to / "config.json", {**meta, "dtype": "float16", "test_accuracy_fp32": meta["test_accuracy"],
+                                             "test_accuracy": round(accuracy(shipped, test_images, test_labels), 4)})
+    console.print(f"{stage} test accuracy {test_accuracy:.4f} ({train_seconds:.0f} s); written to {out_dir}")
 
 
 @eval_app.command("digits")
@@ -143,9 +174,13 @@ def eval_digits_command(
                                "x guidance (1, 3, 5, 7.5) for the class model, with the classifier as the judge; "
                                "write the best as STAGE/defaults.json (the model's defaults everywhere)."),
     sweep_n: int = typer.Option(100, help="Samples per sweep cell."),
+    second_judge: bool = typer.Option(True, help="Also score every sample with the independent classifier "
+                                      "(WEIGHTS/classifier2, else the shipped one) and report how often the two "
+                                      "judges agree."),
 ) -> None:
-    """Sample the digits models and score them with the project's classifier."""
+    """Sample the digits models and score them with the project's classifier and the independent one."""
     from generator.builtin.digits.classifier import load_classifier
+    from generator.builtin.digits.classifier2 import load_classifier2
     from generator.builtin.digits.weights import load_digits_unet, shipped_weights_dir
     from generator.evaluate.digits_report import evaluate_digits, write_eval_json
 
@@ -164,6 +199,9 @@ def eval_digits_command(
         raise UserError(f"classifier weights {classifier_path} not found; train them with "
                         "`diffatlas train digits --stage classifier --ship-to DIR`")
     classifier = load_classifier(classifier_path)
+    independent_dir = root / "classifier2" if (root / "classifier2" / "model.safetensors").is_file() \
+        else shipped_weights_dir() / "classifier2"  # the independent judge does not depend on the models judged
+    independent = load_classifier2(independent_dir) if second_judge else None
     class_model = class_config = time_model = time_config = None
     if stage in ("class", "both"):
         class_model, class_config = load_digits_unet(root / "class")
@@ -171,11 +209,42 @@ def eval_digits_command(
         time_model, time_config = load_digits_unet(root / "time")
     with progress_bar("eval digits") as report:
         result = evaluate_digits(class_model, class_config, time_model, time_config, classifier, n=n, gamma=gamma,
-                                 seed=seed, device=device_name, progress=report)
+                                 seed=seed, device=device_name, progress=report, independent=independent)
+    result["judges"] = {"shipped": _judge_info(root / "classifier")}
+    if independent is not None:
+        result["judges"]["independent"] = _judge_info(independent_dir)
     write_eval_json(out, result)
-    console.print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_class_accuracy"}
-                              if isinstance(v, dict) else v for k, v in result.items()}, sort_keys=True))
+    for line in _summary(result):
+        console.print(line)
     console.print(f"written to {out}")
+
+
+def _summary(result: dict) -> list[str]:
+    """One line per model: each judge's share against the target, and how often the judges agree."""
+    lines = []
+    for stage, measure, words in (("class", "label_accuracy", "labelled as asked"),
+                                  ("time", "confident_fraction", "read with confidence >= 0.9")):
+        scores = result.get(stage)
+        if not scores:
+            continue
+        shares = [f"shipped judge {scores[measure]:.1%}"]
+        if "independent" in scores:
+            shares.append(f"independent judge {scores['independent'][measure]:.1%}")
+        line = (f"{stage}{' (gamma %g)' % scores['gamma'] if 'gamma' in scores else ''}: {' / '.join(shares)} of "
+                f"{scores['n']} samples {words} (target {scores['target']:.0%})")
+        if "agreement" in scores:
+            agree = scores["agreement"]
+            line += (f"; the judges give the same label to {agree['same_label']:.1%} and the same verdict to "
+                     f"{agree['same_verdict']:.1%}, both accept {agree['right_by_both']:.1%}")
+        lines.append(line)
+    return lines
+
+
+def _judge_info(folder: Path) -> dict[str, object]:
+    """What a judge is, from its config.json: architecture, parameters, MNIST test accuracy, training seed."""
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+    return {"folder": folder.name, "architecture": config.get("architecture"), "params": config.get("params"),
+            "test_accuracy": config.get("test_accuracy"), "seed": config.get("train", {}).get("seed")}
 
 
 def _sweep_defaults(folder: Path, stage: str, device: str, n: int) -> None:

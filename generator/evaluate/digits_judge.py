@@ -8,6 +8,10 @@ reads pure Gaussian noise as an 8 with confidence 1.00. So an image must first l
 all (``looks_like_a_digit``: a dark frame, some ink, few mid-grey pixels). The bounds hold every one of
 MNIST's 10,000 test digits with margin (measured: ink 2.4-32.9% of pixels, mid-grey at most 11.4%, the
 3-pixel frame at most 0.039 bright on average) and refuse noise (its frame averages 0.31).
+
+A second, independent classifier (``classifier2``: another architecture, recipe and seed, see
+``generator/builtin/digits/classifier2.py``) judges the eval's samples beside the shipped one, so a reported
+share does not hang on one network; figures on pages keep the shipped judge. Both pass the same gate.
 """
 
 from __future__ import annotations
@@ -49,6 +53,15 @@ def shipped_classifier() -> torch.nn.Module:
     return load_classifier(shipped_weights_dir() / "classifier" / "model.safetensors")
 
 
+@functools.lru_cache(maxsize=1)
+def independent_classifier() -> torch.nn.Module:
+    """The independent judge shipped next to the digits models (loaded once per process)."""
+    from generator.builtin.digits.classifier2 import load_classifier2
+    from generator.builtin.digits.weights import shipped_weights_dir
+
+    return load_classifier2(shipped_weights_dir() / "classifier2")
+
+
 def read_digit(image: np.ndarray) -> tuple[int | None, float]:
     """(digit, confidence) of an (H, W, 3) or (H, W) uint8 image of 28x28 pixels; (None, 0.0) when the image
     does not look like a digit at all."""
@@ -56,15 +69,16 @@ def read_digit(image: np.ndarray) -> tuple[int | None, float]:
     return digit, confidence
 
 
-def read_digit_explained(image: np.ndarray) -> tuple[int | None, float, str]:
-    """``read_digit`` plus what was found, in words ("7, 98% sure" or why it is not a digit)."""
+def read_digit_explained(image: np.ndarray, classifier: torch.nn.Module | None = None) -> tuple[int | None, float, str]:
+    """``read_digit`` plus what was found, in words ("7, 98% sure" or why it is not a digit); ``classifier``
+    defaults to the shipped judge."""
     from generator.builtin.digits.classifier import classify
 
     gray = (image.astype(np.float32).mean(axis=-1) if image.ndim == 3 else image.astype(np.float32)) / 255.0
     refused = not_a_digit(gray)
     if refused:
         return None, 0.0, refused
-    probabilities = classify(shipped_classifier(), torch.from_numpy(gray)[None, None])[0]
+    probabilities = classify(classifier or shipped_classifier(), torch.from_numpy(gray)[None, None])[0]
     digit = int(probabilities.argmax())
     confidence = float(probabilities[digit])
     return digit, confidence, f"{digit}, {confidence:.0%} sure"

@@ -1,21 +1,26 @@
-"""Evaluate stage: measured quality of the digits diffusion models, judged by the project's classifier.
+"""Evaluate stage: measured quality of the digits diffusion models, judged by the project's classifiers.
 
-Two numbers from issue 6:
+Two numbers (issues 6 and 18):
 
-* class-conditioned DDPM at guidance gamma = 5: the fraction of samples the classifier assigns to
-  the requested class (target >= 95% over >= 500 samples, classes balanced);
+* class-conditioned DDPM at the course's guidance gamma = 5: the fraction of samples the classifier assigns
+  to the requested class (target >= 98%, classes balanced);
 * time-conditioned DDPM: the fraction of samples the classifier is confident about (max probability
   >= 0.9; target >= 80%), i.e. samples that look like some digit.
+
+Each is measured by the shipped judge (the top-level numbers, as before) and, when given, by the independent
+one (``independent``), on the same samples, with how often the two agree (``agreement``). A sample that fails
+the judge's "looks like a digit" gate is wrong for both and has no label for either.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from generator.builtin.digits.classifier import DigitClassifier, classify
+from generator.builtin.digits.classifier import classify
 from generator.builtin.digits.ddpm import DDPMSchedule, class_noise_fn, ddpm_sample, time_noise_fn
 from generator.evaluate.digits_judge import not_a_digit
 from generator.files import write_json
@@ -77,31 +82,76 @@ def looks_like_digits(samples: torch.Tensor) -> torch.Tensor:
     return torch.tensor([not_a_digit(image) is None for image in pixels], dtype=torch.bool)
 
 
-def score_class_samples(classifier: DigitClassifier, samples: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Fraction classified as the requested label (and looking like a digit at all), overall and per class."""
-    predicted = classify(classifier, samples).argmax(1)  # (N,)
-    hits = (predicted == labels) & looks_like_digits(samples)
-    per_class = {str(c): round(float(hits[labels == c].float().mean()), 4) for c in range(10) if (labels == c).any()}
-    return {"label_accuracy": round(float(hits.float().mean()), 4), "per_class_accuracy": per_class,
-            "n": int(labels.shape[0])}
+@dataclass(frozen=True)
+class Scored:
+    """One judge's score of a set of samples: the reported ``numbers`` and, per sample, the label it read (-1 where
+    the gate refused the sample) and whether the sample passed (``right``)."""
+
+    numbers: dict[str, Any]
+    labels: torch.Tensor  # (N,) int64
+    right: torch.Tensor  # (N,) bool
 
 
-def score_unconditional_samples(classifier: DigitClassifier, samples: torch.Tensor) -> dict[str, Any]:
-    """Fraction of samples that look like a digit and are classified confidently (max probability >= 0.9), the
-    share that looks like a digit at all, and the predicted-class histogram."""
+def judge_labels(classifier: torch.nn.Module, samples: torch.Tensor,
+                 digit_like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(probabilities (N, 10), labels (N,) with -1 where the gate refused the sample, confidence (N,))."""
     probs = classify(classifier, samples)  # (N, 10)
     confidence, predicted = probs.max(1)
-    digit_like = looks_like_digits(samples)
-    histogram = torch.bincount(predicted, minlength=10).tolist()
+    return probs, torch.where(digit_like, predicted, torch.full_like(predicted, -1)), confidence
+
+
+def score_class_samples(classifier: torch.nn.Module, samples: torch.Tensor, labels: torch.Tensor,
+                        digit_like: torch.Tensor | None = None) -> Scored:
+    """Fraction classified as the requested label (and looking like a digit at all), overall and per class."""
+    digit_like = looks_like_digits(samples) if digit_like is None else digit_like
+    _, predicted, _ = judge_labels(classifier, samples, digit_like)
+    hits = predicted == labels
+    per_class = {str(c): round(float(hits[labels == c].float().mean()), 4) for c in range(10) if (labels == c).any()}
+    return Scored({"label_accuracy": round(float(hits.float().mean()), 4), "per_class_accuracy": per_class,
+                   "n": int(labels.shape[0])}, predicted, hits)
+
+
+def score_unconditional_samples(classifier: torch.nn.Module, samples: torch.Tensor,
+                                digit_like: torch.Tensor | None = None) -> Scored:
+    """Fraction of samples that look like a digit and are classified confidently (max probability >= 0.9), the
+    share that looks like a digit at all, and the predicted-class histogram."""
+    digit_like = looks_like_digits(samples) if digit_like is None else digit_like
+    probs, labels, confidence = judge_labels(classifier, samples, digit_like)
+    histogram = torch.bincount(probs.argmax(1), minlength=10).tolist()
     confident = (confidence >= CONFIDENCE_THRESHOLD) & digit_like
-    return {"confident_fraction": round(float(confident.float().mean()), 4),
-            "digit_like_fraction": round(float(digit_like.float().mean()), 4),
-            "mean_confidence": round(float(confidence.mean()), 4), "predicted_histogram": histogram,
-            "n": int(samples.shape[0])}
+    return Scored({"confident_fraction": round(float(confident.float().mean()), 4),
+                   "digit_like_fraction": round(float(digit_like.float().mean()), 4),
+                   "mean_confidence": round(float(confidence.mean()), 4), "predicted_histogram": histogram,
+                   "n": int(samples.shape[0])}, labels, confident)
+
+
+def agreement(first: Scored, second: Scored) -> dict[str, Any]:
+    """How often two judges' scores of the same samples agree: the same label (refused by the gate counts as one
+    label), the same verdict, and right by both."""
+    same_label = first.labels == second.labels
+    same_verdict = first.right == second.right
+    both_right = first.right & second.right
+    return {"same_label": round(float(same_label.float().mean()), 4),
+            "same_verdict": round(float(same_verdict.float().mean()), 4),
+            "right_by_both": round(float(both_right.float().mean()), 4), "n": int(same_label.shape[0])}
+
+
+def _two_judges(score: Any, classifier: torch.nn.Module, independent: torch.nn.Module | None,
+                measure: str, target: float, *args: torch.Tensor) -> dict[str, Any]:
+    """One model's samples scored by the shipped judge (top level) and the independent one beside it."""
+    shipped = score(classifier, *args)
+    result = {"target": target, **shipped.numbers, "meets_target": shipped.numbers[measure] >= target}
+    if independent is not None:
+        second = score(independent, *args)
+        result["independent"] = {**{k: v for k, v in second.numbers.items() if k != "n"},
+                                 "meets_target": second.numbers[measure] >= target}
+        result["agreement"] = agreement(shipped, second)
+    return result
 
 
 OOD_SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
-CLASS_TARGET = 0.95  # share of class-model samples labelled as asked
+CLASS_TARGET = 0.95  # share of a figure's class-model sample grid labelled as asked (40 samples on the chapter)
+CLASS_EVAL_TARGET = 0.98  # issue 18: share of the eval's n class-model samples labelled as asked
 TIME_TARGET = 0.8  # share of time-model samples classified with confidence >= 0.9
 
 
@@ -131,14 +181,16 @@ def evaluate_digits(
     class_config: dict[str, Any] | None,
     time_model: torch.nn.Module | None,
     time_config: dict[str, Any] | None,
-    classifier: DigitClassifier,
+    classifier: torch.nn.Module,
     n: int = 500,
     gamma: float = 5.0,
     seed: int = 0,
     device: str = "cpu",
     progress: ProgressCallback = no_progress,
+    independent: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Sample ``n`` digits from each given model and score them; returns a JSON-ready dict."""
+    """Sample ``n`` digits from each given model and score them by the shipped judge ``classifier`` and, when
+    given, the ``independent`` one; returns a JSON-ready dict."""
     result: dict[str, Any] = {"seed": seed, "confidence_threshold": CONFIDENCE_THRESHOLD}
     for model in (class_model, time_model):
         if model is not None and device == "cpu":
@@ -147,13 +199,13 @@ def evaluate_digits(
         labels = torch.arange(n) % 10  # balanced classes
         samples = sample_class_model(class_model.to(device), labels, schedule_from_config(class_config), gamma, seed,
                                      device=device, progress=progress, description="class-conditioned")
-        result["class"] = {"gamma": gamma, "target": CLASS_TARGET, **score_class_samples(classifier, samples, labels)}
-        result["class"]["meets_target"] = result["class"]["label_accuracy"] >= CLASS_TARGET
+        result["class"] = {"gamma": gamma, **_two_judges(score_class_samples, classifier, independent, "label_accuracy",
+                                                         CLASS_EVAL_TARGET, samples, labels, looks_like_digits(samples))}
     if time_model is not None and time_config is not None:
         samples = sample_time_model(time_model.to(device), n, schedule_from_config(time_config), seed + 10_000,
                                     device=device, progress=progress, description="time-conditioned")
-        result["time"] = {"target": TIME_TARGET, **score_unconditional_samples(classifier, samples)}
-        result["time"]["meets_target"] = result["time"]["confident_fraction"] >= TIME_TARGET
+        result["time"] = _two_judges(score_unconditional_samples, classifier, independent, "confident_fraction",
+                                     TIME_TARGET, samples, looks_like_digits(samples))
     return result
 
 
