@@ -4,7 +4,7 @@ Every mistake becomes a ``SpecError`` naming the file and line, raised before an
 declared once in ``SETTINGS`` (what a prompt may override) and ``PROMPT_FIELDS``; later experiments add
 their keys there. The YAML itself is read within bounds (size, no aliases, depth, string length) by
 ``generator.spec.bounded_yaml``, and every value is checked with ``generator.spec.fields.Fields``, as the
-sections (``experiments:``, ``training:``, ``faithfulness:``) are. Checks that need the model or the files the
+sections (``experiments:``, ``training:``, ``faithfulness:``, ``daam_findings:``) are. Checks that need the model or the files the
 prompt file names are the bake's, before any work: ``generator.bake.preflight``.
 """
 
@@ -19,6 +19,7 @@ from typing import Any, Callable
 from generator.errors import UserError
 from generator.spec.bounded_yaml import SpecError, compose_bounded
 from generator.spec.experiments import ExperimentsSpec, parse_experiments
+from generator.spec.daam_findings import DaamFindingsSpec, parse_daam_findings
 from generator.spec.faithfulness import FaithfulnessSpec, parse_faithfulness
 from generator.spec.fields import Check, Expectation, Fields, SourceFile, at_least, between, int_list
 from generator.spec.training import TrainingSpec, parse_training
@@ -95,6 +96,7 @@ class PromptSet:
     experiments: ExperimentsSpec | None = None  # when the file has an experiments: section
     training: TrainingSpec | None = None  # when the file has a training: section
     faithfulness: FaithfulnessSpec | None = None  # when the file has a faithfulness: section
+    daam_findings: DaamFindingsSpec | None = None  # when the file has a daam_findings: section
     files: tuple[SourceFile, ...] = ()  # the files and folders the sections name (generator/bake/preflight.py checks)
 
     def only(self, ids: list[str]) -> PromptSet:
@@ -190,7 +192,8 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "guidances": ((list,), _guidances),
     "seeds": ((list,), _seeds),
 }
-TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training", "faithfulness"}
+TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training", "faithfulness",
+             "daam_findings"}
 PROMPT_FIELDS = {"id", "text", "compare", "expect", "reason"} | set(SETTINGS)
 
 
@@ -220,11 +223,12 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     experiments = parse_experiments(f, data["experiments"], defaults) if "experiments" in data else None
     training = parse_training(f, data["training"]) if "training" in data else None
     faithfulness = parse_faithfulness(f, data["faithfulness"]) if "faithfulness" in data else None
-    chapters = experiments is not None or training is not None or faithfulness is not None
+    daam_findings = parse_daam_findings(f, data["daam_findings"]) if "daam_findings" in data else None
+    chapters = any(c is not None for c in (experiments, training, faithfulness, daam_findings))
     entries = data.get("prompts", [] if chapters else None)
     if not isinstance(entries, list) or not (entries or chapters):
         raise f.error(("prompts",), "'prompts' must be a non-empty list (it may be left out when the file has "
-                                    "experiments:, training: or faithfulness:)")
+                                    "experiments:, training:, faithfulness: or daam_findings:)")
     prompts, seen = [], {}
     for index, entry in enumerate(entries):
         key = ("prompts", index)
@@ -253,7 +257,7 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
     if not isinstance(title, str):
         raise f.error(("title",), "'title' must be a string")
     return PromptSet(path, model, defaults, tuple(prompts), title, experiments, training, faithfulness,
-                     tuple(f.files))
+                     daam_findings, tuple(f.files))
 
 
 COMPARE_KEYS = {"text", "expect", "reason"}

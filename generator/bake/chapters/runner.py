@@ -1,6 +1,7 @@
 """Bake stage: the chapter pages a prompt file adds beside its prompts, one manifest per chapter and file.
 
-A chapter is declared by a section of the prompt file (``experiments:``, ``training:``, ``faithfulness:``: the
+A chapter is declared by a section of the prompt file (``experiments:``, ``training:``, ``faithfulness:``,
+``daam_findings:``: the
 attribute of the same name on the loaded prompt set) and is baked by the module of the same name in this
 package (listed in ``BAKES``) into ``<section>/<set id>.json`` under the generated folder. Every chapter module
 provides
@@ -19,13 +20,14 @@ from pathlib import Path
 from typing import Any, Callable, Collection
 
 from generator.bake.cache import is_cached
-from generator.bake.chapters import experiments, faithfulness, training
+from generator.bake.chapters import daam_findings, experiments, faithfulness, training
 from generator.bake.chapters.context import ChapterContext, chapter_path
 from generator.bake.store import AssetStore, write_json
 from generator.manifest.chapters import CHAPTERS
 from generator.progress import ProgressCallback, no_progress
 
-BAKES = {"experiments": experiments, "training": training, "faithfulness": faithfulness}  # chapter id -> module
+BAKES = {"experiments": experiments, "training": training, "faithfulness": faithfulness,  # chapter id -> module
+         "daam_findings": daam_findings}
 
 
 def bake_chapters(prompt_set: Any, out_dir: Path, store: AssetStore, fingerprint: str, get_adapter: Callable[[], Any],

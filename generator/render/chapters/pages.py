@@ -1,4 +1,4 @@
-"""Render stage: the chapter pages of the chapter kinds (experiments, training, faithfulness), one loop for all.
+"""Render stage: the chapter pages of the chapter kinds (experiments, training, faithfulness, daam_findings), one loop.
 
 A chapter section baked by generator/bake/chapters/runner.py leaves manifests ``<generated>/<section>/<set id>.json``.
 For every section in ``CHAPTERS`` (generator/manifest/chapters.py) this module reads them, sorted by file name, and
@@ -27,7 +27,7 @@ from jinja2 import Environment
 
 from generator.manifest.chapters import CHAPTERS, PAGES
 from generator.manifest.schema import chapter_schema
-from generator.render.chapters import experiments, faithfulness, training
+from generator.render.chapters import daam_findings, experiments, faithfulness, training
 from generator.render.chapters.context import PageContext
 from generator.render.errors import RenderError
 from generator.render.load import SiteIndex, asset_path, check_schema, read_json, read_sprite
@@ -35,7 +35,8 @@ from generator.render.paths import relurl
 from generator.render.verdicts import JudgedFigure, judged_figures
 
 # the render module of each chapter section (every one of CHAPTERS has one)
-RENDERERS: dict[str, ModuleType] = {"experiments": experiments, "training": training, "faithfulness": faithfulness}
+RENDERERS: dict[str, ModuleType] = {"experiments": experiments, "training": training, "faithfulness": faithfulness,
+                                    "daam_findings": daam_findings}
 
 
 def check_assets(generated_dir: Path, value: Any, where: str) -> None:
