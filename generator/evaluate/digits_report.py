@@ -14,6 +14,7 @@ the judge's "looks like a digit" gate is wrong for both and has no label for eit
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,5 +211,11 @@ def evaluate_digits(
 
 
 def write_eval_json(path: str | Path, result: dict[str, Any]) -> None:
-    """Write the evaluation atomically with sorted keys."""
-    write_json(Path(path), result)
+    """Write the evaluation atomically with sorted keys, keeping the entries of an existing file that this run did
+    not measure (the denoiser's sweep, the other model's numbers under ``--stage``)."""
+    path = Path(path)
+    try:
+        existing = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        existing = {}
+    write_json(path, {**(existing if isinstance(existing, dict) else {}), **result})
