@@ -67,10 +67,10 @@ def test_render_writes_gallery_pages_and_embeds_with_working_relative_paths(site
     assert result.pages == (gen / "pages" / "red-cat.md", gen / "pages" / "two-dogs.md")
     embeds = ("red-cat-daam.html", "red-cat-trajectory.html", "two-dogs-trajectory.html")  # red-cat has a DAAM section
     assert result.embeds == tuple(site / "embed" / name for name in embeds)
-    # and the course-experiments, training and faithfulness chapters and the judged-figures page (with its
+    # and the course-experiments, training, faithfulness and DAAM-findings chapters and the judged-figures page (with its
     # quality.json), written even when not baked so their nav entries resolve
     assert set(result.changed) == {result.gallery, *result.pages, *result.embeds, gen / "course.md", gen / "training.md",
-                                   gen / "faithfulness.md", gen / "quality.md", gen / "quality.json"}
+                                   gen / "faithfulness.md", gen / "daam-findings.md", gen / "quality.md", gen / "quality.json"}
 
     gallery = result.gallery.read_text()
     assert 'href="pages/red-cat.html"' in gallery and 'href="pages/two-dogs.html"' in gallery
