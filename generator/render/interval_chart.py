@@ -59,7 +59,7 @@ def interval_svg(chart: dict[str, Any]) -> Markup:
     if not rows:
         return Markup("")
     x_min, x_max = x_range(rows, references)
-    height = TOP + ROW_HEIGHT * len(rows) + BOTTOM + 14 * max(0, len(references) - 1)
+    height = TOP + ROW_HEIGHT * len(rows) + BOTTOM + 16 * len(references)  # reference labels under the axis
     plot = Plot(x_min, x_max, 0, len(rows), width=WIDTH, height=height, left=LABEL_WIDTH, right=VALUE_WIDTH,
                 top=TOP, bottom=BOTTOM)
     plot_w, bottom_y = WIDTH - LABEL_WIDTH - VALUE_WIDTH, TOP + ROW_HEIGHT * len(rows)
@@ -97,7 +97,7 @@ def interval_svg(chart: dict[str, Any]) -> Markup:
         parts.append(f'<g class="atlas-interval-reference" data-label="{escape(ref["label"])}" data-value="{ref["value"]}">'
                      f"<title>{escape(ref['label'])}: {ref['value']:.3f}</title>"
                      f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{bottom_y}" stroke="{REFERENCE}" stroke-width="1.5" '
-                     f'stroke-dasharray="5 4"/><text x="{LABEL_WIDTH - 8}" y="{bottom_y + 14 + 14 * (j + 1):.0f}" '
-                     f'text-anchor="end" fill="{REFERENCE}">┆ {escape(ref["label"])} {ref["value"]:.3f}</text></g>')
+                     f'stroke-dasharray="5 4"/><text x="{LABEL_WIDTH}" y="{bottom_y + 48 + 16 * j:.0f}" '
+                     f'fill="{REFERENCE}">┆ dashed: {escape(ref["label"])} {ref["value"]:.3f}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
