@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,17 +37,28 @@ def prompt_file(source: Path, copies: int, folder: Path) -> Path:
                             "seed": int(prompt.get("seed", 0)) + 100 * copy})
     data["prompts"] = prompts
     path = folder / "prompts.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    class NoAliases(yaml.SafeDumper):  # prompt files refuse anchors; repeated values are written out
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    path.write_text(yaml.dump(data, Dumper=NoAliases, sort_keys=False))
     return path
 
 
-def timed_bake(prompts: Path, out: Path, processes: int, threads: int) -> float:
+def snapshot(folder: Path) -> Path:
+    """A copy of the generator package: both bakes run the same code even while someone edits the working tree
+    (the cache key hashes the baking code, so an edit between the two bakes would change every manifest)."""
+    shutil.copytree(REPO / "generator", folder / "code" / "generator", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder / "code"
+
+
+def timed_bake(prompts: Path, out: Path, processes: int, threads: int, code: Path) -> float:
     """Wall seconds of one `diffatlas bake` (a failure ends the benchmark with its output)."""
-    environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(code)}
     command = [sys.executable, "-m", "generator", "bake", str(prompts), "--out", str(out), "--device", "cpu"]
     command += ["--processes", str(processes)] if processes > 1 else []
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=REPO)
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=code)
     seconds = time.perf_counter() - started
     if result.returncode:
         sys.exit(f"bake with {processes} process(es) failed:\n{result.stderr}")
@@ -66,8 +78,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-shard-") as scratch:
         folder = Path(scratch)
         prompts = prompt_file(options.prompts, options.copies, folder)
-        single = timed_bake(prompts, folder / "one", 1, options.threads)
-        sharded = timed_bake(prompts, folder / "two", 2, options.threads)
+        code = snapshot(folder)
+        single = timed_bake(prompts, folder / "one", 1, options.threads, code)
+        sharded = timed_bake(prompts, folder / "two", 2, options.threads, code)
         one, two = tree(folder / "one"), tree(folder / "two")
         identical = one == two
         count = len(yaml.safe_load(prompts.read_text())["prompts"])
@@ -77,7 +90,14 @@ def main() -> None:
         print(f"2 processes: {sharded:7.1f} s   ratio {sharded / single:.2f} (ideal 0.50)")
         print(f"byte-identical: {identical} ({len(one)} files, {sum(map(len, one.values())) / 1e6:.2f} MB)")
         if not identical:
+            import difflib
+
             differing = sorted(name for name in set(one) | set(two) if one.get(name) != two.get(name))
+            for name in differing[:2]:
+                if name.endswith(".json") and name in one and name in two:
+                    lines = difflib.unified_diff(one[name].decode().splitlines(), two[name].decode().splitlines(),
+                                                 lineterm="", n=0)
+                    print("\n".join(list(lines)[:12]))
             sys.exit(f"files differ: {differing[:10]}")
 
 

@@ -65,7 +65,9 @@ class ProcessGroup:
 
         cpu = device == "cpu" or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") \
             or not torch.cuda.is_available()
+        threads = torch.get_num_threads()
         state = PartialState(cpu=cpu, timeout=BARRIER_TIMEOUT)
+        torch.set_num_threads(threads)  # accelerate divides the cores; a single bake's count keeps its bytes
         accelerator = None if cpu else str(state.device)  # each process on its own GPU (cuda:LOCAL_RANK)
         return cls(state.process_index, state.num_processes, accelerator)
 

@@ -119,11 +119,10 @@ def bake_command(
 
 def _launch_bake(prompts: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str],
                  force: bool, daam: bool, allow_pickle: bool, processes: int) -> None:
-    """Check once here (one line before anything starts), then run the bake as ``processes`` processes."""
+    """Run the bake as ``processes`` processes (a held lock is refused here; the other checks run in them)."""
     from generator.bake.lock import check_unlocked
     from generator.cli.launch import launch
 
-    _checked_set(prompts, model, device, dtype, only, daam, allow_pickle)
     check_unlocked(out)
     arguments = [str(prompts), "--device", device, "--dtype", dtype, "--out", str(out)]
     arguments += ["--model", model] if model else []

@@ -7,10 +7,13 @@ generator/bake/shard.py). The launcher only starts, watches and stops: when one 
 memory, a disk error), the others are stopped too (they would wait for it forever at the final barrier) and
 one line says what happened; what every process finished before stays, and the same command bakes the rest.
 
-CPU results depend on the number of torch threads (the order of float sums in the kernels). Children get the
-thread count this process would bake with (``OMP_NUM_THREADS``, unless the caller set it), so a sharded bake
-gives the bytes of a single-process bake; ``accelerate launch`` and ``torchrun`` set 1 thread per process
-unless told otherwise.
+CPU results depend on the number of torch threads (the order of float sums in the kernels): every child keeps
+the thread count a single-process bake would use here (generator/bake/shard.py), so a sharded bake gives its
+bytes. ``accelerate launch`` and ``torchrun`` set ``OMP_NUM_THREADS=1`` unless told otherwise: compare with a
+single-process bake under the same ``OMP_NUM_THREADS``.
+
+The checks that need the model's files run in the children (process 1 prints the one line of a mistake), not
+here first: this process imports neither torch nor diffusers, so the children start at once.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ def free_port() -> int:
 
 
 def child_environment(index: int, count: int, port: int, device: str) -> dict[str, str]:
-    """The environment of child ``index``: the torch.distributed launcher variables, threads, CPU flag."""
-    import torch
+    """The environment of child ``index``: the torch.distributed launcher variables and the CPU flag.
 
+    No torch here: the launcher only starts processes, and importing torch would add seconds before they start.
+    """
     environment = {**os.environ, "RANK": str(index), "LOCAL_RANK": str(index), "WORLD_SIZE": str(count),
                    "LOCAL_WORLD_SIZE": str(count), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    environment.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
-    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+    if device == "cpu":
         environment["ACCELERATE_USE_CPU"] = "true"
     return environment
 

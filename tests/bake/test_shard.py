@@ -166,3 +166,14 @@ def test_a_prompt_failing_on_one_process_is_named_with_it_and_the_rerun_bakes_on
     assert rerun.returncode == 0, rerun.stderr
     assert "1 baked, 4 cached" in rerun.stderr and f"{failing}: baked" in rerun.stderr
     assert tree(out) == single
+
+
+def test_a_mistake_in_the_prompt_file_is_one_line_from_all_processes(tmp_path):
+    prompts = tmp_path / "bad.yaml"
+    prompts.write_text(PROMPTS.replace("scheduler: euler", "scheduler: no-such-scheduler"))
+    single = bake(prompts, tmp_path / "one")
+    sharded = bake(prompts, tmp_path / "two", "--processes", "2")
+    assert single.returncode == sharded.returncode == 2
+    assert single.stderr.count("\n") == 1 and "no-such-scheduler" in single.stderr
+    assert sharded.stderr == single.stderr  # process 1 says it once; process 2 and the launcher stay silent
+    assert not (tmp_path / "two").exists()
