@@ -23,7 +23,6 @@ from PIL import UnidentifiedImageError
 from generator.builtin.digits.mnist import find_idx_file
 from generator.experiments.course.editing import PIXEL_SPACE_MESSAGE, PIXEL_SPACE_WHAT
 from generator.experiments.course.inputs import IMAGE_FORMATS, ImageTooLarge, open_bounded_image
-from generator.models.schedulers import ALL_SCHEDULERS as SCHEDULERS
 from generator.spec.experiments import ExperimentsSpec
 from generator.spec.fields import SourceFile
 from generator.spec.prompt_set import PromptSet, SpecError
@@ -85,8 +84,8 @@ def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
     for prompt in prompt_set.prompts:
         where = f"{prompt_set.path}:{prompt.line}"
         s = prompt.settings
-        if s.scheduler is not None and s.scheduler not in SCHEDULERS:
-            raise SpecError(f"{where}: unknown scheduler {s.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if s.scheduler is not None and s.scheduler not in limits.schedulers:
+            raise SpecError(f"{where}: unknown scheduler {s.scheduler!r}; choose one of {', '.join(limits.schedulers)}")
         for name, size in (("width", s.width), ("height", s.height)):
             if size is not None and size % limits.size_multiple:
                 raise SpecError(f"{where}: {name} {size} is not a multiple of {limits.size_multiple}, which "
@@ -104,9 +103,9 @@ def check_against_model(prompt_set: PromptSet, limits: Any) -> None:
 
 def _check_experiments(path: Path, experiments: ExperimentsSpec, limits: Any, model: str) -> None:
     """Prompts within the model's token limit, scheduler known, anagrams/hybrids on pixels (before the model loads)."""
-    if experiments.scheduler is not None and experiments.scheduler not in SCHEDULERS:
+    if experiments.scheduler is not None and experiments.scheduler not in limits.schedulers:
         raise SpecError(f"{path}:{experiments.line}: unknown scheduler {experiments.scheduler!r}; choose one of "
-                        f"{', '.join(SCHEDULERS)}")
+                        f"{', '.join(limits.schedulers)}")
     if getattr(limits, "pixel_space", None) is False:  # the bake would refuse it after loading the model
         for experiment, entries in (("visual anagrams", experiments.anagrams), ("hybrid images", experiments.hybrids)):
             for entry in (e for e in entries if not e.allow_latent):

@@ -205,9 +205,9 @@ def flow_folder_limits(folder: Path) -> ModelLimits:
 
     limits = diffusers_folder_limits(folder)
     if pipeline_class(folder) == "FluxPipeline":
-        return replace(limits, size_multiple=limits.size_multiple * 2, max_tokens=512,
+        return replace(limits, size_multiple=limits.size_multiple * 2, max_tokens=512, flow=True,
                        tokenizer=lambda: AutoTokenizer.from_pretrained(str(folder), subfolder="tokenizer_2"))
-    return replace(limits, size_multiple=limits.size_multiple * 2)
+    return replace(limits, size_multiple=limits.size_multiple * 2, flow=True)
 
 
 def flow_adapter(pipeline: object, model_id: str) -> FlowAdapter:

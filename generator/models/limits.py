@@ -36,6 +36,14 @@ class ModelLimits:
     labels: tuple[str, ...] | None = None
     fingerprint: str = ""  # changes when the weights change (part of the bake cache key)
     pixel_space: bool | None = None  # None: not known before loading (the registry fills it in)
+    flow: bool = False  # a flow-matching model (SD3, Flux): only the flow schedulers fit it
+
+    @property
+    def schedulers(self) -> tuple[str, ...]:
+        """The scheduler names that fit this model's family (checked before it loads)."""
+        from generator.models.schedulers import FLOW_SCHEDULERS, SCHEDULERS
+
+        return tuple(FLOW_SCHEDULERS if self.flow else SCHEDULERS)
 
     def check_prompt(self, text: str) -> str | None:
         """Why the model cannot take this prompt, or None."""

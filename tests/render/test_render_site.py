@@ -50,7 +50,7 @@ def test_fixture_manifests_are_valid_and_the_validator_agrees_with_jsonschema(si
             {**m, "settings": {**m["settings"], "steps": "four"}},
             {**m, "settings": {**m["settings"], "guidance": -1}},
             {**m, "final": {**m["final"], "src": "assets/nothex.png"}},
-            {**m, "model": {**m["model"], "prediction_type": "flow"}},
+            {**m, "model": {**m["model"], "prediction_type": "velocity"}},
             {**m, "trajectory": {**m["trajectory"], "noisy": {**m["trajectory"]["noisy"], "columns": 0}}},
             {**m, "trajectory": {**m["trajectory"], "timesteps": ["999"]}},
             {**m, "settings": {**m["settings"], "seed": True}},

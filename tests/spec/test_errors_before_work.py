@@ -73,6 +73,12 @@ def test_unknown_scheduler_is_the_only_line(tmp_path, monkeypatch, capsys, model
                                                  f"{', '.join(SCHEDULERS)}")
 
 
+def test_a_scheduler_of_the_other_family_is_the_only_line(tmp_path, monkeypatch, capsys):
+    # a flow-matching model lists only the flow schedulers; a noise-prediction name is refused before loading
+    path = prompt_file(tmp_path, "testing:tiny-sd3", "scheduler: ddim", prompt="a red circle")
+    assert_only_error(monkeypatch, capsys, path, f"{path}:5: unknown scheduler 'ddim'; choose one of flow-euler, flow-heun")
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_experiment_prompt_over_the_token_limit_is_the_only_line(tmp_path, monkeypatch, capsys, model):
     extra = f"""\

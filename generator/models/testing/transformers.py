@@ -119,9 +119,9 @@ def load_tiny_flux(device: torch.device, dtype: torch.dtype) -> FluxAdapter:
 
 def sd3_limits() -> ModelLimits:
     """SD3's words are checked against its CLIP encoders' 77 tokens (T5 reads longer prompts)."""
-    return ModelLimits(size_multiple=16, max_tokens=77, tokenizer=load_tokenizer)
+    return ModelLimits(size_multiple=16, max_tokens=77, tokenizer=load_tokenizer, flow=True)
 
 
 def flux_limits() -> ModelLimits:
     """Flux's tokens are T5's (CLIP gives only the pooled vector)."""
-    return ModelLimits(size_multiple=16, max_tokens=T5_TOKENS, tokenizer=build_t5_tokenizer)
+    return ModelLimits(size_multiple=16, max_tokens=T5_TOKENS, tokenizer=build_t5_tokenizer, flow=True)
