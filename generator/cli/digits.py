@@ -230,7 +230,8 @@ def _summary(result: dict) -> list[str]:
         shares = [f"shipped judge {scores[measure]:.1%}"]
         if "independent" in scores:
             shares.append(f"independent judge {scores['independent'][measure]:.1%}")
-        line = (f"{stage}{' (gamma %g)' % scores['gamma'] if 'gamma' in scores else ''}: {' / '.join(shares)} of "
+        guidance = f" (gamma {scores['gamma']:g})" if "gamma" in scores else ""
+        line = (f"{stage}{guidance}: {' / '.join(shares)} of "
                 f"{scores['n']} samples {words} (target {scores['target']:.0%})")
         if "agreement" in scores:
             agree = scores["agreement"]

@@ -54,7 +54,7 @@ def test_accuracy_on_the_test_slice_holds_the_documented_number(test_slice, judg
 
 
 def test_the_two_judges_agree_on_real_test_digits(test_slice, judges) -> None:
-    images, labels = test_slice
+    images, _ = test_slice
     shipped, independent = judges
     first, second = classify(shipped, images), classify(independent, images)  # (500, 10) each
     same = first.argmax(1) == second.argmax(1)

@@ -35,7 +35,7 @@ def real_samples(monkeypatch, digits):
     class it is asked for, the time model the first n test digits."""
     images, labels = digits
 
-    def class_samples(model, asked, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    def class_samples(model, asked, *args, **kwargs):
         seen: dict[int, int] = {}
         picks = []
         for label in asked.tolist():
