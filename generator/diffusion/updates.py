@@ -9,6 +9,10 @@ Variables, as the pages write them: x_t is the variance-preserving sample the lo
 schedulers (Euler, Euler ancestral, LMS) step z = x_t / sqrt(alpha-bar_t) = x0 + sigma eps (Karras et al.
 2022, Eq. 1 with s(t) = 1), sigma = sqrt((1 - alpha-bar) / alpha-bar); x0-hat and eps-hat are the model's
 (guided) clean-image and noise estimates at this step.
+
+Flow-matching schedulers (SD3, Flux) step the flow state x_sigma = (1 - sigma) x0 + sigma eps itself, sigma in
+[0, 1], along the predicted velocity v = eps - x0 (Liu et al. 2023, rectified flow): Euler x' = x + (sigma' - sigma)
+v, Heun's predictor-corrector on the same ODE.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ KINDS = {
     "DPMSolverMultistepScheduler": "dpm-solver++",
     "LMSDiscreteScheduler": "lms",
 }
+# flow-matching classes (and our subclasses of them in generator.models.flow_schedule), by base class name
+FLOW_KINDS = {"FlowMatchEulerDiscreteScheduler": "flow-euler", "FlowMatchHeunDiscreteScheduler": "flow-heun"}
 SIGNIFICANT = 6  # digits kept in the manifest
 
 
@@ -44,8 +50,12 @@ def _scalar(value: Any) -> float:
 
 def scheduler_kind(scheduler: object) -> str:
     """Our name for the scheduler's update ('other' for a class without a formula here: the page's generic one)."""
-    kind = KINDS.get(type(scheduler).__name__, "other")
     config = scheduler.config
+    for base in type(scheduler).__mro__:
+        if base.__name__ in FLOW_KINDS:
+            plain = not config.get("stochastic_sampling", False) and not config.get("invert_sigmas", False)
+            return FLOW_KINDS[base.__name__] if plain else "other"  # the stochastic variant re-noises: no formula
+    kind = KINDS.get(type(scheduler).__name__, "other")
     if kind == "dpm-solver++" and (config.get("algorithm_type") != "dpmsolver++" or config.get("solver_order", 2) > 2
                                    or config.get("solver_type", "midpoint") != "midpoint"):
         return "other"  # the third-order and Heun variants have other coefficients than the ones written here
@@ -71,6 +81,10 @@ def scheduler_facts(scheduler: object) -> dict[str, Any]:
         facts["variance_type"] = config.get("variance_type", "fixed_small")
     if facts["kind"] == "dpm-solver++":
         facts.update(solver_order=int(config.solver_order), solver_type=config.solver_type)
+    if facts["prediction_type"] == "flow":
+        facts["shift"] = _round(float(config.get("shift", 1.0)))
+        facts["dynamic_shift"] = bool(config.get("use_dynamic_shifting", False))
+        facts["timestep_spacing"] = "sigma"  # timesteps are 1000 sigma on the shifted sigma schedule
     if facts["kind"] == "ddim":
         facts["eta"] = 0.0  # the loop's (generator/diffusion/sampling.py sample(eta=0.0))
     return facts
@@ -183,9 +197,35 @@ def lms_numbers(scheduler: object) -> list[dict]:
     return numbers
 
 
+def flow_euler_numbers(scheduler: object) -> list[dict]:
+    """Flow Euler (FlowMatchEulerDiscreteScheduler.step): x_sigma' = x_sigma + (sigma' - sigma) v-hat."""
+    sigmas = [_scalar(s) for s in scheduler.sigmas]
+    return [{"t": _scalar(t), "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "dt": sigmas[i + 1] - sigmas[i]}
+            for i, t in enumerate(scheduler.timesteps)]
+
+
+def flow_heun_numbers(scheduler: object) -> list[dict]:
+    """Flow Heun (FlowMatchHeunDiscreteScheduler.step): each interval is two loop steps, two model calls.
+
+    Order 1 (predictor, at sigma): x~ = x + (sigma' - sigma) v; order 2 (corrector, evaluated at x~ and sigma'):
+    x' = x + (sigma' - sigma) (v + v~) / 2, from the x and v the predictor started with. The last interval
+    (sigma' = 0) is a plain Euler step.
+    """
+    sigmas = [_scalar(s) for s in scheduler.sigmas]
+    numbers = []
+    for index, t in enumerate(scheduler.timesteps):
+        order = 1 if index % 2 == 0 else 2  # the scheduler's first-order state alternates with the second
+        start = index if order == 1 else index - 1
+        sigma, sigma_next = sigmas[start], sigmas[start + 1]
+        numbers.append({"t": _scalar(t), "order": order, "sigma": sigma, "sigma_next": sigma_next,
+                        "dt": sigma_next - sigma})
+    return numbers
+
+
 NUMBERS: dict[str, Callable[[object], list[dict]]] = {
     "ddim": ddim_numbers, "ddpm": ddpm_numbers, "euler": euler_numbers, "euler-ancestral": euler_ancestral_numbers,
-    "dpm-solver++": dpm_solver_numbers, "lms": lms_numbers,
+    "dpm-solver++": dpm_solver_numbers, "lms": lms_numbers, "flow-euler": flow_euler_numbers,
+    "flow-heun": flow_heun_numbers,
 }
 
 
