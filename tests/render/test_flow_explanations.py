@@ -40,7 +40,7 @@ def _dress(site: Path, pid: str, *, flow: bool) -> dict:
     manifest["model"]["prediction_type"] = "flow" if flow else "epsilon"
     manifest["pipeline"] = {"noise": manifest["trajectory"]["noisy"], "latents": manifest["trajectory"]["noisy"],
                             "latent_shape": [16, 8, 8], "space": "latent", "conditioning": "text",
-                            "denoiser": "SD3Transformer2DModel" if flow else "UNet2DConditionModel",
+                            "denoiser": "SD3Denoiser" if flow else "UNet2DConditionModel",
                             "decoder": "AutoencoderKL"}
     manifest["schedule"] = _schedule(scheduler, SD3_SCHEDULE if flow else SD_SCHEDULE, steps)
     path.write_text(json.dumps(manifest))
@@ -113,3 +113,4 @@ def test_pipeline_caption_and_noise_panel_name_flow_matching_for_flow_only(pages
     assert "text-to-image diffusion model works" in eps_figure and "straight path" not in eps_figure
     assert "σ = 1 (all noise)" in _between(flow_figure, 'data-panel="noise"', "</section>")
     assert "σ = 1" not in eps_figure
+    assert ">Transformer predicts velocity v<" in flow_figure and ">UNet predicts noise ε<" in eps_figure
