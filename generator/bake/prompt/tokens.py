@@ -11,7 +11,7 @@ import torch
 
 from generator.bake.prompt.sections import AfterSampling
 from generator.bake.store import AssetStore
-from generator.experiments.prompt.text import text_view
+from generator.experiments.prompt.text import encoder_tokens, text_view
 from generator.experiments.prompt.trajectory import Trajectory, TrajectoryRequest
 from generator.models.base import ModelAdapter
 from generator.spec.prompt_set import PromptSpec
@@ -63,6 +63,13 @@ def encoder_facts(adapter: ModelAdapter) -> dict:
 def tokens_section(adapter: ModelAdapter, text: str) -> dict:
     """The manifest section for one prompt text."""
     view = text_view(adapter, text)
+    encoders = [
+        {"slot": e.slot, "class": e.encoder_class, "family": e.family, "role": e.role, "max_length": e.max_length,
+         "shown": e.shown, "pads": sum(p.special == "pad" for p in e.pieces),
+         "pieces": [{"index": p.index, "id": p.token_id, "text": p.text, "special": p.special, "word": p.word_index}
+                    for p in e.pieces if p.special != "pad"]}
+        for e in encoder_tokens(adapter, text)
+    ]
     return {
         "max_length": len(view.pieces),
         "dim": view.dim,
@@ -76,4 +83,5 @@ def tokens_section(adapter: ModelAdapter, text: str) -> dict:
             "tokens": list(view.similarity_tokens),
             "values": [[round(float(v), 3) for v in row] for row in view.similarity],
         },
+        **({"encoders": encoders} if encoders else {}),  # each of several encoders' own pieces (padding counted)
     }
