@@ -143,3 +143,29 @@ class JointRecordingProcessor:
             probabilities = torch.nn.functional.pad(probabilities, (0, step.accumulator.tokens - kept))
         height, width = grid_size(query.shape[2], latent_height, latent_width)
         step.accumulator.add(LayerGroup(self.kind, height, width), step.bin_index, probabilities)
+
+
+def split_outputs(kind: str, output: object, text_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A joint layer's attention output as (image (batch, image, dim), text (batch, text, dim)).
+
+    SD3's JointAttnProcessor2_0 and Flux's double-stream processor return (image, text) after their output
+    projections; Flux's single-stream processor returns the one sequence [text, image].
+    """
+    if kind == SINGLE:
+        return output[:, text_tokens:], output[:, :text_tokens]
+    image, text = output
+    return image, text
+
+
+def output_space_maps(image_output: torch.Tensor, concept_output: torch.Tensor, kept: int) -> torch.Tensor:
+    """(batch, image, kept): ConceptAttention's output-space maps, softmax over concepts of o_x . o_c.
+
+    Helbling et al. 2025 (ConceptAttention, Sec. 3, output-space variant): each image token's attention output
+    o_x is compared by dot product with each concept's attention output o_c of the same layer, and the
+    similarities are normalised over the concepts. Here the concepts are the first ``kept`` text tokens of the
+    prompt (the words a map is asked for), not a separate concept stream run beside the prompt: the maps read
+    the layer's own outputs and leave them unchanged. Dot products in float32.
+    """
+    concepts = concept_output[:, :kept].float()  # (batch, kept, dim)
+    scores = torch.matmul(image_output.float(), concepts.transpose(1, 2))  # (batch, image, kept)
+    return scores.softmax(dim=-1)
