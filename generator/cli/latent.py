@@ -12,28 +12,33 @@ from typing import Optional
 
 import typer
 
-from generator.cli.app import train_app
+from generator.cli.app import eval_app, train_app
 from generator.cli.progress import console, training_progress
 from generator.devices import resolve_device
 from generator.errors import UserError
 
-STAGES = ("vae", "unet")
+STAGES = ("vae", "decoder", "unet")
 
 
 @train_app.command("shapes-latent")
 def train_latent_command(
-    stage: str = typer.Option(..., help="vae (the autoencoder, first) or unet (the denoiser on its latents)."),
+    stage: str = typer.Option(..., help="vae (the autoencoder, first), unet (the denoiser on its latents), or "
+                              "decoder (fine-tune the VAE's decoder alone: the latent space and the UNet stay valid)."),
     steps: int = typer.Option(4000, help="Optimizer steps in total (a resumed run continues up to this)."),
     batch: int = typer.Option(16, help="Batch size."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default build/train/shapes-latent-STAGE)."),
     vae: Path = typer.Option(Path("build/train/shapes-latent-vae"),
-                             help="unet stage: the VAE run (or exported folder) whose latents it learns."),
+                             help="unet stage: the VAE run whose latents it learns; decoder stage: the VAE run it "
+                             "starts from; --ship-to from the unet stage: the VAE (or decoder) run to export."),
+    unet: Path = typer.Option(Path("build/train/shapes-latent-unet"),
+                              help="--ship-to from the vae or decoder stage: the UNet run to export with it."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
     seed: int = typer.Option(0, help="Seed for initialisation, the data stream and noise."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, export the Stable Diffusion folder here "
-                                           "(unet stage; maintainers: generator/weights/shapes-latent)."),
+                                           "(maintainers: generator/weights/shapes-latent), with the VAE measured."),
+    export_only: bool = typer.Option(False, help="Do not train; export the runs' latest checkpoints to --ship-to."),
 ) -> None:
     """Train the built-in latent model of the shapes world, one stage at a time."""
     import torch
@@ -47,16 +52,25 @@ def train_latent_command(
     out = out or Path(f"build/train/shapes-latent-{stage}")
     command = (f"diffatlas train shapes-latent --stage {stage} --steps {steps} --batch {batch} --seed {seed} "
                f"--device {device}{f' --threads {threads}' if threads else ''} --out {shlex.quote(str(out))}"
-               f"{f' --vae {shlex.quote(str(vae))}' if stage == 'unet' else ''}")
+               f"{f' --vae {shlex.quote(str(vae))}' if stage != 'vae' else ''}")
+    if export_only:
+        if ship_to is None:
+            raise UserError("--export-only needs --ship-to")
+        _ship(vae if stage == "unet" else out, out if stage == "unet" else unet, ship_to)
+        return
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
         (out / "command.txt").write_text(command + "\n")
     torch_device = str(resolve_device(device))
     with training_progress(f"train shapes-latent {stage}") as report:
-        if stage == "vae":
+        if stage in ("vae", "decoder"):
             from generator.builtin.latent.vae import VaeTrainConfig, train_vae
 
-            result = train_vae(VaeTrainConfig(steps=steps, batch=batch, seed=seed), out, torch_device, resume, report)
+            config = VaeTrainConfig(steps=steps, batch=batch, seed=seed)
+            if stage == "decoder":
+                config = VaeTrainConfig(steps=steps, batch=batch, seed=seed, init_from=str(vae), decoder_only=True,
+                                        warmup_steps=50, learning_rate=2e-4)
+            result = train_vae(config, out, torch_device, resume, report)
         else:
             from generator.builtin.latent.unet import UnetTrainConfig, train_unet
 
@@ -64,7 +78,55 @@ def train_latent_command(
                                 torch_device, resume, report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:
-        from generator.builtin.latent.export import export
+        _ship(vae if stage == "unet" else out, out if stage == "unet" else unet, ship_to)
 
-        export(vae_run=vae if stage == "unet" else out, unet_run=out if stage == "unet" else None, folder=ship_to)
-        console.print(f"exported to {ship_to}")
+
+def _ship(vae_run: Path, unet_run: Path, folder: Path, n: int = 200) -> None:
+    """Export the runs as a Stable Diffusion folder and record the autoencoder's measured numbers with it."""
+    import json
+
+    import torch
+    from diffusers import AutoencoderKL
+
+    from generator.builtin.latent.export import export
+    from generator.evaluate.vae_report import measure_vae
+    from generator.files import write_json
+
+    export(vae_run=vae_run, unet_run=unet_run, folder=folder)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval()
+    measured = measure_vae(vae, int(vae.config.sample_size), n)
+    record = json.loads((folder / "training.json").read_text())
+    record["vae"]["eval"] = {**measured, "command": f"diffatlas eval vae {folder} --n {n}"}
+    write_json(folder / "training.json", record)
+    console.print(f"exported to {folder}; autoencoder: {measured}")
+
+
+@eval_app.command("vae")
+def eval_vae_command(
+    weights: Path = typer.Argument(Path("generator/weights/shapes-latent"),
+                                   help="A Stable Diffusion folder (its vae/) or a VAE training run folder."),
+    n: int = typer.Option(200, help="Held-out scenes."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+) -> None:
+    """Measure an autoencoder of the shapes world: round-trip PSNR, checker verdicts unchanged, latent std."""
+    import json
+
+    import torch
+
+    from generator.evaluate.vae_report import measure_vae
+
+    if threads:
+        torch.set_num_threads(threads)
+    if (weights / "checkpoint.pt").exists():
+        from generator.builtin.latent.unet import load_vae_run
+
+        vae, config, _ = load_vae_run(weights)
+        resolution = config.resolution
+    elif (weights / "vae" / "config.json").exists():
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(weights / "vae", torch_dtype=torch.float32).eval()
+        resolution = int(vae.config.sample_size)
+    else:
+        raise UserError(f"{weights} holds neither a VAE run (checkpoint.pt) nor a Stable Diffusion folder (vae/)")
+    console.print(json.dumps(measure_vae(vae, resolution, n), indent=1))

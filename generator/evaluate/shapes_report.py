@@ -275,9 +275,8 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int | None
     import json
 
     from generator.builtin.defaults import read_defaults
-    from generator.models.shapes import ShapesAdapter
 
-    adapter = ShapesAdapter(weights, device=device)
+    adapter = shapes_world_model(weights, device)
     scheduler = scheduler or adapter.default_scheduler
     steps = steps or adapter.default_steps
     guidance = adapter.default_guidance if guidance is None else guidance
@@ -291,16 +290,31 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int | None
                                                     "measured": measured["measured"], "rows": measured["sweep"]}
     training = weights / "training.json"
     trained = json.loads(training.read_text()) if training.exists() else {}
+    trained = trained.get("unet", trained)  # a latent model's record has one entry per trained part
     model = trained.get("config", {}).get("model", {})
+    text_encoder = getattr(adapter, "text_encoder", None) or adapter.pipeline.text_encoder
     report["settings"] = {"n": n, "sampler": scheduler, "steps": steps, "guidance": guidance,
                           "seed": seed, "trained_steps": trained.get("steps"), "weight_hash": adapter.weight_hash,
-                          "text_encoder": adapter.text_encoder.config.model_type,  # "clip_text_model" or "t5"
+                          "text_encoder": text_encoder.config.model_type,  # "clip_text_model" or "t5"
                           "coordinates": bool(model.get("coordinates", False)),
                           "p2_gamma": trained.get("config", {}).get("p2_gamma"),
                           "prediction": adapter.prediction_type,  # "epsilon" or "v_prediction"
                           "noisy_share": trained.get("config", {}).get("noisy_share") or None,
                           "started_from_step": _earlier_steps(trained.get("started_from"))}
     return report
+
+
+def shapes_world_model(weights: Path, device: str) -> Any:
+    """The adapter of a model of the shapes world: the pixel model's folder, or a Stable Diffusion folder (the
+    latent model), loaded as any SD folder is and judged by the checker."""
+    from generator.models.registry import load_model
+    from generator.models.shapes import ShapesAdapter
+
+    if not (weights / "model_index.json").exists():
+        return ShapesAdapter(weights, device=device)
+    adapter = load_model(str(weights), device=device, dtype="fp32")
+    adapter.judge = "shapes"
+    return adapter
 
 
 def _earlier_steps(origin: dict[str, Any] | None) -> int | None:

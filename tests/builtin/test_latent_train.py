@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from generator.builtin.latent.loop import CHECKPOINT, run_weights
 from generator.builtin.latent.unet import UnetConfig, UnetTrainConfig, build_scheduler, build_unet, diffusion_loss, train_unet
-from generator.builtin.latent.vae import VaeConfig, VaeTrainConfig, build_vae, reconstruction_loss, train_vae
+from generator.builtin.latent.vae import (
+    DECODER_PARTS,
+    VaeConfig,
+    VaeTrainConfig,
+    build_vae,
+    reconstruction_loss,
+    train_vae,
+    vae_run_weights,
+)
 from generator.builtin.shapes.world import ShapesStream
 from generator.errors import UserError
 
@@ -84,3 +93,38 @@ def test_unet_stage_learns_on_the_vae_runs_latents_and_resumes_bit_for_bit(tmp_p
     assert (tmp_path / "straight" / CHECKPOINT).exists()
     assert straight["conv_in.weight"].shape == (32, 4, 3, 3)  # 4 latent channels in
     assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_decoder_stage_keeps_the_encoder_so_the_latent_space_stays(tmp_path: Path) -> None:
+    train_vae(_vae_config(1), tmp_path / "vae")
+    decoder = VaeTrainConfig(steps=2, batch=4, warmup_steps=1, checkpoint_every=2, log_every=1, model=TINY_VAE,
+                             init_from=str(tmp_path / "vae"), decoder_only=True)
+    train_vae(decoder, tmp_path / "decoder")
+    base, tuned = vae_run_weights(tmp_path / "vae"), vae_run_weights(tmp_path / "decoder")
+    assert set(base) == set(tuned)
+    encoder = [n for n in base if not n.startswith(DECODER_PARTS)]
+    assert encoder and all(torch.equal(base[n], tuned[n]) for n in encoder)
+    assert any(not torch.equal(base[n], tuned[n]) for n in base if n.startswith("decoder."))
+
+
+def test_export_writes_a_stable_diffusion_folder_that_diffusers_loads_and_runs(tmp_path: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+    from safetensors import safe_open
+
+    from generator.builtin.latent.export import export
+
+    train_vae(_vae_config(1), tmp_path / "vae")
+    train_unet(UnetTrainConfig(vae=str(tmp_path / "vae"), steps=1, batch=2, checkpoint_every=1, log_every=1,
+                               model=TINY_UNET), tmp_path / "unet")
+    record = export(tmp_path / "vae", tmp_path / "unet", tmp_path / "folder")
+    assert record["vae"]["steps"] == 1 and record["unet"]["steps"] == 1 and record["vae"]["scaling_factor"] > 0
+    for part in ("vae", "unet"):  # stored in fp16
+        with safe_open(tmp_path / "folder" / part / "diffusion_pytorch_model.safetensors", "pt") as weights:
+            assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.float16}
+    pipeline = StableDiffusionPipeline.from_pretrained(tmp_path / "folder", local_files_only=True)
+    assert pipeline.text_encoder.config.use_attention_mask  # the pipeline masks padding inside the encoder
+    pipeline = pipeline.to(torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    image = pipeline("a red circle", num_inference_steps=2, output_type="np",
+                     generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.shape == (32, 32, 3) and np.isfinite(image).all()

@@ -28,28 +28,32 @@ def _command(run: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def build_pipeline(vae_run: Path, unet_run: Path | None, scheduler_name: str = DEFAULTS["scheduler"]):  # -> diffusers.StableDiffusionPipeline
-    """The pipeline of the two runs' EMA weights (a random UNet when ``unet_run`` is None: VAE-only export)."""
+def build_pipeline(vae_run: Path, unet_run: Path, scheduler_name: str = DEFAULTS["scheduler"]):
+    """The pipeline of the two runs' EMA weights (-> diffusers.StableDiffusionPipeline)."""
     from diffusers import StableDiffusionPipeline
 
     vae, vae_config, _ = load_vae_run(vae_run)
     tokenizer, text_encoder = text_parts()
-    unet_config = UnetConfig()
-    if unet_run is not None:
-        weights, record = run_weights(unet_run, "unet.")
-        unet_config = UnetConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                    for k, v in record["config"]["model"].items()})
+    weights, record = run_weights(unet_run, "unet.")
+    unet_config = UnetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"]["model"].items()})
     unet = build_unet(unet_config, vae_config.resolution // vae_config.downsample, vae_config.latent_channels,
                       text_encoder.config.d_model)
-    if unet_run is not None:
-        unet.load_state_dict(weights)
+    unet.load_state_dict(weights)
     scheduler = make_scheduler(scheduler_name, build_scheduler(unet_config).config)
     return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
 
 
-def export(vae_run: Path, unet_run: Path | None, folder: Path, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+def _lineage(run: Path, prefix: str) -> dict[str, Any]:
+    """A run's record (steps, time, loss, command) and, for a run that started from another, that one's too."""
+    _, record = run_weights(run, prefix)
+    entry = {**{k: v for k, v in record.items() if k != "config"}, "command": _command(run)}
+    base = record["config"].get("init_from")
+    return {**entry, "started_from": _lineage(Path(base), prefix)} if base else entry
+
+
+def export(vae_run: Path, unet_run: Path, folder: Path, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the Stable Diffusion folder of the runs to ``folder`` (fp16 weights) with its records."""
     existing = folder / "defaults.json"
     if defaults is None and existing.exists():
@@ -59,12 +63,8 @@ def export(vae_run: Path, unet_run: Path | None, folder: Path, defaults: dict[st
     half = copy.deepcopy(pipeline).to(torch.float16)
     folder.mkdir(parents=True, exist_ok=True)
     half.save_pretrained(folder, safe_serialization=True)
-    _, vae_record = run_weights(vae_run, "vae.")
-    training = {"vae": {**vae_record, "command": _command(vae_run),
-                        "scaling_factor": pipeline.vae.config.scaling_factor}}
-    if unet_run is not None:
-        _, unet_record = run_weights(unet_run, "unet.")
-        training["unet"] = {**unet_record, "command": _command(unet_run)}
+    training = {"vae": {**_lineage(vae_run, "vae."), "scaling_factor": pipeline.vae.config.scaling_factor},
+                "unet": _lineage(unet_run, "unet.")}
     write_json(folder / "training.json", training)
     write_json(existing, defaults)
     return training

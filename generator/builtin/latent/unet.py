@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from generator.builtin.latent.loop import LoopResult, LoopSettings, run_loop, run_weights
-from generator.builtin.latent.vae import VaeConfig, build_vae, held_out, latent_std
+from generator.builtin.latent.vae import VaeConfig, build_vae, held_out, latent_std, vae_run_weights
 from generator.builtin.shapes.world import ShapesStream
 from generator.builtin.shipped import shipped_weights
 from generator.progress import ProgressCallback, no_progress
@@ -55,7 +55,7 @@ class UnetTrainConfig:
     steps: int = 20000
     batch: int = 32
     learning_rate: float = 5e-4
-    warmup_steps: int = 500
+    warmup_steps: int = 200
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ema_decay: float = 0.999
@@ -114,10 +114,10 @@ def load_vae_run(vae_run: Path):
     from generator.builtin.checkpoints import load_checkpoint
     from generator.builtin.latent.loop import CHECKPOINT
 
-    weights, record = run_weights(vae_run, "vae.")
+    _, record = run_weights(vae_run, "vae.")
     config = VaeConfig.from_json(load_checkpoint(vae_run / CHECKPOINT)["config"]["model"])
     vae = build_vae(config)
-    vae.load_state_dict(weights)
+    vae.load_state_dict(vae_run_weights(vae_run))
     vae.requires_grad_(False).eval()
     images, _ = held_out(config.resolution, SCALING_SCENES)
     scaling = 1.0 / latent_std(vae, images)

@@ -64,6 +64,8 @@ class VaeTrainConfig:
     seed: int = 0
     checkpoint_every: int = 100
     log_every: int = 25
+    init_from: str | None = None  # a VAE run whose EMA weights this run starts from
+    decoder_only: bool = False  # train the decoder alone: the encoder, and so the latent space, stays as it was
     model: VaeConfig = field(default_factory=VaeConfig)
 
     def settings(self) -> LoopSettings:
@@ -101,16 +103,39 @@ def reconstruction_loss(vae, images: torch.Tensor, generator: torch.Generator, k
 
 def train_vae(config: VaeTrainConfig, run_dir: Path, device: str = "cpu", resume: bool = True,
               progress: ProgressCallback = no_progress) -> LoopResult:
-    """Train (or continue) the autoencoder run in ``run_dir``."""
-    vae = build_vae(config.model, seed=config.seed).to(device).train()
+    """Train (or continue) the autoencoder run in ``run_dir``.
+
+    With ``decoder_only`` (and ``init_from``) only the decoder learns, as Stable Diffusion's improved decoders
+    were made: latents of the encoder, and every UNet trained on them, stay valid."""
+    vae = build_vae(config.model, seed=config.seed)
+    if config.init_from is not None:
+        vae.load_state_dict(vae_run_weights(Path(config.init_from)))
+    vae = vae.to(device).train()
     stream = ShapesStream(seed=config.seed, resolution=config.model.resolution)
 
     def batch_loss(position: int, generator: torch.Generator) -> torch.Tensor:
         images, _ = stream.batch(position, config.batch)
         return reconstruction_loss(vae, torch.from_numpy(images).to(device), generator, config.kl_weight)
 
-    named = {f"vae.{n}": p for n, p in vae.named_parameters()}
+    named = {f"vae.{n}": p for n, p in vae.named_parameters()
+             if not config.decoder_only or n.startswith(DECODER_PARTS)}
+    if config.decoder_only:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
     return run_loop(config.settings(), config.to_json(), named, batch_loss, run_dir, resume, progress)
+
+
+DECODER_PARTS = ("decoder.", "post_quant_conv.")
+
+
+def vae_run_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    """The full EMA state of a VAE run: a decoder-only run's decoder over the encoder of the run it started from."""
+    from generator.builtin.checkpoints import load_checkpoint
+    from generator.builtin.latent.loop import CHECKPOINT, run_weights
+
+    weights, _ = run_weights(run_dir, "vae.")
+    base = load_checkpoint(run_dir / CHECKPOINT)["config"].get("init_from")
+    return {**vae_run_weights(Path(base)), **weights} if base else weights
 
 
 @torch.no_grad()
