@@ -11,7 +11,7 @@ for bit on the same device and thread count.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +45,19 @@ class LoopSettings:
     seed: int
     checkpoint_every: int
     log_every: int
+
+
+class StageConfig:
+    """What a stage's config dataclass shares: its optimizer settings (the ``LoopSettings`` fields it has) and
+    its JSON (its ``model`` config through that config's own ``to_json``)."""
+
+    def settings(self) -> LoopSettings:
+        """The optimizer's part of the config."""
+        return LoopSettings(**{k: getattr(self, k) for k in LoopSettings.__dataclass_fields__})
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {**asdict(self), "model": self.model.to_json()}
 
 
 @dataclass(frozen=True)

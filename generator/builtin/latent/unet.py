@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from generator.builtin.latent.loop import LoopResult, LoopSettings, run_loop, run_weights
+from generator.builtin.latent.loop import LoopResult, StageConfig, run_loop, run_weights
 from generator.builtin.latent.vae import VaeConfig, build_vae, held_out, latent_std, vae_run_weights
 from generator.builtin.shapes.world import ShapesStream
 from generator.builtin.shipped import shipped_weights
@@ -48,7 +48,7 @@ class UnetConfig:
 
 
 @dataclass(frozen=True)
-class UnetTrainConfig:
+class UnetTrainConfig(StageConfig):
     """Everything that defines a UNet training run (``steps`` may grow when a run is resumed)."""
 
     vae: str = "build/train/shapes-latent-vae"  # the VAE run whose EMA weights give the latents
@@ -64,15 +64,6 @@ class UnetTrainConfig:
     checkpoint_every: int = 250
     log_every: int = 50
     model: UnetConfig = field(default_factory=UnetConfig)
-
-    def settings(self) -> LoopSettings:
-        """The optimizer's part of the config."""
-        names = LoopSettings.__dataclass_fields__
-        return LoopSettings(**{k: v for k, v in asdict(self).items() if k in names})
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {**asdict(self), "model": self.model.to_json()}
 
 
 def build_unet(config: UnetConfig, latent_size: int, latent_channels: int, text_dim: int, seed: int = 0):
@@ -92,12 +83,13 @@ def build_unet(config: UnetConfig, latent_size: int, latent_channels: int, text_
 
 
 def build_scheduler(config: UnetConfig):  # -> diffusers.DDPMScheduler
-    """DDPM on SD's scaled-linear betas, the config's prediction type, no clipping (latents are not in [-1, 1])."""
+    """DDPM on SD's scaled-linear betas, the config's prediction type, no clipping (latents are not in [-1, 1]);
+    the training schedule does not depend on ``steps_offset``, only how samplers space their steps."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_start=config.beta_start,
                          beta_end=config.beta_end, beta_schedule="scaled_linear", prediction_type=config.prediction,
-                         clip_sample=False)
+                         clip_sample=False, steps_offset=1)  # SD's own scheduler configs
 
 
 def text_parts(dtype: torch.dtype = torch.float32):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.builtin.latent.loop import LoopResult, LoopSettings, run_loop
+from generator.builtin.latent.loop import LoopResult, StageConfig, run_loop
 from generator.builtin.shapes.world import ShapesStream
 from generator.progress import ProgressCallback, no_progress
 
@@ -50,7 +50,7 @@ class VaeConfig:
 
 
 @dataclass(frozen=True)
-class VaeTrainConfig:
+class VaeTrainConfig(StageConfig):
     """Everything that defines a VAE training run (``steps`` may grow when a run is resumed)."""
 
     steps: int = 4000
@@ -67,15 +67,6 @@ class VaeTrainConfig:
     init_from: str | None = None  # a VAE run whose EMA weights this run starts from
     decoder_only: bool = False  # train the decoder alone: the encoder, and so the latent space, stays as it was
     model: VaeConfig = field(default_factory=VaeConfig)
-
-    def settings(self) -> LoopSettings:
-        """The optimizer's part of the config."""
-        names = LoopSettings.__dataclass_fields__
-        return LoopSettings(**{k: v for k, v in asdict(self).items() if k in names})
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {**asdict(self), "model": self.model.to_json()}
 
 
 def build_vae(config: VaeConfig, seed: int = 0):  # -> diffusers.AutoencoderKL
