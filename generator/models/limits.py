@@ -61,8 +61,9 @@ class ModelLimits:
 
 
 def diffusers_folder_limits(folder: Path) -> ModelLimits:
-    """Limits of a Stable Diffusion folder (model_index.json, vae/, tokenizer/) from its config files."""
-    from transformers import CLIPTokenizer
+    """Limits of a Stable Diffusion folder (model_index.json, vae/, tokenizer/) from its config files; the
+    tokenizer is the class its own config names (CLIP's for SD releases, a word-level one for ours)."""
+    from transformers import AutoTokenizer
 
     vae_config = json.loads((folder / "vae" / "config.json").read_text())
     size_multiple = 2 ** (len(vae_config["block_out_channels"]) - 1)
@@ -74,7 +75,7 @@ def diffusers_folder_limits(folder: Path) -> ModelLimits:
         size_multiple=size_multiple,
         fingerprint=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
         max_tokens=min(int(max_tokens), 77),
-        tokenizer=lambda: CLIPTokenizer.from_pretrained(str(folder), subfolder="tokenizer"),
+        tokenizer=lambda: AutoTokenizer.from_pretrained(str(folder), subfolder="tokenizer"),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from generator.builtin.defaults import read_defaults
 from generator.builtin.shipped import WEIGHTS_DIR
 from generator.devices import resolve_device
 from generator.errors import UserError
@@ -29,16 +30,23 @@ class ModelEntry:
     """A model id the registry knows by name.
 
     ``loader`` is 'module:function(device, dtype) -> ModelAdapter'; ``limits`` is 'module:function() ->
-    ModelLimits', which must not load weights.
+    ModelLimits', which must not load weights. An entry without them is a shipped diffusers folder (``weights``),
+    loaded exactly as a user's folder of that kind is: the same code path, the same adapter.
     """
 
     id: str
     summary: str
     supports: str
-    loader: str
-    limits: str
+    loader: str | None = None
+    limits: str | None = None
     weights: str | None = None  # the shipped weights' folder under generator/ (None: random weights built locally)
     pixel_space: bool = False  # denoises pixels (flips and filters act on what the UNet sees), not VAE latents
+    judge: str | None = None  # the judge of a shipped diffusers folder's images (generator/evaluate/verdicts.py)
+
+    @property
+    def folder(self) -> Path | None:
+        """The shipped diffusers folder this id names (None: the id has its own loader)."""
+        return WEIGHTS_DIR.parent / self.weights if self.loader is None and self.weights else None
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -61,6 +69,14 @@ MODELS: dict[str, ModelEntry] = {
             "generator.models.digits:limits",
             "weights/digits",
             pixel_space=True,
+        ),
+        ModelEntry(
+            "embedded:shapes-latent",
+            "built-in latent text-to-image model of coloured shapes (Stable Diffusion anatomy: VAE 128x128 -> "
+            "16x16x4 latents, UNet, frozen T5), a standard StableDiffusionPipeline folder trained by this project",
+            "text, cross-attention (DAAM), latent space",
+            weights="weights/shapes-latent",
+            judge="shapes",
         ),
         ModelEntry(
             "testing:tiny-sd",
@@ -109,9 +125,11 @@ def _resolve(reference: str) -> object:
 
 def model_limits(id_or_path: str) -> ModelLimits:
     """What the model accepts, read from configs and tokenizer only (for validating prompt files first)."""
-    if id_or_path in MODELS:
+    if id_or_path in MODELS and MODELS[id_or_path].folder is None:
         entry = MODELS[id_or_path]
         return replace(_resolve(entry.limits)(), pixel_space=entry.pixel_space)
+    if id_or_path in MODELS:
+        return replace(diffusers_folder_limits(MODELS[id_or_path].folder), pixel_space=False)
     _check_known(id_or_path)
     from generator.models.deepfloyd_if import folder_limits, is_if_folder
 
@@ -159,8 +177,12 @@ def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto", *, al
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     weights_format = check_weights(id_or_path, allow_pickle)
-    if id_or_path in MODELS:
-        adapter = _resolve(MODELS[id_or_path].loader)(torch_device, torch_dtype)
+    entry = MODELS.get(id_or_path)
+    if entry is not None and entry.folder is not None:
+        adapter = _load_diffusers(str(entry.folder), torch_device, torch_dtype, id_or_path, False)
+        adapter.judge = entry.judge
+    elif entry is not None:
+        adapter = _resolve(entry.loader)(torch_device, torch_dtype)
     else:
         folder = str(local_folder(id_or_path))
         adapter = _load_diffusers(folder, torch_device, torch_dtype, id_or_path, weights_format != "safetensors")
@@ -202,4 +224,14 @@ def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model
         raise UserError(f"{model_id!r} is a {type(pipeline).__name__}; only Stable Diffusion 1.x/2.x/XL/3.x, Flux "
                         "and DeepFloyd IF stage I are supported")
     pipeline.set_progress_bar_config(disable=True)
-    return StableDiffusionAdapter(pipeline.to(device), model_id)
+    return StableDiffusionAdapter(pipeline.to(device), model_id, **recorded_defaults(Path(folder)))
+
+
+def recorded_defaults(folder: Path) -> dict:
+    """The sampler settings a folder recommends in its ``defaults.json`` (written by our sweeps; a user's folder
+    may carry one too), as adapter keyword arguments; none when it has no such file."""
+    recorded = read_defaults(folder) if folder.is_dir() else None
+    if not recorded:
+        return {}
+    return {"default_scheduler": str(recorded["scheduler"]), "default_steps": int(recorded["steps"]),
+            "default_guidance": float(recorded["guidance"])}

@@ -15,7 +15,8 @@ from generator.models.tokens import token_pieces
 class StableDiffusionAdapter(SamplingAdapter):
     """A ``StableDiffusionPipeline`` or ``StableDiffusionXLPipeline`` seen through the ModelAdapter protocol."""
 
-    def __init__(self, pipeline: object, model_id: str, *, default_steps: int = 30, default_guidance: float = 7.5):
+    def __init__(self, pipeline: object, model_id: str, *, default_steps: int = 30, default_guidance: float = 7.5,
+                 default_scheduler: str | None = None):
         self.pipeline = pipeline
         self.id = model_id
         self.is_xl = hasattr(pipeline, "text_encoder_2")
@@ -37,7 +38,7 @@ class StableDiffusionAdapter(SamplingAdapter):
         self.default_width = self.default_height = size
         self.default_steps = default_steps
         self.default_guidance = default_guidance
-        self.default_scheduler = _scheduler_name(pipeline.scheduler)
+        self.default_scheduler = default_scheduler or _scheduler_name(pipeline.scheduler)
         encoders = [pipeline.unet, pipeline.vae, pipeline.text_encoder] + ([pipeline.text_encoder_2] if self.is_xl else [])
         self.weight_hash = weight_hash(encoders)
 
