@@ -32,6 +32,8 @@ def train_latent_command(
     vae: Path = typer.Option(Path("build/train/shapes-latent-vae"),
                              help="unet stage: the VAE run whose latents it learns; decoder stage: the VAE run it "
                              "starts from; --ship-to from the unet stage: the VAE (or decoder) run to export."),
+    init_from: Optional[Path] = typer.Option(None, help="unet stage: start from this exported folder's unet/ (e.g. "
+                                             "generator/weights/shapes-latent, with --vae the same folder)."),
     unet: Path = typer.Option(Path("build/train/shapes-latent-unet"),
                               help="--ship-to from the vae or decoder stage: the UNet run to export with it."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
@@ -52,7 +54,8 @@ def train_latent_command(
     out = out or Path(f"build/train/shapes-latent-{stage}")
     command = (f"diffatlas train shapes-latent --stage {stage} --steps {steps} --batch {batch} --seed {seed} "
                f"--device {device}{f' --threads {threads}' if threads else ''} --out {shlex.quote(str(out))}"
-               f"{f' --vae {shlex.quote(str(vae))}' if stage != 'vae' else ''}")
+               f"{f' --vae {shlex.quote(str(vae))}' if stage != 'vae' else ''}"
+               f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}")
     if export_only:
         if ship_to is None:
             raise UserError("--export-only needs --ship-to")
@@ -74,7 +77,8 @@ def train_latent_command(
         else:
             from generator.builtin.latent.unet import UnetTrainConfig, train_unet
 
-            result = train_unet(UnetTrainConfig(steps=steps, batch=batch, seed=seed, vae=str(vae)), out,
+            result = train_unet(UnetTrainConfig(steps=steps, batch=batch, seed=seed, vae=str(vae),
+                                                init_from=str(init_from) if init_from else None), out,
                                 torch_device, resume, report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:

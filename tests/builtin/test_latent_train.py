@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from generator.builtin.latent.loop import CHECKPOINT, run_weights
-from generator.builtin.latent.unet import UnetConfig, UnetTrainConfig, build_scheduler, build_unet, diffusion_loss, train_unet
+from generator.builtin.latent.unet import (
+    UnetConfig,
+    UnetTrainConfig,
+    build_scheduler,
+    build_unet,
+    diffusion_loss,
+    train_unet,
+)
 from generator.builtin.latent.vae import (
     DECODER_PARTS,
     VaeConfig,
@@ -128,3 +135,20 @@ def test_export_writes_a_stable_diffusion_folder_that_diffusers_loads_and_runs(t
     image = pipeline("a red circle", num_inference_steps=2, output_type="np",
                      generator=torch.Generator().manual_seed(0)).images[0]
     assert image.shape == (32, 32, 3) and np.isfinite(image).all()
+
+
+def test_a_unet_run_can_start_from_an_exported_folder(tmp_path: Path) -> None:
+    from diffusers import UNet2DConditionModel
+
+    from generator.builtin.latent.export import export
+
+    train_vae(_vae_config(1), tmp_path / "vae")
+    train_unet(UnetTrainConfig(vae=str(tmp_path / "vae"), steps=1, batch=2, checkpoint_every=1, log_every=1,
+                               model=TINY_UNET), tmp_path / "unet")
+    export(tmp_path / "vae", tmp_path / "unet", tmp_path / "folder")
+    folder = str(tmp_path / "folder")
+    train_unet(UnetTrainConfig(vae=folder, init_from=folder, steps=1, batch=2, learning_rate=0.0, checkpoint_every=1,
+                               log_every=1, model=TINY_UNET), tmp_path / "continued")  # lr 0: the start is kept
+    started, _ = run_weights(tmp_path / "continued", "unet.")
+    shipped = UNet2DConditionModel.from_pretrained(tmp_path / "folder" / "unet", torch_dtype=torch.float32).state_dict()
+    assert set(started) == set(shipped) and all(torch.equal(started[n], shipped[n]) for n in shipped)

@@ -17,6 +17,7 @@ import torch
 
 from generator.builtin.latent.loop import run_weights
 from generator.builtin.latent.unet import UnetConfig, build_scheduler, build_unet, load_vae_run, text_parts
+from generator.builtin.latent.vae import is_pipeline_folder
 from generator.files import write_json
 from generator.models.schedulers import make_scheduler
 
@@ -46,7 +47,10 @@ def build_pipeline(vae_run: Path, unet_run: Path, scheduler_name: str = DEFAULTS
 
 
 def _lineage(run: Path, prefix: str) -> dict[str, Any]:
-    """A run's record (steps, time, loss, command) and, for a run that started from another, that one's too."""
+    """A run's record (steps, time, loss, command) and, for a run that started from another, that one's too; an
+    exported folder's part is its own recorded lineage."""
+    if is_pipeline_folder(run):
+        return json.loads((run / "training.json").read_text())[prefix.rstrip(".")]
     _, record = run_weights(run, prefix)
     entry = {**{k: v for k, v in record.items() if k != "config"}, "command": _command(run)}
     base = record["config"].get("init_from")

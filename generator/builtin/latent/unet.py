@@ -21,7 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from generator.builtin.latent.loop import LoopResult, StageConfig, run_loop, run_weights
-from generator.builtin.latent.vae import VaeConfig, build_vae, held_out, latent_std, vae_run_weights
+from generator.builtin.latent.vae import (
+    VaeConfig,
+    build_vae,
+    folder_vae,
+    held_out,
+    is_pipeline_folder,
+    latent_std,
+    vae_run_weights,
+)
 from generator.builtin.shapes.world import ShapesStream
 from generator.builtin.shipped import shipped_weights
 from generator.progress import ProgressCallback, no_progress
@@ -61,6 +69,7 @@ class UnetTrainConfig(StageConfig):
     ema_decay: float = 0.999
     cfg_dropout: float = 0.1
     seed: int = 0
+    init_from: str | None = None  # an exported folder whose unet/ starts this run (None: random)
     checkpoint_every: int = 250
     log_every: int = 50
     model: UnetConfig = field(default_factory=UnetConfig)
@@ -102,9 +111,17 @@ def text_parts(dtype: torch.dtype = torch.float32):
 
 
 def load_vae_run(vae_run: Path):
-    """The EMA autoencoder of a VAE run, its config and its measured scaling factor (frozen, eval mode)."""
+    """The EMA autoencoder of a VAE run, its config and its measured scaling factor (frozen, eval mode); an
+    exported folder's ``vae/`` with the scaling factor it was shipped with."""
     from generator.builtin.checkpoints import load_checkpoint
     from generator.builtin.latent.loop import CHECKPOINT
+
+    if is_pipeline_folder(vae_run):
+        vae = folder_vae(vae_run).requires_grad_(False).eval()
+        c = vae.config
+        config = VaeConfig(resolution=int(c.sample_size), block_channels=tuple(c.block_out_channels),
+                           latent_channels=int(c.latent_channels), layers_per_block=int(c.layers_per_block))
+        return vae, config, {"folder": str(vae_run)}
 
     _, record = run_weights(vae_run, "vae.")
     config = VaeConfig.from_json(load_checkpoint(vae_run / CHECKPOINT)["config"]["model"])
@@ -147,7 +164,13 @@ def train_unet(config: UnetTrainConfig, run_dir: Path, device: str = "cpu", resu
     tokenizer, text_encoder = text_parts()
     latent_size = vae_config.resolution // vae_config.downsample
     unet = build_unet(config.model, latent_size, vae_config.latent_channels, text_encoder.config.d_model,
-                      seed=config.seed).train()
+                      seed=config.seed)
+    if config.init_from is not None:  # a fresh run only: a resumed one takes its checkpoint's weights
+        from diffusers import UNet2DConditionModel
+
+        shipped = UNet2DConditionModel.from_pretrained(Path(config.init_from) / "unet", torch_dtype=torch.float32)
+        unet.load_state_dict(shipped.state_dict())
+    unet.train()
     scheduler = build_scheduler(config.model)
     stream = ShapesStream(seed=config.seed, resolution=vae_config.resolution)
     vae, text_encoder, unet = vae.to(device), text_encoder.to(device), unet.to(device)

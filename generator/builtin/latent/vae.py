@@ -120,10 +120,13 @@ DECODER_PARTS = ("decoder.", "post_quant_conv.")
 
 
 def vae_run_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    """The full EMA state of a VAE run: a decoder-only run's decoder over the encoder of the run it started from."""
+    """The full EMA state of a VAE run (a decoder-only run's decoder over the encoder of the run it started from),
+    or of an exported folder's ``vae/`` (so training continues from shipped weights)."""
     from generator.builtin.checkpoints import load_checkpoint
     from generator.builtin.latent.loop import CHECKPOINT, run_weights
 
+    if is_pipeline_folder(run_dir):
+        return {k: v.float() for k, v in folder_vae(run_dir).state_dict().items()}
     weights, _ = run_weights(run_dir, "vae.")
     base = load_checkpoint(run_dir / CHECKPOINT)["config"].get("init_from")
     return {**vae_run_weights(Path(base)), **weights} if base else weights
@@ -155,3 +158,15 @@ def held_out(resolution: int, n: int, seed: int = HELD_OUT_SEED) -> tuple[torch.
     stream = ShapesStream(seed=seed, resolution=resolution)
     images, _ = stream.batch(0, n)
     return torch.from_numpy(images), [stream.scene(i) for i in range(n)]
+
+
+def is_pipeline_folder(path: Path) -> bool:
+    """An exported Stable Diffusion folder (``vae/``, ``unet/``...) rather than a training run."""
+    return (path / "vae" / "config.json").exists() and not (path / "checkpoint.pt").exists()
+
+
+def folder_vae(folder: Path):  # -> diffusers.AutoencoderKL
+    """The autoencoder of an exported folder in fp32, its stored scaling factor included."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32)
