@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -86,23 +86,33 @@ def train_classifier(
     steps_per_epoch = math.ceil(n / config.batch_size)
     total = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=total)
+    fit(model, optimizer, scheduler, images, labels, config.epochs, config.batch_size,
+        lambda batch: _random_shift(batch, config.augment_shift, generator), generator, progress)
+    return model
+
+
+def fit(model: nn.Module, optimizer: Any, scheduler: Any, images: torch.Tensor, labels: torch.Tensor, epochs: int,
+        batch_size: int, augment: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator,
+        progress: ProgressCallback = no_progress) -> None:
+    """The judges' training loop: shuffled epochs of augmented (B, 1, 28, 28) batches in [0, 1], cross-entropy,
+    one scheduler step per batch; ``model`` ends in eval mode. Every random draw comes from ``generator``."""
+    n = images.shape[0]
+    total = math.ceil(n / batch_size) * epochs
     model.train()
     step = 0
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            index = order[start:start + config.batch_size]
-            batch = (images[index].float() / 255.0).unsqueeze(1)  # (B, 1, 28, 28)
-            batch = _random_shift(batch, config.augment_shift, generator)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            batch = augment((images[index].float() / 255.0).unsqueeze(1))
             loss = F.cross_entropy(model(batch), labels[index].long())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             step += 1
-            progress(step, total, f"epoch {epoch + 1}/{config.epochs} loss {loss.item():.3f}")
+            progress(step, total, f"epoch {epoch + 1}/{epochs} loss {loss.item():.3f}")
     model.eval()
-    return model
 
 
 @torch.no_grad()

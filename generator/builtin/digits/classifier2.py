@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from generator.builtin.digits.classifier import fit
 from generator.progress import ProgressCallback, no_progress
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # pixel statistics of MNIST's training set (standardised inside the model)
@@ -97,21 +98,8 @@ def train_classifier2(
     n = images.shape[0]
     total = math.ceil(n / config.batch_size) * config.epochs
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    model.train()
-    step = 0
-    for epoch in range(config.epochs):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            index = order[start:start + config.batch_size]
-            batch = random_affine((images[index].float() / 255.0).unsqueeze(1), config, generator)  # (B, 1, 28, 28)
-            loss = F.cross_entropy(model(batch), labels[index].long())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            progress(step, total, f"epoch {epoch + 1}/{config.epochs} loss {loss.item():.3f}")
-    model.eval()
+    fit(model, optimizer, scheduler, images, labels, config.epochs, config.batch_size,
+        lambda batch: random_affine(batch, config, generator), generator, progress)
     return model
 
 
