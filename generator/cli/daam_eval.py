@@ -39,20 +39,14 @@ def eval_daam_command(
 ) -> None:
     """Measure DAAM's maps against the shapes checker's exact masks: by step, layer and head; head-dependent
     overlap, adjective spread, entanglement and special tokens, each with n and a 95% bootstrap interval."""
-    import torch
 
     from generator.evaluate.daam_report import measure
-    from generator.models.shapes import ShapesAdapter
 
     if n < 4 or bins < 1:
         raise UserError("--n must be at least 4 and --bins at least 1")
     if calibration_seed == test_seed:
         raise UserError("--calibration-seed and --test-seed must differ (the sets must be disjoint)")
-    if not (weights / "unet").exists():
-        raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
-    if threads:
-        torch.set_num_threads(threads)
-    adapter = ShapesAdapter(weights, device=str(resolve_device(device)))
+    adapter = _shapes_model(weights, device, threads)
     adapter.make_scheduler(scheduler)  # an unknown sampler is a UserError before any work
     with training_progress("eval daam") as report:
         result = measure(adapter, n=n, bins=bins, steps=steps, guidance=guidance, scheduler=scheduler, value_norm=value_norm,
@@ -79,18 +73,12 @@ def eval_daam_edits_command(
 ) -> None:
     """Attention against intervention: change one word from the same noise and compare where the image changed
     with that word's DAAM map (IoU, rank correlation; baseline: the other object's map)."""
-    import torch
 
     from generator.evaluate.daam_edits import measure_edits
-    from generator.models.shapes import ShapesAdapter
 
     if n < 2 or not 0 <= tau <= 1:
         raise UserError("--n must be at least 2 and --tau between 0 and 1")
-    if not (weights / "unet").exists():
-        raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
-    if threads:
-        torch.set_num_threads(threads)
-    adapter = ShapesAdapter(weights, device=str(resolve_device(device)))
+    adapter = _shapes_model(weights, device, threads)
     with training_progress("eval daam-edits") as report:
         result = measure_edits(adapter, n=n, tau=tau, seed=seed, steps=steps, progress=report)
     result["command"] = f"diffatlas eval daam-edits --n {n} --tau {tau:g} --seed {seed}" + (f" --threads {threads}" if threads else "")
@@ -99,3 +87,17 @@ def eval_daam_edits_command(
     parts = [f"{kind}: IoU {row['iou']['mean']} vs baseline {row['baseline_iou']['mean']}, rho {row['rho']['mean']}"
              for kind, row in result["by_edit"].items() if row["edits"]]
     console.print("; ".join(parts) + f"; {out}")
+
+
+def _shapes_model(weights: Path, device: str, threads: Optional[int]):
+    """The model of the shapes world in ``weights`` (the pixel model's folder or a Stable Diffusion folder such as
+    the latent model's), after the checks both commands make."""
+    import torch
+
+    from generator.evaluate.shapes_report import shapes_world_model
+
+    if not (weights / "unet").exists():
+        raise UserError(f"no shapes model in {weights}; train one with `diffatlas train shapes --ship-to {weights}`")
+    if threads:
+        torch.set_num_threads(threads)
+    return shapes_world_model(weights, str(resolve_device(device)))
