@@ -65,6 +65,8 @@ def train_digits_command(
                                         "saved under OUT/ema/ and OUT/snapshots/ema/."),
     ship_to: Optional[Path] = typer.Option(None, help="After training, copy fp16 weights + config here "
                                            "(maintainers: generator/weights/digits/STAGE)."),
+    objective: str = typer.Option("ddpm", help="time/class stages: ddpm (predict the noise, 300-step DDPM) or flow "
+                                  "(flow matching: predict the velocity eps - x0, sampled with Euler steps)."),
 ) -> None:
     """Train a digits model on MNIST from scratch (CS180 part B)."""
     import torch
@@ -75,7 +77,7 @@ def train_digits_command(
     from generator.builtin.digits.train import stage_defaults, train_digits
 
     device_name = str(resolve_device(device))
-    out_dir = out or Path("build/train/digits") / stage
+    out_dir = out or Path("build/train/digits") / (stage if objective == "ddpm" else f"{objective}-{stage}")
     train = load_mnist(data, "train")
     if stage in ("classifier", "classifier2"):
         def command(effective_seed: int) -> str:
@@ -90,14 +92,17 @@ def train_digits_command(
     except ValueError as error:
         raise UserError(f"--stage must be denoiser, time, class, classifier or classifier2, not {stage!r}") from error
     overrides = {"epochs": epochs, "batch_size": batch, "hidden": hidden, "snapshot_epochs": _parse_epochs(snapshots),
-                 "train_subset": subset, "seed": seed, "ema_decay": ema}
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    command = _command(stage, data, {
+                 "train_subset": subset, "seed": seed, "ema_decay": ema, "objective": objective}
+    try:
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    command = _command(stage, data, {"--objective": None if objective == "ddpm" else objective,
         "--epochs": config.epochs, "--batch": config.batch_size, "--hidden": config.hidden,
         "--snapshots": ",".join(str(e) for e in config.snapshot_epochs), "--subset": config.train_subset,
         "--seed": config.seed, "--ema": config.ema_decay, "--threads": threads}, ship_to)
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
-    with progress_bar(f"train {stage}") as report:
+    with progress_bar(f"train {objective} {stage}") as report:
         state = train_digits(config, images, labels, out_dir, resume=resume, device=device_name, progress=report)
     console.print(f"{stage}: {state.epoch} epochs, final epoch loss {state.epoch_losses[-1]:.5f}, "
                   f"{state.seconds:.0f} s; written to {out_dir}")

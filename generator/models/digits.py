@@ -1,5 +1,11 @@
 """Models stage: the built-in 'digits' model (class-conditioned MNIST DDPM) behind the ModelAdapter protocol.
 
+Its flow-matching twin ('embedded:digits-flow', :class:`DigitsFlowAdapter`) is the same UNet trained to predict the
+velocity v = eps - x0 along x_t = (1 - t) x0 + t eps (``generator.builtin.digits.flow``). Through the adapter it is
+a flow model like SD3 and Flux: prediction type "flow", diffusers' FlowMatchEulerDiscreteScheduler (shift 1: sigma
+is not re-spaced) with timestep = 1000 t; ``denoise`` takes the variance-preserving x_t the loop records and returns
+the velocity, and the loop's predicted clean image is x0 = x_flow - sigma v.
+
 Prompts are digits: "7" (or "seven"). The model works in pixel space on 28x28 grayscale images in [0, 1]
 (the course's data range, not [-1, 1]); ``decode`` repeats the channel to RGB. Its training schedule is
 DDPM's linear betas 1e-4..0.02 over T = 300 steps. diffusers indexes training timesteps 0..T-1 while our
@@ -10,7 +16,7 @@ network's t = (k + 1) / T.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
@@ -18,7 +24,11 @@ from generator.builtin.defaults import read_defaults
 from generator.errors import UserError
 from generator.models.base import Capabilities, Embeddings, PromptEmbeddings, TokenPiece
 from generator.models.common import SamplingAdapter, weight_hash
+from generator.models.flow import flow_state
 from generator.models.schedulers import make_scheduler
+
+if TYPE_CHECKING:
+    from generator.models.limits import ModelLimits
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 28
@@ -133,20 +143,65 @@ class DigitsAdapter(SamplingAdapter):
         return images.mean(dim=1, keepdim=True).to(self.device, self.dtype)
 
 
+FLOW_TRAIN_TIMESTEPS = 1000  # diffusers' flow schedulers: timestep = 1000 sigma
+FLOW_SCHEDULER_CONFIG = {"num_train_timesteps": FLOW_TRAIN_TIMESTEPS, "shift": 1.0, "use_dynamic_shifting": False}
+DEFAULT_EULER_STEPS = 20  # the chapter's and eval's Euler step count (measured in generator/weights/digits/README.md)
+
+
+class DigitsFlowAdapter(DigitsAdapter):
+    """A class- (or time-) conditioned flow-matching digits UNet: velocity outputs, Euler steps from noise."""
+
+    prediction_type = "flow"
+
+    def __init__(self, unet: torch.nn.Module, config: dict[str, Any], *, model_id: str = "embedded:digits-flow",
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, epoch: int | None = None,
+                 defaults: dict[str, Any] | None = None):
+        class_conditional = hasattr(unet, "forward_class_vector")
+        measured = defaults or {"scheduler": "flow-euler", "steps": DEFAULT_EULER_STEPS,
+                                "guidance": 5.0 if class_conditional else 1.0}
+        super().__init__(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch, defaults=measured)
+        self.num_train_timesteps = FLOW_TRAIN_TIMESTEPS
+        self.scheduler_config = dict(FLOW_SCHEDULER_CONFIG)
+        self.prediction_type = "flow"
+
+    @torch.no_grad()
+    def denoise(self, model_input: torch.Tensor, timestep: torch.Tensor, embeddings: Embeddings) -> torch.Tensor:
+        """Predicted velocity at the flow state of the loop's x_t; the network reads t = timestep / 1000."""
+        batch = model_input.shape[0]
+        x_flow = flow_state(model_input, timestep, FLOW_TRAIN_TIMESTEPS).to(self.dtype)
+        t = torch.as_tensor(timestep, device=self.device).to(self.dtype).reshape(-1) / FLOW_TRAIN_TIMESTEPS
+        t = t.expand(batch) if t.numel() == 1 else t
+        if not self.class_conditional:
+            return self.denoiser(x_flow, t)
+        return self.denoiser.forward_class_vector(x_flow, t, embeddings.hidden)
+
+
 def load_digits_adapter(stage: str = "class", epoch: int | None = None, model_dir: str | Path | None = None,
-                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> DigitsAdapter:
-    """A shipped digits DDPM ('class' or 'time'), optionally a snapshot ``epoch`` (the per-epoch animations)."""
+                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                        objective: str = "ddpm") -> DigitsAdapter:
+    """A shipped digits model ('class' or 'time'), optionally a snapshot ``epoch`` (the per-epoch animations).
+
+    ``objective`` 'flow' picks the flow-matching twin (folder ``flow-<stage>``); a ``model_dir`` is read as what
+    its config says it is (``objective`` in config.json; older configs are DDPM).
+    """
     from generator.builtin.digits.weights import load_digits_unet, shipped_weights_dir
 
     if stage not in ("class", "time"):
-        raise UserError(f"digits adapters exist for the 'class' and 'time' DDPMs, not {stage!r}")
-    folder = Path(model_dir) if model_dir is not None else shipped_weights_dir() / stage
+        raise UserError(f"digits adapters exist for the 'class' and 'time' models, not {stage!r}")
+    if objective not in ("ddpm", "flow"):
+        raise UserError(f"digits models are trained with the 'ddpm' or 'flow' objective, not {objective!r}")
+    default_folder = stage if objective == "ddpm" else f"flow-{stage}"
+    folder = Path(model_dir) if model_dir is not None else shipped_weights_dir() / default_folder
     unet, config = load_digits_unet(folder, epoch)
     if config.get("stage") != stage:
         raise UserError(f"{folder} holds a {config.get('stage')!r} model, not the {stage!r} model")
-    model_id = "embedded:digits" if stage == "class" else "embedded:digits-time"
+    flow = config.get("objective", "ddpm") == "flow"
+    model_id = "embedded:digits" + ("-flow" if flow else "") + ("" if stage == "class" else "-time")
     if epoch is not None:
         model_id += f"@epoch{epoch}"
+    if flow:
+        return DigitsFlowAdapter(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch,
+                                 defaults=read_defaults(folder))
     return DigitsAdapter(unet, config, model_id=model_id, device=device, dtype=dtype, epoch=epoch,
                          defaults=read_defaults(folder))
 
@@ -158,7 +213,14 @@ def load(device: torch.device, dtype: torch.dtype) -> DigitsAdapter:
     return load_digits_adapter(device=device, dtype=dtype)
 
 
-def limits() -> "ModelLimits":
+def load_flow(device: torch.device, dtype: torch.dtype) -> DigitsAdapter:
+    """Registry loader for 'embedded:digits-flow': the flow-matching class model (fp32 on the CPU)."""
+    if device.type == "cpu":
+        dtype = torch.float32
+    return load_digits_adapter(device=device, dtype=dtype, objective="flow")
+
+
+def limits(folder_name: str = "class") -> "ModelLimits":
     """What 'embedded:digits' accepts, without loading weights: the labels '0'..'9', 28x28, no tokenizer.
 
     The fingerprint hashes the shipped class model's files (content, not sizes); before the model is
@@ -169,7 +231,7 @@ def limits() -> "ModelLimits":
     from generator.builtin.digits.weights import shipped_weights_dir
     from generator.models.limits import ModelLimits
 
-    folder = shipped_weights_dir() / "class"
+    folder = shipped_weights_dir() / folder_name
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".safetensors", ".json"))
     fingerprint = hashlib.sha256()
     for path in files:
@@ -182,3 +244,8 @@ def limits() -> "ModelLimits":
         labels=tuple(str(d) for d in range(10)),
         fingerprint=fingerprint.hexdigest()[:16] if files else "absent",
     )
+
+
+def flow_limits() -> "ModelLimits":
+    """What 'embedded:digits-flow' accepts: as 'embedded:digits', fingerprinted by the flow-class folder."""
+    return limits("flow-class")

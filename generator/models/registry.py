@@ -71,6 +71,16 @@ MODELS: dict[str, ModelEntry] = {
             pixel_space=True,
         ),
         ModelEntry(
+            "embedded:digits-flow",
+            "built-in class-conditional MNIST model trained by flow matching (the same UNet as embedded:digits, "
+            "predicting velocities; Euler steps), 28x28, trained by this project",
+            "class labels, pixel space, flow matching",
+            "generator.models.digits:load_flow",
+            "generator.models.digits:flow_limits",
+            "weights/digits",
+            pixel_space=True,
+        ),
+        ModelEntry(
             "embedded:shapes-latent",
             "built-in latent text-to-image model of coloured shapes (Stable Diffusion anatomy: VAE 128x128 -> "
             "16x16x4 latents, UNet, frozen T5), a standard StableDiffusionPipeline folder trained by this project",

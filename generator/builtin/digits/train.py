@@ -8,6 +8,10 @@ One loop serves the three stages; only the loss differs:
 * ``class``: as ``time`` plus a one-hot class that is dropped (masked to zeros) with probability 0.1
   so the same network also learns the unconditional score for classifier-free guidance.
 
+``objective="flow"`` trains the time and class stages by flow matching instead (``flow.py``): t ~ U(0, 1),
+x_t = (1 - t) x0 + t eps, L2 between UNet(x_t, t) and the velocity eps - x0; the same UNet, data, label
+dropout, optimizer and loop.
+
 Everything random comes from generators seeded by the config: the shuffling of epoch ``e`` from
 ``seed + e`` and the noise/timesteps/masks from one generator whose state is checkpointed. A run
 resumed from a checkpoint therefore continues exactly as the uninterrupted run would have.
@@ -32,6 +36,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from generator.builtin.checkpoints import load_checkpoint, save_checkpoint
 from generator.builtin.digits.ddpm import DDPMSchedule, q_sample
+from generator.builtin.digits.flow import FLOW_SCHEDULE, flow_interpolate, flow_target
 from generator.builtin.digits.unet import build_unet
 from generator.files import atomic_write_with, write_json
 from generator.progress import ProgressCallback, no_progress
@@ -63,11 +68,22 @@ class TrainConfig:
     checkpoint_every_steps: int = 200  # also checkpoint at every epoch end
     channels_last: bool = True  # ~25% faster convolutions on CPU
     ema_decay: float | None = None  # also keep an exponential moving average of the weights (e.g. 0.999)
+    objective: str = "ddpm"  # time/class stages: "ddpm" (predict the noise) or "flow" (predict the velocity)
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("ddpm", "flow"):
+            raise ValueError(f"objective must be 'ddpm' or 'flow', got {self.objective!r}")
+        if self.objective == "flow" and self.stage == "denoiser":
+            raise ValueError("the flow objective applies to the time and class stages, not the denoiser")
 
     @property
     def schedule(self) -> DDPMSchedule:
         """The DDPM noise schedule of the time/class stages."""
         return DDPMSchedule(self.num_timesteps, self.beta_start, self.beta_end)
+
+    def schedule_config(self) -> dict[str, object]:
+        """The noise process stored in a shipped config: the DDPM schedule or the flow-matching path."""
+        return dict(FLOW_SCHEDULE) if self.objective == "flow" else self.schedule.to_config()
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
@@ -113,6 +129,13 @@ def stage_loss(
         noise = noise.contiguous(memory_format=torch.channels_last)
     if config.stage == "denoiser":
         return F.mse_loss(model(images + config.sigma * noise), images)
+    if config.objective == "flow":
+        t_flow = torch.rand(n, generator=generator).to(images.device)  # (N,) in [0, 1)
+        inputs, target = (flow_interpolate(images, t_flow, noise), t_flow), flow_target(images, noise)
+        if config.stage == "time":
+            return F.mse_loss(model(*inputs), target)
+        keep = (torch.rand(n, generator=generator) >= config.label_dropout).to(images.dtype).to(images.device)
+        return F.mse_loss(model(*inputs, labels, keep), target)
     t = torch.randint(1, config.num_timesteps + 1, (n,), generator=generator).to(images.device)  # (N,)
     x_t = q_sample(images, t, noise, config.schedule)
     t_norm = t.to(images.dtype) / config.num_timesteps
@@ -160,6 +183,7 @@ def _losses_json(state: TrainState, config: TrainConfig, steps_per_epoch: int) -
     """Loss history for the site's curves: every step's batch loss and each epoch's mean."""
     return {
         "stage": config.stage,
+        "objective": config.objective,
         "batch_size": config.batch_size,
         "steps_per_epoch": steps_per_epoch,
         "step_losses": [round(v, 6) for v in state.step_losses],
@@ -313,7 +337,8 @@ def train_digits(
         "stage": config.stage,
         "hidden": config.hidden,
         "train": config.to_json(),
-        "schedule": config.schedule.to_config(),
+        "objective": config.objective,
+        "schedule": config.schedule_config(),
         "epochs_completed": state.epoch,
         "lr_replans": state.lr_replans,
         "train_seconds": round(state.seconds, 1),
