@@ -1,8 +1,12 @@
 """A prompt pair, guidance x seed variants and the pipeline's levels in headless Chromium on a real (tiny) bake: one
 scrub moves both trajectories and the difference heat map; choosing a variant swaps its frames and highlights its
-path on the map; changing the level of detail animates unless the reader prefers reduced motion."""
+path on the map; the guidance view shows the trajectory the reader looks at (A, B or the chosen variant); changing
+the level of detail animates unless the reader prefers reduced motion."""
 
 from __future__ import annotations
+
+import json
+import urllib.request
 
 import fakesite  # (on sys.path through tests/browser/conftest.py)
 import pytest
@@ -13,12 +17,12 @@ pytestmark = pytest.mark.browser
 
 PROMPTS = """
 model: testing:tiny-sd
-defaults: {steps: 3, guidance: 1, daam: false, width: 64, height: 64, scheduler: ddim, preview_size: 64, jumps: false}
+defaults: {steps: 3, guidance: 3, daam: false, width: 64, height: 64, scheduler: ddim, preview_size: 64, jumps: false}
 prompts:
   - id: pair
     text: a red cat on a mat
     compare: {text: a blue dog on a mat, expect: fail, reason: the tiny model draws noise}
-    guidances: [0, 3]
+    guidances: [0, 1]
     seeds: [0, 1]
 """
 PAGE = "generated/pages/pair.html"
@@ -30,6 +34,13 @@ def pair_url(tmp_path_factory, tiny_sd):
     """Bake with testing:tiny-sd, render and `mkdocs build --strict`, served."""
     with serve(fakesite.bake_and_build(tmp_path_factory.mktemp("pair-site"), PROMPTS, tiny_sd, "Pair fixture")) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def pair_manifest(pair_url) -> dict:
+    """The baked manifest of the pair page (what the guidance view must show, sheet by sheet)."""
+    with urllib.request.urlopen(f"{pair_url}/generated/prompts/pair.json") as response:
+        return json.loads(response.read())
 
 
 @pytest.fixture
@@ -101,10 +112,71 @@ def test_choosing_a_variant_changes_the_frames_and_the_highlighted_map_path(pair
         assert final.get_attribute("src") == wanted["final"]
         assert final.get_attribute("alt") == f"Final image (seed {seed}, guidance {guidance:g}) of “a red cat on a mat”"
         selected = page.eval_on_selector_all("#map-pair g.atlas-selected", "els => els.map(e => e.dataset.path)")
-        expected = "main" if (seed, guidance) == (0, 1.0) else path
+        expected = "main" if (seed, guidance) == (0, 3.0) else path
         assert selected == [expected]
         assert page.locator(f"#map-pair li.atlas-selected[data-path='{expected}']").count() == 1
     assert len({i["predicted"] for i in items}) == 6  # six different trajectories, not one file shown six ways
+    pair.assert_clean()
+
+
+GUIDE = "#guidance-pair"
+SHEETS = ("uncond_noise", "cond_noise", "noise_difference", "guided_noise", "uncond_x0", "cond_x0", "x0_difference")
+
+
+def shown_sheets(page) -> dict[str, str]:
+    """The file name of the sheet each pane of the guidance view shows (the sprite's data-src)."""
+    pairs = page.eval_on_selector_all(f"{GUIDE} .atlas-sprite[data-role]", "els => els.map(e => [e.dataset.role, e.dataset.src])")
+    return {role: src.rsplit("/", 1)[-1] for role, src in pairs}
+
+
+def stored_sheets(block: dict, predicted: dict) -> dict[str, str]:
+    """The file names of a stored guidance block's sheets, and the trajectory's predicted x0 as the guided x0."""
+    return {**{name: block[name]["src"].rsplit("/", 1)[-1] for name in SHEETS},
+            "guided_x0": predicted["src"].rsplit("/", 1)[-1]}
+
+
+def test_the_guidance_view_follows_the_pair_and_the_chosen_variant(pair, pair_manifest):
+    page, m = pair.page, pair_manifest
+    variants = {(i["seed"], i["guidance"]): i for i in m["variants"]["items"]}
+    # baked from each trajectory's one run: the pair and every variant but the prompt's own carry their parts
+    assert m["compare"]["guidance_parts"]["decomposed"] and m["compare"]["guidance_parts"]["scale"] == 3
+    assert "guidance_parts" not in variants[(0, 3.0)]  # the prompt's own: the page's "guidance" section
+    assert [k for k, i in variants.items() if i.get("guidance_parts", {}).get("decomposed")] == [(1, 3.0)]
+    assert all(i["guidance_parts"] == {"scale": g, "conditioning": "text", "decomposed": False}
+               for (s, g), i in variants.items() if g in (0, 1))
+    parts = f"{GUIDE} [data-role=guide-parts]"
+    page.fill(f"{GUIDE} input[data-follow=range]", "2")
+    main = stored_sheets(m["guidance"], m["trajectory"]["predicted"])
+    assert shown_sheets(page) == main and page.is_visible(parts)
+    # B: the pair's second trajectory, its own sheets, sizes, chart and labels
+    page.click(f"{GUIDE} button[data-side=b]")
+    wanted_b = stored_sheets(m["compare"]["guidance_parts"], m["compare"]["predicted"])
+    assert shown_sheets(page) == wanted_b and len(set(wanted_b.values()) & set(main.values())) == 0
+    assert page.get_attribute(GUIDE, "data-source") == "b"
+    assert page.inner_text(f"{GUIDE} [data-role=rms-noise_difference]") == \
+        f"{m['compare']['guidance_parts']['rms']['difference'][2]:.3g}"
+    assert page.is_visible(f"{GUIDE} [data-guide-source=b] svg") and not page.is_visible(f"{GUIDE} [data-guide-source=main]")
+    labels = page.eval_on_selector_all(f"{GUIDE} .atlas-sprite[data-role]", "els => els.map(e => e.getAttribute('aria-label'))")
+    assert all(label.endswith("of “a blue dog on a mat” at step 2 of 3") for label in labels), labels
+    assert frames(page, f"{GUIDE} .atlas-sprite[data-role]") == ["2"] * 8  # the step stays
+    page.wait_for_function(f"() => [...document.querySelectorAll('{GUIDE} .atlas-sprite[data-role]')]"
+                           ".every(e => e.style.backgroundImage.includes(e.dataset.src))")
+    # a variant chosen in the variants figure is shown here: seed 1 at guidance 3 has parts, guidance 0 a note
+    page.click("#variants-pair button[data-seed='1']")
+    assert page.get_attribute(GUIDE, "data-source") == "s1-g3"
+    assert shown_sheets(page) == stored_sheets(variants[(1, 3.0)]["guidance_parts"], variants[(1, 3.0)]["predicted"])
+    assert page.inner_text(f"{GUIDE} [data-role=guide-what]") == "“a red cat on a mat” (seed 1, guidance 3)"
+    assert page.get_attribute(f"{GUIDE} button[data-side=a]", "aria-pressed") == "true"
+    page.click("#variants-pair button[data-guidance='0.0']")
+    assert page.get_attribute(GUIDE, "data-source") == "s1-g0" and not page.is_visible(parts)
+    assert "Guidance scale 0" in page.inner_text(f"{GUIDE} [data-guide-source=s1-g0]")
+    # and a variant chosen here is shown by the variants figure and the map
+    page.click(f"{GUIDE} button[data-seed='0']")
+    page.click(f"{GUIDE} button[data-guidance='3.0']")
+    assert page.get_attribute("#variants-pair", "data-seed") == "0"
+    assert page.get_attribute("#variants-pair", "data-guidance") == "3"
+    assert page.eval_on_selector_all("#map-pair g.atlas-selected", "els => els.map(e => e.dataset.path)") == ["main"]
+    assert page.get_attribute(GUIDE, "data-source") == "main" and shown_sheets(page) == main
     pair.assert_clean()
 
 

@@ -3,7 +3,9 @@
 The extra trajectories all start from their seed's exact noise (``generator.experiments.prompt.compare``); the one
 variant with the prompt's own seed and guidance *is* the main trajectory (reused, not resampled), so its
 strips are byte-identical to the main ones and the content-addressed store keeps them once. A pair also gets the
-per-step difference of its two predicted-x0 strips as stored (a grayscale heat map sheet). Every final image is
+per-step difference of its two predicted-x0 strips as stored (a grayscale heat map sheet). The pair and every
+variant but the own one also store what guidance did at each of their steps (``guidance_block``, from the
+branches their one run recorded: no second run). Every final image is
 judged: the pair's against its own text and ``compare_expect``, variants at guidance 0 as expected failures (the
 unconditional branch never reads the prompt). The map projects the predicted x0 of every path (main, pair,
 variants) onto their first two principal axes.
@@ -15,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from generator.bake.encoders import pack_grid, png_bytes, preview_size
+from generator.bake.prompt.guidance import guidance_block
 from generator.bake.prompt.sections import AfterSampling
 from generator.bake.prompt.trajectory import image_entry, sprite_entry
 from generator.bake.store import AssetStore
@@ -89,6 +92,7 @@ def bake_extra_trajectories(
             "x0_distance": x0_distance(trajectory, pair),
             "difference": difference_entry(store, main_predicted, pair_strips["predicted"]),
             **pair_strips,
+            "guidance_parts": guidance_block(adapter, prompt, request, pair, store, request.guidance),
         }
         paths.append(("compare", prompt.compare, "compare", pair))
     if grid:
@@ -98,7 +102,8 @@ def bake_extra_trajectories(
             expect = UNCONDITIONAL if guidance == 0 else prompt.expect
             items.append({"seed": seed, "guidance": guidance,
                           **strips(variant, store, frame_size, adapter, prompt.text, expect)})
-            if (seed, guidance) != own:
+            if (seed, guidance) != own:  # the own variant's guidance parts are the page's "guidance" section
+                items[-1]["guidance_parts"] = guidance_block(adapter, prompt, request, variant, store, guidance)
                 paths.append((f"s{seed}-g{guidance:g}", f"seed {seed}, guidance {guidance:g}", "variant", variant))
         sections["variants"] = {"seeds": seeds, "guidances": guidances, "items": items}
     sections["map"] = trajectory_map(paths)

@@ -9,7 +9,9 @@ Fixed normalisations, written into the section so the page states them: noise es
 first three channels (one channel: grey) mapped from [-NOISE_RANGE, NOISE_RANGE] to black..white, mid-grey = 0;
 both differences (of the noise estimates, and of the decoded predicted images in [0, 1]) mapped from
 [-DIFFERENCE_RANGE, DIFFERENCE_RANGE]. At guidance 0 or 1 the loop runs one branch: there is nothing to take
-apart, and the section says only that.
+apart, and the section says only that. A prompt pair's second trajectory and every guidance x seed variant carry
+the same block (``guidance_block``, stored by ``extra_trajectories``), so the page's guidance view can follow the
+trajectory the reader is looking at; the variant that is the prompt's own trajectory has none (it is this one).
 """
 
 from __future__ import annotations
@@ -44,8 +46,24 @@ def rms(frames: torch.Tensor) -> list[float]:
     return [round(float(v), 4) for v in frames.double().pow(2).flatten(1).mean(1).sqrt()]
 
 
+def guidance_block(adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory,
+                   store: AssetStore, scale: float) -> dict:
+    """What guidance ``scale`` did in one trajectory sampled with it (the prompt's own, its pair's or a variant's,
+    each from its one run): sprites of every branch's noise estimate and predicted x0, or ``decomposed: false``
+    (scale 0 or 1: one branch). ``request`` gives the size (the variants share it)."""
+    block = {"scale": scale, "conditioning": adapter.capabilities.conditioning,
+             "decomposed": trajectory.guidance is not None}
+    if trajectory.guidance is None:
+        return block
+    frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
+    stride = preview_stride(adapter, request, prompt.settings.preview_size)
+    block.update(GuidanceSection.sheets(adapter, trajectory, trajectory.guidance, stride, frame_size, store))
+    return block
+
+
 class GuidanceSection(AfterSampling):
-    """Both guidance branches at every step of the prompt's own trajectory."""
+    """Both guidance branches at every step of the prompt's own trajectory (a pair's and the variants' are baked
+    with their trajectories, ``generator.bake.prompt.extra_trajectories``, by ``guidance_block`` too)."""
 
     name = "guidance"
 
@@ -55,15 +73,8 @@ class GuidanceSection(AfterSampling):
 
     def bake(self, adapter: ModelAdapter, prompt: PromptSpec, request: TrajectoryRequest, trajectory: Trajectory,
              store: AssetStore) -> dict:
-        """Sprites of every branch's noise estimate and predicted x0, or ``decomposed: false``."""
-        section = {"scale": request.guidance, "conditioning": adapter.capabilities.conditioning,
-                   "decomposed": trajectory.guidance is not None}
-        if trajectory.guidance is None:
-            return {"guidance": section}
-        frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
-        stride = preview_stride(adapter, request, prompt.settings.preview_size)
-        section.update(self.sheets(adapter, trajectory, trajectory.guidance, stride, frame_size, store))
-        return {"guidance": section}
+        """The prompt's own ``guidance_block``."""
+        return {"guidance": guidance_block(adapter, prompt, request, trajectory, store, request.guidance)}
 
     @staticmethod
     def sheets(adapter: ModelAdapter, trajectory: Trajectory, trace: GuidanceTrace, stride: int,

@@ -6,8 +6,9 @@
  * [data-guidance] / [data-seed] (aria-pressed) and sprites [data-role=noisy|predicted], img [data-role=final].
  * When the judge scored the variants, each one's verdict line is rendered in [data-variant=<index in
  * data-variants>]; only the shown variant's is visible (the wording stays in one Jinja macro, verdict.html.j2).
- * The choice is kept in the URL hash (#variants-<id>=s<seed>-g<guidance>). Announces it as a document event "atlas:variant" {group, seed, guidance} (the trajectory map
- * highlights that path).
+ * The choice is kept in the URL hash (#variants-<id>=s<seed>-g<guidance>). Announces it as a document event
+ * "atlas:variant" {group, seed, guidance} (the trajectory map highlights that path, the guidance view shows its
+ * parts); a variant chosen in the guidance view (the same event with from "guidance") is shown here too.
  */
 (function () {
   "use strict";
@@ -63,6 +64,13 @@
       if (!b || !fig.contains(b)) return;
       if (b.dataset.guidance !== undefined) pick(state.seed, Number(b.dataset.guidance));
       else pick(Number(b.dataset.seed), state.guidance);
+    });
+
+    // a variant chosen in another widget of this trajectory (the guidance view) is shown here too
+    document.addEventListener("atlas:variant", function (e) {
+      var d = e.detail || {};
+      if (d.from !== "guidance" || d.group !== fig.dataset.followGroup) return;
+      if (d.seed !== state.seed || d.guidance !== state.guidance) pick(d.seed, d.guidance);
     });
 
     var linked = /^s(\d+)-g([0-9.]+)$/.exec(A.hashGet(hashKey) || "");
