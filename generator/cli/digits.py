@@ -182,6 +182,10 @@ def eval_digits_command(
     second_judge: bool = typer.Option(True, help="Also score every sample with the independent classifier "
                                       "(WEIGHTS/classifier2, else the shipped one) and report how often the two "
                                       "judges agree."),
+    objective: str = typer.Option("ddpm", help="ddpm (the class/ and time/ models, 300-step DDPM) or flow (the "
+                                  "flow-matching flow-class/ and flow-time/ models, Euler steps); results go under "
+                                  "class/time or flow-class/flow-time."),
+    flow_steps: int = typer.Option(20, help="Euler steps of the flow-matching models."),
 ) -> None:
     """Sample the digits models and score them with the project's classifier and the independent one."""
     from generator.builtin.digits.classifier import load_classifier
@@ -193,6 +197,9 @@ def eval_digits_command(
         raise UserError(f"--stage must be class, time or both, not {stage!r}")
     if n < 1:
         raise UserError("--n must be at least 1")
+    if objective not in ("ddpm", "flow") or flow_steps < 1:
+        raise UserError(f"--objective must be ddpm or flow (got {objective!r}) and --flow-steps at least 1")
+    prefix = "flow-" if objective == "flow" else ""
     root = weights or shipped_weights_dir()
     device_name = str(resolve_device(device))
     if sweep:
@@ -209,12 +216,17 @@ def eval_digits_command(
     independent = load_classifier2(independent_dir) if second_judge else None
     class_model = class_config = time_model = time_config = None
     if stage in ("class", "both"):
-        class_model, class_config = load_digits_unet(root / "class")
+        class_model, class_config = load_digits_unet(root / f"{prefix}class")
     if stage in ("time", "both"):
-        time_model, time_config = load_digits_unet(root / "time")
+        time_model, time_config = load_digits_unet(root / f"{prefix}time")
     with progress_bar("eval digits") as report:
         result = evaluate_digits(class_model, class_config, time_model, time_config, classifier, n=n, gamma=gamma,
-                                 seed=seed, device=device_name, progress=report, independent=independent)
+                                 seed=seed, device=device_name, progress=report, independent=independent,
+                                 flow_steps=flow_steps)
+    if prefix:
+        for name in ("class", "time"):
+            if name in result:
+                result[prefix + name] = {**result.pop(name), "sampler": "euler", "flow_steps": flow_steps}
     result["judges"] = {"shipped": _judge_info(root / "classifier")}
     if independent is not None:
         result["judges"]["independent"] = _judge_info(independent_dir)
@@ -228,7 +240,9 @@ def _summary(result: dict) -> list[str]:
     """One line per model: each judge's share against the target, and how often the judges agree."""
     lines = []
     for stage, measure, words in (("class", "label_accuracy", "labelled as asked"),
-                                  ("time", "confident_fraction", "read with confidence >= 0.9")):
+                                  ("time", "confident_fraction", "read with confidence >= 0.9"),
+                                  ("flow-class", "label_accuracy", "labelled as asked"),
+                                  ("flow-time", "confident_fraction", "read with confidence >= 0.9")):
         scores = result.get(stage)
         if not scores:
             continue

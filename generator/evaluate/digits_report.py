@@ -7,6 +7,9 @@ Two numbers (issues 6 and 18):
 * time-conditioned DDPM: the fraction of samples the classifier is confident about (max probability
   >= 0.9; target >= 80%), i.e. samples that look like some digit.
 
+The flow-matching twins (``objective: flow`` in their config) are measured the same way, sampled with their
+Euler steps (``FlowEuler``) instead of the 300-step DDPM.
+
 Each is measured by the shipped judge (the top-level numbers, as before) and, when given, by the independent
 one (``independent``), on the same samples, with how often the two agree (``agreement``). A sample that fails
 the judge's "looks like a digit" gate is wrong for both and has no label for either.
@@ -23,6 +26,7 @@ import torch
 
 from generator.builtin.digits.classifier import classify
 from generator.builtin.digits.ddpm import DDPMSchedule, class_noise_fn, ddpm_sample, time_noise_fn
+from generator.builtin.digits.flow import FlowEuler, class_velocity_fn, flow_sample, time_velocity_fn
 from generator.evaluate.digits_judge import not_a_digit
 from generator.files import write_json
 from generator.progress import ProgressCallback, no_progress
@@ -30,14 +34,17 @@ from generator.progress import ProgressCallback, no_progress
 CONFIDENCE_THRESHOLD = 0.9
 
 
-def schedule_from_config(config: dict[str, Any]) -> DDPMSchedule:
-    """The DDPM schedule a model was trained with (from its shipped config)."""
+def schedule_from_config(config: dict[str, Any], flow_steps: int = 20) -> DDPMSchedule | FlowEuler:
+    """The DDPM schedule a model was trained with (from its shipped config); a flow-matching model's Euler
+    sampler with ``flow_steps`` steps."""
+    if config.get("objective") == "flow":
+        return FlowEuler(flow_steps)
     sched = config.get("schedule", {})
     return DDPMSchedule(int(sched.get("num_timesteps", 300)), float(sched.get("beta_start", 1e-4)),
                         float(sched.get("beta_end", 0.02)))
 
 
-def sample_class_model(model: torch.nn.Module, labels: torch.Tensor, schedule: DDPMSchedule, gamma: float,
+def sample_class_model(model: torch.nn.Module, labels: torch.Tensor, schedule: DDPMSchedule | FlowEuler, gamma: float,
                        seed: int, batch_size: int = 250, device: str = "cpu",
                        progress: ProgressCallback = no_progress, description: str = "") -> torch.Tensor:
     """Draw one sample per label with CFG; batches are seeded ``seed + batch index``. -> (N, 1, 28, 28)."""
@@ -52,12 +59,18 @@ def sample_class_model(model: torch.nn.Module, labels: torch.Tensor, schedule: D
         def step(record: Any, done: int = done) -> None:
             progress(done + record.index + 1, total, description)
 
-        out.append(ddpm_sample(class_noise_fn(model, chunk, schedule, gamma), (chunk.shape[0], 1, 28, 28),
+        shape = (chunk.shape[0], 1, 28, 28)
+        if isinstance(schedule, FlowEuler):
+            out.append(flow_sample(class_velocity_fn(model, chunk, gamma), shape, schedule.steps, generator=g,
+                                   on_step=step, device=device).cpu())
+            continue
+        out.append(ddpm_sample(class_noise_fn(model, chunk, schedule, gamma), shape,
                                schedule, generator=g, on_step=step, device=device).cpu())
     return torch.cat(out)
 
 
-def sample_time_model(model: torch.nn.Module, n: int, schedule: DDPMSchedule, seed: int, batch_size: int = 250,
+def sample_time_model(model: torch.nn.Module, n: int, schedule: DDPMSchedule | FlowEuler, seed: int,
+                      batch_size: int = 250,
                       device: str = "cpu", progress: ProgressCallback = no_progress,
                       description: str = "") -> torch.Tensor:
     """Draw ``n`` unconditional samples from a time-conditioned UNet. -> (n, 1, 28, 28)."""
@@ -72,6 +85,10 @@ def sample_time_model(model: torch.nn.Module, n: int, schedule: DDPMSchedule, se
         def step(record: Any, done: int = done) -> None:
             progress(done + record.index + 1, total, description)
 
+        if isinstance(schedule, FlowEuler):
+            out.append(flow_sample(time_velocity_fn(model), (size, 1, 28, 28), schedule.steps, generator=g,
+                                   on_step=step, device=device).cpu())
+            continue
         out.append(ddpm_sample(time_noise_fn(model, schedule), (size, 1, 28, 28), schedule, generator=g,
                                on_step=step, device=device).cpu())
     return torch.cat(out)
@@ -189,6 +206,7 @@ def evaluate_digits(
     device: str = "cpu",
     progress: ProgressCallback = no_progress,
     independent: torch.nn.Module | None = None,
+    flow_steps: int = 20,
 ) -> dict[str, Any]:
     """Sample ``n`` digits from each given model and score them by the shipped judge ``classifier`` and, when
     given, the ``independent`` one; returns a JSON-ready dict."""
@@ -198,12 +216,14 @@ def evaluate_digits(
             model.to(memory_format=torch.channels_last)  # ~20% faster CPU convolutions; same numbers
     if class_model is not None and class_config is not None:
         labels = torch.arange(n) % 10  # balanced classes
-        samples = sample_class_model(class_model.to(device), labels, schedule_from_config(class_config), gamma, seed,
+        samples = sample_class_model(class_model.to(device), labels, schedule_from_config(class_config, flow_steps),
+                                     gamma, seed,
                                      device=device, progress=progress, description="class-conditioned")
         result["class"] = {"gamma": gamma, **_two_judges(score_class_samples, classifier, independent, "label_accuracy",
                                                          CLASS_EVAL_TARGET, samples, labels, looks_like_digits(samples))}
     if time_model is not None and time_config is not None:
-        samples = sample_time_model(time_model.to(device), n, schedule_from_config(time_config), seed + 10_000,
+        samples = sample_time_model(time_model.to(device), n, schedule_from_config(time_config, flow_steps),
+                                    seed + 10_000,
                                     device=device, progress=progress, description="time-conditioned")
         result["time"] = _two_judges(score_unconditional_samples, classifier, independent, "confident_fraction",
                                      TIME_TARGET, samples, looks_like_digits(samples))

@@ -21,7 +21,7 @@ from generator.spec.fields import Fields
 
 SECTION_KEYS = {"title", "weights", "data", "seed", "sigmas", "denoiser_sigma", "test_digits", "steps", "frames",
                 "samples_per_digit", "time_samples", "guidances", "guidance_samples", "expect"}
-JUDGED_STAGES = ("time", "class")  # stages whose sample grids the digit classifier judges
+JUDGED_STAGES = ("time", "class", "flow-time", "flow-class")  # sections whose sample grids the classifier judges
 DEFAULT_SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
@@ -75,8 +75,8 @@ def parse_training(f: Fields, data: Any) -> TrainingSpec:
         expected = data["expect"]
         if not isinstance(expected, dict) or not expected or set(expected) - set(JUDGED_STAGES) or not all(
                 isinstance(r, str) and r.strip() for r in expected.values()):
-            raise f.error(root + ("expect",), "expect must map a stage (time, class) to the reason its final samples "
-                                              "are expected to miss their target")
+            raise f.error(root + ("expect",), "expect must map a stage (time, class, flow-time, flow-class) to the "
+                                              "reason its final samples are expected to miss their target")
         values["expect"] = tuple(sorted((stage, reason.strip()) for stage, reason in expected.items()))
     spec = TrainingSpec(**values)
     if spec.frames > spec.steps + 1:

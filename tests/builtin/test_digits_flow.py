@@ -149,3 +149,25 @@ def test_flow_adapter_through_our_loop_follows_the_velocity_to_the_guided_target
             if sigma < 0.999:
                 torch.testing.assert_close(record.velocity[0], (record.flow_x_t[0] - 0.30) / sigma, atol=1e-3,
                                            rtol=1e-3)
+
+
+def test_a_flow_run_ships_its_snapshots_while_running_and_when_done(tmp_path) -> None:
+    import json
+
+    from generator.builtin.digits.train import train_digits
+    from generator.builtin.digits.weights import load_digits_unet, ship_digits_run
+
+    g = torch.Generator().manual_seed(0)
+    images, labels = (torch.rand(32, 28, 28, generator=g) * 255).to(torch.uint8), torch.arange(32) % 10
+    config = replace(stage_defaults("class"), objective="flow", hidden=4, epochs=2, batch_size=16,
+                     snapshot_epochs=(1, 2), checkpoint_every_steps=100)
+    train_digits(config, images, labels, tmp_path / "run", max_steps=3)  # epoch 1 done, epoch 2 under way
+    shipped = ship_digits_run(tmp_path / "run", tmp_path / "ship", {"command": "test"})
+    assert shipped["snapshot_epochs"] == [1] and "1 of 2 epochs" in shipped["in_progress"]
+    assert shipped["objective"] == "flow" and shipped["schedule"]["type"] == "flow"
+    assert len(json.loads((tmp_path / "ship" / "losses.json").read_text())["step_losses"]) == 3
+    train_digits(config, images, labels, tmp_path / "run", resume=True)
+    done = ship_digits_run(tmp_path / "run", tmp_path / "ship", {"command": "test"})
+    assert done["snapshot_epochs"] == [1, 2] and "in_progress" not in done and done["epochs_completed"] == 2
+    model, read = load_digits_unet(tmp_path / "ship")
+    assert read["objective"] == "flow" and type(model).__name__ == "ClassConditionalUNet"

@@ -71,7 +71,7 @@ BROKEN = [
     ("experiments", _pop("hybrids", "0", "trajectory", "noisy"), "hybrids/0/trajectory: 'noisy' is a required property"),
     ("training", _set(2.5, "time", "epochs", "0", "sprite", "count"), "time/epochs/0/sprite/count: 2.5 is not of type 'integer'"),
     ("training", _pop("jumps"), "(root): 'jumps' is a required property"),
-    ("training", _set("time", "missing", "flow"), "missing: 'flow' is not one of ['class', 'time', 'denoiser']"),
+    ("training", _set("time", "missing", "gans"), "missing: 'gans' is not one of ['class', 'time', 'denoiser', 'flow-class', 'flow-time']"),
     ("faithfulness", _set("yes", "measured"), "measured: 'yes' is not of type 'boolean'"),
     ("faithfulness", _pop("fidelity"), "(root): 'fidelity' is a required property"),  # measured: the numbers are required
     ("faithfulness", _pop("examples", "best", "0", "iou"), "examples/best/0: 'iou' is a required property"),

@@ -40,7 +40,14 @@ TRAIN_COMMANDS = {
     "class": "diffatlas train digits --stage class --hidden 32 --epochs 5 --snapshots 1,3,4,5 --ship-to DIR/class",
     "time": "diffatlas train digits --stage time --hidden 32 --epochs 10 --snapshots 1,3,5,8,10 --ship-to DIR/time",
     "denoiser": "diffatlas train digits --stage denoiser --hidden 32 --epochs 5 --snapshots 1,5 --ship-to DIR/denoiser",
+    "flow-class": "diffatlas train digits --stage class --objective flow --hidden 32 --epochs 5 --snapshots 1,2,3,4,5 "
+                  "--ship-to DIR/flow-class",
+    "flow-time": "diffatlas train digits --stage time --objective flow --hidden 32 --epochs 5 --snapshots 1,2,3,4,5 "
+                 "--ship-to DIR/flow-time",
 }
+# the sampled models' sections: (manifest key and weights folder, stage); flow-* are the flow-matching twins
+SAMPLED = (("time", "time"), ("class", "class"), ("flow-time", "time"), ("flow-class", "class"))
+LOSS_STAGES = ("denoiser", "time", "class", "flow-time", "flow-class")
 
 
 def grid_image(images: torch.Tensor, columns: int, scale: int = 1) -> Image.Image:
@@ -105,6 +112,13 @@ def _quality(weights: Path) -> dict | None:
         commands["class"] = f"diffatlas eval digits --stage class --n {c.get('n', 500)} --gamma {c.get('gamma', 5.0):g} --seed {data.get('seed', 0)}"
     if isinstance(data.get("time"), dict):
         commands["time"] = f"diffatlas eval digits --stage time --n {data['time'].get('n', 500)} --seed {data.get('seed', 0)}"
+    for stage in ("class", "time"):  # the flow-matching twins, measured with their Euler steps
+        flow = data.get(f"flow-{stage}")
+        if isinstance(flow, dict):
+            gamma = f" --gamma {flow.get('gamma', 5.0):g}" if stage == "class" else ""
+            commands[f"flow-{stage}"] = (f"diffatlas eval digits --objective flow --stage {stage} --n "
+                                         f"{flow.get('n', 500)}{gamma} --flow-steps {flow.get('flow_steps', 20)} "
+                                         f"--seed {data.get('seed', 0)}")
     quality.setdefault("commands", commands)
     defaults = {stage: read_defaults(weights / stage) for stage in ("class", "time")}
     quality["sampler_defaults"] = {  # the measured sweep's pick per model (prompt pages of the model use it)
@@ -127,7 +141,7 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
     weights = weights_dir(spec)
     s = _Store(store)
     present = {stage: (weights / stage / "config.json").is_file() and any((weights / stage).glob("epoch_*.safetensors"))
-               for stage in ("class", "time", "denoiser")}
+               for stage in TRAIN_COMMANDS}
     total = 2 + sum(present.values()) + present["class"]
     tick = progress_counter(progress, total, "training chapter")
     torch.manual_seed(spec.seed)
@@ -143,8 +157,10 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
                      "guidances": list(spec.guidances), "guidance_samples": spec.guidance_samples},
         "provenance": provenance(section_hash(spec), key),
         "models": {stage: _model_info(weights / stage) for stage, ok in present.items() if ok},
-        "missing": {stage: TRAIN_COMMANDS[stage] for stage, ok in present.items() if not ok},
-        "losses": {stage: loss for stage in ("denoiser", "time", "class") if (loss := _losses(weights / stage))},
+        # the flow-matching twins are an optional section: listed as missing once one of them is shipped
+        "missing": {stage: TRAIN_COMMANDS[stage] for stage, ok in present.items()
+                    if not ok and (not stage.startswith("flow-") or present["flow-class"] or present["flow-time"])},
+        "losses": {stage: loss for stage in LOSS_STAGES if (loss := _losses(weights / stage))},
         "quality": _quality(weights),
         "jumps": [p.id for p in prompt_set.prompts if p.settings.jumps is not None],
     }
@@ -183,22 +199,28 @@ def _bake(prompt_set: Any, store: AssetStore, key: str, progress: ProgressCallba
                 [(level.sigma, s.picture(level.noisy, n), s.picture(level.denoised, n), level.mse) for level in sweep]),
         }
         tick("denoiser")
-    for stage, columns in (("time", min(10, spec.time_samples)), ("class", 10)):
-        if not present[stage]:
+    for key, stage in SAMPLED:
+        if not present[key]:
             continue
-        runs = ex.model_epochs(weights / stage, stage, spec)
-        manifest[stage] = {
+        columns = 10 if stage == "class" else min(10, spec.time_samples)
+        runs = ex.model_epochs(weights / key, stage, spec)
+        manifest[key] = {
+            "stage": stage,
+            "objective": runs[0].objective,
+            "scheduler": runs[0].scheduler,
+            "steps": runs[0].steps,
             "columns": columns,
             "samples": int(runs[0].frames.shape[1]),
             "labels": [d for _ in range(spec.samples_per_digit) for d in range(10)] if stage == "class" else None,
             "guidance": 5.0 if stage == "class" else 1.0,
             "epochs": [{"epoch": r.epoch, "frame_steps": list(r.frame_steps), "timesteps": list(r.timesteps),
                         "sprite": s.animation(r.frames, columns),
-                        "final": {**s.still(r.final, columns), "verdict": _grid_verdict(spec, stage, r, runs[-1].epoch)}}
+                        "final": {**s.still(r.final, columns),
+                                  "verdict": _grid_verdict(spec, key, stage, r, runs[-1].epoch)}}
                        for r in runs],
         }
-        manifest[stage]["downloads"] = _epochs_download(store, manifest, stage, runs, columns)
-        tick(f"{stage} epochs")
+        manifest[key]["downloads"] = _epochs_download(store, manifest, key, runs, columns)
+        tick(f"{key} epochs")
     if class_adapter is not None:
         sweep = ex.guidance_sweep(class_adapter, spec)
         manifest["guidance"] = {
@@ -228,9 +250,10 @@ def _epochs_download(store: AssetStore, manifest: dict, stage: str, runs: list, 
     section = manifest[stage]
     finals = [(r.epoch, grid_image(r.final, columns, 2)) for r in runs]
     frames = [[grid_image(frame, columns) for frame in r.frames] for r in runs]  # 28 px digits: noise is costly
-    description = (f"{section['samples']} samples ({'one column per digit 0-9, ' if stage == 'class' else ''}"
-                   f"guidance {section['guidance']:g}) after each snapshot epoch, from the same noise, so only the "
-                   "model changes.")
+    per_digit = "one column per digit 0-9, " if section["stage"] == "class" else ""
+    description = (f"{section['samples']} samples ({per_digit}guidance {section['guidance']:g}, {section['scheduler']} "
+                   f"with {section['steps']} steps) after each snapshot epoch, from the same noise, so only the model "
+                   "changes.")
     verdicts = [f"epoch {e['epoch']}: the digit classifier reads {e['final']['verdict']['share_right']:.0%} of the "
                 f"samples as asked" for e in section["epochs"] if "share_right" in e["final"].get("verdict", {})]
     return slides.epochs_download(store, manifest, stage, finals, frames, description, verdicts)
@@ -286,11 +309,11 @@ def baked_note(manifest: dict) -> str:
     return f" (not shipped yet: {', '.join(manifest['missing'])})" if manifest["missing"] else ""
 
 
-def _grid_verdict(spec: Any, stage: str, run: Any, last_epoch: int) -> dict:
-    """The digit classifier's verdict on one epoch's sample grid, against the stage's own target.
+def _grid_verdict(spec: Any, key: str, stage: str, run: Any, last_epoch: int) -> dict:
+    """The digit classifier's verdict on one epoch's sample grid of section ``key``, against its stage's target.
 
     Snapshots before the last epoch are expected to fall short (they are there to watch the model learn); the
-    last one must meet its target unless the prompt file's ``training.expect`` names the stage with a reason.
+    last one must meet its target unless the prompt file's ``training.expect`` names the section with a reason.
     """
     from generator.evaluate.digits_judge import ANY_DIGIT
     from generator.evaluate.digits_report import CLASS_TARGET, TIME_TARGET
@@ -303,7 +326,7 @@ def _grid_verdict(spec: Any, stage: str, run: Any, last_epoch: int) -> dict:
     expect = None
     if run.epoch != last_epoch:
         expect = Expectation("fail", f"epoch {run.epoch} of {last_epoch}: a snapshot on the way, shown to watch the model learn")
-    elif stage in reasons:
-        expect = Expectation("fail", reasons[stage])
+    elif key in reasons:
+        expect = Expectation("fail", reasons[key])
     return grid_verdict("digits", run.final, asked,
                         CLASS_TARGET if stage == "class" else TIME_TARGET, expect)

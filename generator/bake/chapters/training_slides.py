@@ -18,7 +18,8 @@ from generator.bake.store import AssetStore
 
 MNIST_ATTRIBUTION = ("MNIST database of handwritten digits by Yann LeCun, Corinna Cortes and Christopher J.C. "
                      "Burges, CC BY-SA 3.0")
-STAGE_NAMES = {"denoiser": "single-step denoiser", "time": "time-conditioned DDPM", "class": "class-conditioned DDPM"}
+STAGE_NAMES = {"denoiser": "single-step denoiser", "time": "time-conditioned DDPM", "class": "class-conditioned DDPM",
+               "flow-time": "time-conditioned flow-matching model", "flow-class": "class-conditioned flow-matching model"}
 
 
 def source(chapter: dict) -> str:

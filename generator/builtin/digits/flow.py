@@ -55,6 +55,22 @@ def predict_noise_from_velocity(x_t: torch.Tensor, t: torch.Tensor, velocity: to
 
 
 @dataclass(frozen=True)
+class FlowEuler:
+    """The sampler of a flow-matching model as the eval code reads a schedule: ``steps`` uniform Euler steps."""
+
+    steps: int = 20
+
+    @property
+    def num_timesteps(self) -> int:
+        """Denoiser calls per sample (per guidance branch), as ``DDPMSchedule.num_timesteps`` counts them."""
+        return self.steps
+
+    def to_config(self) -> dict[str, object]:
+        """JSON-serialisable description."""
+        return {**FLOW_SCHEDULE, "steps": self.steps}
+
+
+@dataclass(frozen=True)
 class FlowStep:
     """What the Euler sampler saw at one step: x_t before the update, the velocity and the predicted x0."""
 

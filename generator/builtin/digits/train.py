@@ -332,8 +332,15 @@ def train_digits(
         write_json(out / LOSSES_NAME, _losses_json(state, config, steps_per_epoch))
 
     _save_weights_and_ema(out / MODEL_NAME, model, ema, {"epoch": str(state.epoch), "stage": config.stage})
-    write_json(out / CONFIG_NAME, {
-        "architecture": type(model).__name__,
+    write_json(out / CONFIG_NAME, run_config(config, state, n, type(model).__name__, device))
+    return state
+
+
+def run_config(config: TrainConfig, state: TrainState, train_examples: int, architecture: str,
+               device: str) -> dict[str, Any]:
+    """What ``config.json`` records about a run: architecture, settings, noise process, progress, timing."""
+    return {
+        "architecture": architecture,
         "stage": config.stage,
         "hidden": config.hidden,
         "train": config.to_json(),
@@ -343,9 +350,19 @@ def train_digits(
         "lr_replans": state.lr_replans,
         "train_seconds": round(state.seconds, 1),
         "final_epoch_loss": round(state.epoch_losses[-1], 6) if state.epoch_losses else None,
-        "train_examples": n,
+        "train_examples": train_examples,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "device": device,
-    })
-    return state
+    }
+
+
+def run_config_so_far(run_dir: str | Path, train_examples: int = 60_000) -> dict[str, Any]:
+    """``run_config`` of a run still in progress, from its checkpoint (to ship the snapshots it has so far)."""
+    payload = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, "cpu")
+    saved = dict(payload["config"])
+    config = TrainConfig(**{**saved, "snapshot_epochs": tuple(saved["snapshot_epochs"])})
+    state = TrainState(**payload["state"])
+    return {**run_config(config, state, min(train_examples, config.train_subset or train_examples),
+                         type(build_unet(config.stage, config.hidden)).__name__, "cpu"),
+            "in_progress": f"{state.epoch} of {config.epochs} epochs done; shipped from the running run's snapshots"}

@@ -21,7 +21,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from generator.builtin.digits.train import CONFIG_NAME, LOSSES_NAME, save_weights, write_json
+from generator.builtin.digits.train import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    LOSSES_NAME,
+    run_config_so_far,
+    save_weights,
+    write_json,
+)
 from generator.builtin.digits.unet import build_unet
 from generator.builtin.shipped import shipped_weights
 from generator.errors import UserError
@@ -80,14 +87,21 @@ def ship_digits_run(run_dir: str | Path, dest_dir: str | Path, extra: dict[str, 
     largest output difference the cast causes on a fixed random input.
     """
     run_dir, dest_dir = Path(run_dir), Path(dest_dir)
-    config = read_model_config(run_dir)
+    if not (run_dir / CONFIG_NAME).is_file() and (run_dir / CHECKPOINT_NAME).is_file():
+        config = run_config_so_far(run_dir)  # a run still going: ship the snapshot epochs it has written
+    else:
+        config = read_model_config(run_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     for old in dest_dir.glob("epoch_*.safetensors"):
         old.unlink()
     snapshots = sorted((run_dir / "snapshots").glob("epoch_*.safetensors"))
     final_epoch = int(config["epochs_completed"])
-    if not any(int(p.stem.split("_")[1]) == final_epoch for p in snapshots):
+    if not any(int(p.stem.split("_")[1]) == final_epoch for p in snapshots) and "in_progress" not in config:
         snapshots.append(run_dir / "model.safetensors")
+    if not snapshots:
+        raise UserError(f"{run_dir} has no snapshot to ship yet")
+    if "in_progress" in config:  # the model is the latest snapshot
+        final_epoch = max(int(p.stem.split("_")[1]) for p in snapshots)
     max_diff = 0.0
     for path in snapshots:
         epoch = final_epoch if path.name == "model.safetensors" else int(path.stem.split("_")[1])

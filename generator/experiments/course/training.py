@@ -14,7 +14,7 @@ digits adapter, so these are the same trajectories the rest of the site shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,9 @@ class EpochRun:
     timesteps: tuple[float, ...]  # of the frames (the last frame, the result, has none: -1)
     frames: torch.Tensor  # (frames, n, 28, 28) in [0, 1]
     final: torch.Tensor  # (n, 28, 28)
+    objective: str = "ddpm"  # "flow": a flow-matching model, sampled with its Euler steps
+    scheduler: str = "ddpm"
+    steps: int = 0  # sampler steps of the run
 
 
 def frame_steps(steps: int, frames: int) -> tuple[int, ...]:
@@ -110,20 +113,31 @@ def sample_grid(adapter: DigitsAdapter, prompts: list[str], spec: TrainingSpec, 
     return epoch_run(adapter, prompts, spec, guidance, seed, frames=2).final
 
 
+def chapter_sampler(adapter: DigitsAdapter, spec: TrainingSpec) -> tuple[str, int]:
+    """(scheduler, steps) of the chapter's runs: the course's DDPM with ``spec.steps`` for a DDPM; a flow-matching
+    model's own Euler sampler and step count (``DigitsFlowAdapter``'s defaults, at most ``spec.steps``)."""
+    if adapter.prediction_type == "flow":
+        return adapter.default_scheduler, min(adapter.default_steps, spec.steps)
+    return "ddpm", spec.steps
+
+
 def epoch_run(adapter: DigitsAdapter, prompts: list[str], spec: TrainingSpec, guidance: float, seed: int,
               frames: int | None = None) -> EpochRun:
-    """Sample ``prompts`` together from the seed's noise with DDPM (``spec.steps``) and keep the chosen frames."""
-    request = TrajectoryRequest(prompts=tuple(prompts), steps=spec.steps, guidance=guidance, seed=seed,
-                                width=IMAGE_SIZE, height=IMAGE_SIZE, scheduler="ddpm")
+    """Sample ``prompts`` together from the seed's noise with the chapter's sampler and keep the chosen frames."""
+    scheduler, steps = chapter_sampler(adapter, spec)
+    request = TrajectoryRequest(prompts=tuple(prompts), steps=steps, guidance=guidance, seed=seed,
+                                width=IMAGE_SIZE, height=IMAGE_SIZE, scheduler=scheduler)
     trajectories = run_trajectories(adapter, request)
     picks = frame_steps(len(trajectories[0].timesteps), frames or spec.frames)
     noisy = torch.stack([t.noisy[:, 0] for t in trajectories], dim=1)  # (steps + 1, n, 28, 28)
     timesteps = tuple(float(trajectories[0].timesteps[i]) if i < len(trajectories[0].timesteps) else -1.0 for i in picks)
-    return EpochRun(adapter.epoch or 0, picks, timesteps, noisy[list(picks)], noisy[-1])
+    return EpochRun(adapter.epoch or 0, picks, timesteps, noisy[list(picks)], noisy[-1],
+                    "flow" if adapter.prediction_type == "flow" else "ddpm", scheduler, steps)
 
 
 def model_epochs(folder: Path, stage: str, spec: TrainingSpec, progress: Progress = lambda label: None) -> list[EpochRun]:
-    """One run per snapshot epoch of a DDPM ('class': samples_per_digit of each digit; 'time': time_samples)."""
+    """One run per snapshot epoch of a DDPM or flow-matching model ('class': samples_per_digit of each digit;
+    'time': time_samples)."""
     runs = []
     for epoch in snapshot_epochs(folder):
         adapter = load_digits_adapter(stage, epoch, model_dir=folder)
@@ -132,7 +146,7 @@ def model_epochs(folder: Path, stage: str, spec: TrainingSpec, progress: Progres
         else:
             prompts = ["sample"] * spec.time_samples
         run = epoch_run(adapter, prompts, spec, adapter.default_guidance, spec.seed)
-        runs.append(EpochRun(epoch, run.frame_steps, run.timesteps, run.frames, run.final))
+        runs.append(replace(run, epoch=epoch))
         progress(f"{stage} epoch {epoch}")
     return runs
 

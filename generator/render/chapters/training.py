@@ -26,13 +26,15 @@ from generator.render.trajectory import trajectory_context
 # (figure, its macro in templates/training.html.j2, the manifest key it needs); epochs-<stage> also passes the stage
 FIGURES = (("forward", "forward", "forward"), ("denoiser", "denoiser", "denoiser"), ("unet", "unet", "unet"),
            ("losses", "losses", "losses"), ("epochs-time", "epochs", "time"), ("epochs-class", "epochs", "class"),
-           ("guidance", "guidance", "guidance"))
-LOSS_CHARTS = (("denoiser",), ("time", "class"))  # the stages drawn on one chart: the DDPMs share theirs
+           ("guidance", "guidance", "guidance"), ("epochs-flow-time", "epochs", "flow-time"),
+           ("epochs-flow-class", "epochs", "flow-class"))
+# the stages drawn on one chart: the DDPMs share theirs (noise MSE), the flow-matching twins theirs (velocity MSE)
+LOSS_CHARTS = (("denoiser",), ("time", "class"), ("flow-time", "flow-class"))
 
 
 def check(path: Path, manifest: dict[str, Any]) -> None:
     """Each sampling animation has one frame per listed step (beyond the schema; raises RenderError)."""
-    for stage in ("class", "time"):
+    for stage in ("class", "time", "flow-class", "flow-time"):
         for entry in (manifest.get(stage) or {}).get("epochs", []):
             if entry["sprite"]["count"] != len(entry["frame_steps"]):
                 raise RenderError(f"{path}: {stage} epoch {entry['epoch']}: sprite has {entry['sprite']['count']} "
