@@ -55,6 +55,7 @@ def build_manifest(adapter: Any, prompt: PromptSpec, request: Any, key: str, sec
             "scheduler": request.scheduler,
         },
         "provenance": provenance(prompt.spec_hash(adapter.id), key, library_versions),
+        **({"alongside": prompt.alongside} if prompt.alongside else {}),
         **sections,
     }
 

@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from generator.render import charts
+from generator.render.alongside import model_label, page_groups
 from generator.render.chapters.pages import render_chapters
 from generator.render.csp import EMBED_POLICY
 from generator.render.escape import front_matter_string, html_block_text, html_json, md_escape
@@ -86,7 +87,7 @@ def environment() -> Environment:
     env.filters["verdict_text"] = verdict_text
     env.globals["embed_csp"] = EMBED_POLICY  # embeds have no inline script: script-src 'self' alone
     env.globals["sprite_view"] = sprite_view  # the one place sprite sheets are laid out (generator/render/paths.py)
-    env.globals["charts"] = charts  # inline SVG charts and per-step numbers (generator/render/charts.py)
+    env.globals["charts"] = charts  # the prompt pages' charts and per-step numbers (generator/render/charts.py)
     return env
 
 
@@ -149,41 +150,51 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
     outputs: dict[Path, str] = {}
     pages, embeds = [], []
     prompt_figures: list[JudgedFigure] = []
-    for n, p in enumerate(index.prompts):
-        page = pages_dir / f"{p.id}.md"
-        built_page = pages_dir / f"{p.id}.html"
-        mpath = str(generated_dir / "prompts" / f"{p.id}.json")
-        prompt_figures.extend(judged_figures(f"pages/{p.id}.html", p.title, f"prompts/{p.id}.json", p.manifest))
-        page_traj = trajectory_context(p, generated_dir, embed_dir, pages_dir, built_page)
-        embed_traj = trajectory_context(p, generated_dir, embed_dir, embed_dir, built_page)
-        sections = []
-        for key in section_keys(p):
-            ctx = {"p": p, "section": p.manifest[key], "traj": page_traj,
-                   "asset": asset_resolver(generated_dir, pages_dir, f"{mpath} {key}")}
-            sections.append(Markup(env.get_template(f"sections/{key}.md.j2").render(ctx)))
-            if (TEMPLATES / "sections" / f"{key}.embed.html.j2").is_file():
-                ectx = {**ctx, "traj": embed_traj, "asset": asset_resolver(generated_dir, embed_dir, f"{mpath} {key}")}
-                body = Markup(env.get_template(f"sections/{key}.embed.html.j2").render(ectx))
-                embed = embed_file(embed_dir, p.id, key)
-                outputs[embed] = embed_tpl.render(p=p, traj=embed_traj, body=body, widget=key, **embed_common)
-                embeds.append(embed)
+    groups = page_groups(index.prompts)
+    for n, group in enumerate(groups):
+        page = pages_dir / f"{group.owner.id}.md"
+        built_page = pages_dir / f"{group.owner.id}.html"
+        views = []
+        for p in group.views:
+            mpath = str(generated_dir / "prompts" / f"{p.id}.json")
+            prompt_figures.extend(judged_figures(f"pages/{group.owner.id}.html", group.owner.title,
+                                                 f"prompts/{p.id}.json", p.manifest))
+            page_traj = trajectory_context(p, generated_dir, embed_dir, pages_dir, built_page)
+            embed_traj = trajectory_context(p, generated_dir, embed_dir, embed_dir, built_page)
+            sections = []
+            for key in section_keys(p):
+                ctx = {"p": p, "section": p.manifest[key], "traj": page_traj,
+                       "asset": asset_resolver(generated_dir, pages_dir, f"{mpath} {key}")}
+                sections.append(Markup(env.get_template(f"sections/{key}.md.j2").render(ctx)))
+                if (TEMPLATES / "sections" / f"{key}.embed.html.j2").is_file():
+                    ectx = {**ctx, "traj": embed_traj,
+                            "asset": asset_resolver(generated_dir, embed_dir, f"{mpath} {key}")}
+                    body = Markup(env.get_template(f"sections/{key}.embed.html.j2").render(ectx))
+                    embed = embed_file(embed_dir, p.id, key)
+                    outputs[embed] = embed_tpl.render(p=p, traj=embed_traj, body=body, widget=key, **embed_common)
+                    embeds.append(embed)
+            embed = embed_file(embed_dir, p.id, "trajectory")
+            outputs[embed] = embed_tpl.render(
+                p=p, traj=embed_traj, body=trajectory_figure(embed_traj), widget="denoising trajectory",
+                verdict=p.final.verdict, **embed_common
+            )
+            embeds.append(embed)
+            views.append({
+                "p": p,
+                "label": model_label(p),
+                "traj": page_traj,
+                "sections": sections,
+                "final_url": relurl(generated_dir / p.final.src, pages_dir),
+                "downloads": {k: relurl(generated_dir / v, pages_dir) for k, v in p.downloads.items()},
+            })
         outputs[page] = page_tpl.render(
-            p=p,
+            p=group.owner,
             site=index,
-            traj=page_traj,
-            sections=sections,
-            final_url=relurl(generated_dir / p.final.src, pages_dir),
-            downloads={k: relurl(generated_dir / v, pages_dir) for k, v in p.downloads.items()},
-            prev=index.prompts[n - 1] if n > 0 else None,
-            next=index.prompts[n + 1] if n + 1 < len(index.prompts) else None,
-        )
-        embed = embed_file(embed_dir, p.id, "trajectory")
-        outputs[embed] = embed_tpl.render(
-            p=p, traj=embed_traj, body=trajectory_figure(embed_traj), widget="denoising trajectory",
-            verdict=p.final.verdict, **embed_common
+            views=views,
+            prev=groups[n - 1].owner if n > 0 else None,
+            next=groups[n + 1].owner if n + 1 < len(groups) else None,
         )
         pages.append(page)
-        embeds.append(embed)
     # the chapter pages (course, training, faithfulness)
     chapter_outputs, chapter_embeds, chapter_figures = render_chapters(
         env, generated_dir, embed_dir, embed_common, index
@@ -203,10 +214,11 @@ def render_site(generated_dir: Path, site_dir: Path, embed_dir: Path | None = No
              "thumb": relurl(generated_dir / p.thumbnail.src, generated_dir),
              "judged": p.final.verdict is not None,
              "words": card_words(p),
+             "models": [model_label(view) for view in group.views],
              # a prompt pair is one card: both final images (the pair's second prompt has no page of its own)
              "pair_thumb": asset_resolver(generated_dir, generated_dir, f"prompts/{p.id}.json compare")(
                  p.manifest["compare"]["final"]["src"]) if "compare" in p.manifest else None}
-            for p in index.prompts
+            for group in groups for p in (group.owner,)
         ],
     )
 

@@ -63,6 +63,7 @@ class PromptSpec:
     compare: str | None = None  # a related prompt sampled from the same noise (a prompt pair)
     expect: Expectation | None = None  # the judge is expected to disagree with this prompt's image
     compare_expect: Expectation | None = None  # ... with the pair's second image (``compare: {text, expect, reason}``)
+    alongside: str | None = None  # the id of the same prompt on another model: shown on that prompt's page
 
     def spec_hash(self, model: str) -> str:
         """Hash of everything that determines this prompt's assets (the bake cache key)."""
@@ -73,6 +74,8 @@ class PromptSpec:
             payload["expect"] = asdict(self.expect)
         if self.compare_expect is not None:
             payload["compare_expect"] = asdict(self.compare_expect)
+        if self.alongside is not None:
+            payload["alongside"] = self.alongside
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_model_defaults(self, adapter: Any) -> PromptSpec:
@@ -194,7 +197,7 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Check | None]] = {
 }
 TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training", "faithfulness",
              "daam_findings"}
-PROMPT_FIELDS = {"id", "text", "compare", "expect", "reason"} | set(SETTINGS)
+PROMPT_FIELDS = {"id", "text", "compare", "expect", "reason", "alongside"} | set(SETTINGS)
 
 
 def load_prompt_set(path: str | Path, model_override: str | None = None) -> PromptSet:
@@ -251,8 +254,11 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
         if variants > MAX_VARIANTS:
             raise f.error(key,
                           f"prompt {prompt_id!r}: {variants} guidance x seed variants; at most {MAX_VARIANTS}")
+        alongside = f.slug(key + ("alongside",), entry["alongside"]) if "alongside" in entry else None
+        if alongside == prompt_id:
+            raise f.error(key + ("alongside",), f"prompt {prompt_id!r}: 'alongside' names the prompt itself")
         prompts.append(PromptSpec(prompt_id, text.strip(), settings, f.lines[key], compare and compare.strip(),
-                                  f.expectation(key, entry), compare_expect))
+                                  f.expectation(key, entry), compare_expect, alongside))
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise f.error(("title",), "'title' must be a string")

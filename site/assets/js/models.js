@@ -1,0 +1,51 @@
+/* diffusion-atlas model switch: one prompt page, the same prompt and seed on several models, one shown at a time.
+ *
+ * Markup (generator/render/templates/prompt.md.j2, when a prompt has others `alongside` it):
+ *   .atlas-model-switch[data-atlas=models][role=tablist][hidden]   shown once this script runs
+ *     button[role=tab][aria-controls=PANEL]                        one per model, the page's own first
+ *   .atlas-model-view[role=tabpanel]#PANEL                         everything one model baked (scrubber, sections,
+ *                                                                  final image, settings)
+ * Without this script every panel is shown, one after the other (each names its model in its first line).
+ * The chosen model is kept in the URL hash (#model=<panel id>) so a link can open the page on it. Sprite sheets of
+ * a hidden panel are not fetched (atlas-core loads a sheet when its widget is first shown).
+ */
+(function () {
+  "use strict";
+  var A = window.Atlas;
+
+  function mount(root) {
+    var bar = root.querySelector("[data-atlas=models]");
+    if (!bar || bar.dataset.modelsMounted) return;
+    bar.dataset.modelsMounted = "1";
+    var tabs = Array.prototype.slice.call(bar.querySelectorAll("[role=tab]"));
+    var panels = tabs.map(function (tab) { return document.getElementById(tab.getAttribute("aria-controls")); });
+
+    function show(index, remember) {
+      tabs.forEach(function (tab, i) {
+        var on = i === index;
+        tab.setAttribute("aria-selected", on ? "true" : "false");
+        tab.tabIndex = on ? 0 : -1;
+        if (panels[i]) panels[i].hidden = !on;
+      });
+      if (remember) A.hashSet("model", index === 0 ? null : panels[index].id);
+      window.dispatchEvent(new Event("resize")); // widgets that measure themselves see their new size
+    }
+
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { show(i, true); });
+      tab.addEventListener("keydown", function (event) {
+        var step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+        if (!step) return;
+        event.preventDefault();
+        var next = (i + step + tabs.length) % tabs.length;
+        show(next, true);
+        tabs[next].focus();
+      });
+    });
+    var wanted = panels.findIndex(function (panel) { return panel && panel.id === A.hashGet("model"); });
+    bar.hidden = false;
+    show(wanted < 0 ? 0 : wanted, false);
+  }
+
+  A.ready(mount);
+})();
