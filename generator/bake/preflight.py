@@ -128,14 +128,17 @@ class Preflight:
 
 
 def preflight(prompt_set: PromptSet, *, device: str = "auto", dtype: str = "auto",
-              allow_pickle: bool = False) -> Preflight:
-    """Every model-dependent check, without loading the model: a mistake raises one ``UserError`` line."""
+              allow_pickle: bool = False, memory: object = None) -> Preflight:
+    """Every model-dependent check, without loading the model: a mistake raises one ``UserError`` line.
+    ``memory``: the MemoryOptions the model will load with (generator/models/memory.py)."""
     from generator.devices import resolve_device
     from generator.models.common import resolve_dtype
+    from generator.models.memory import MemoryOptions, check_memory_options
     from generator.models.registry import check_weights, model_limits
 
     check_files(prompt_set)  # first: a missing input image is its own mistake, whatever the model
     limits = model_limits(prompt_set.model)
     check_against_model(prompt_set, limits)
     resolve_dtype(dtype, resolve_device(device))
+    check_memory_options(memory or MemoryOptions(), resolve_device(device))
     return Preflight(limits, check_weights(prompt_set.model, allow_pickle))

@@ -34,6 +34,7 @@ from generator.bake.store import AssetStore, write_json
 from generator.errors import UserError
 from generator.evaluate.verdicts import judged
 from generator.files import WriteError
+from generator.models.memory import MemoryOptions
 from generator.progress import ProgressCallback, no_progress, progress_counter
 from generator.spec.prompt_set import PromptSet, PromptSpec
 
@@ -68,17 +69,19 @@ def bake(
     checked: Preflight | None = None,
     group: ProcessGroup | None = None,
     on_whole: ProgressCallback = no_progress,
+    memory: MemoryOptions = MemoryOptions(),
 ) -> list[BakeOutcome]:
     """Bake every prompt of the set into ``out_dir`` (validated against the model before it loads).
 
     ``adapter`` reuses an already loaded model (its id must be the set's model); ``checked`` is the result of
     ``preflight`` when the caller ran it already; ``allow_pickle`` lets a model folder load pickled weights.
     ``group`` is this process's place in a sharded bake (default: alone); ``on_whole`` gets the work items
-    done over all processes (in process 0). Returns the outcome of every prompt (in process 0: of all
+    done over all processes (in process 0). ``memory``: diffusers' CPU offload, VAE slicing or tiling for the model
+    this loads (not applied to a given ``adapter``). Returns the outcome of every prompt (in process 0: of all
     processes; elsewhere: its own share).
     """
     group = group or ProcessGroup()
-    checked = checked or preflight(prompt_set, device=device, dtype=dtype, allow_pickle=allow_pickle)
+    checked = checked or preflight(prompt_set, device=device, dtype=dtype, allow_pickle=allow_pickle, memory=memory)
     fingerprint = checked.limits.fingerprint
     store = AssetStore(out_dir)
     lock = BakeLock(out_dir)
@@ -90,9 +93,11 @@ def bake(
             if adapter is None:
                 from generator.models.registry import load_model
 
-                on_event(f"loading {prompt_set.model} ({checked.weights_format} weights)")
+                options = "".join(", " + name.lstrip("-") for name in memory.names())
+                on_event(f"loading {prompt_set.model} ({checked.weights_format} weights{options})")
                 where = group.device if group.device and device in ("auto", "cuda") else device
-                adapter = load_model(prompt_set.model, device=where, dtype=dtype, allow_pickle=allow_pickle)
+                adapter = load_model(prompt_set.model, device=where, dtype=dtype, allow_pickle=allow_pickle,
+                                     memory=memory)
             return adapter
 
         share = my_share(plan.work, group)

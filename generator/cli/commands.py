@@ -40,6 +40,7 @@ def main_options(
 
 def _checked_set(
     prompt_file: Path, model: Optional[str], device: str, dtype: str, only: list[str], daam: bool, allow_pickle: bool,
+    memory: object = None,
 ) -> tuple[object, object]:
     """Load a prompt file and run every model-dependent check (nothing drawn yet): (prompt set, preflight)."""
     from generator.bake.preflight import preflight
@@ -53,12 +54,13 @@ def _checked_set(
 
         prompts = tuple(replace(p, settings=replace(p.settings, daam=False)) for p in prompt_set.prompts)
         prompt_set = replace(prompt_set, prompts=prompts)
-    return prompt_set, preflight(prompt_set, device=device, dtype=dtype, allow_pickle=allow_pickle)
+    return prompt_set, preflight(prompt_set, device=device, dtype=dtype, allow_pickle=allow_pickle, memory=memory)
 
 
 def _bake(
     prompt_file: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str], force: bool,
     daam: bool = True, allow_pickle: bool = False, checked: tuple[object, object] | None = None,
+    memory: object = None,
 ) -> object:
     """Bake one prompt file: every check first (a mistake is one line, nothing drawn), then header and progress.
 
@@ -69,10 +71,12 @@ def _bake(
     from generator.bake.runner import bake
     from generator.bake.shard import ProcessGroup, launched_processes
     from generator.bake.store import AssetStore
+    from generator.models.memory import MemoryOptions
 
     group = ProcessGroup.from_environment(device) if launched_processes() > 1 else ProcessGroup()
     try:
-        prompt_set, preflight = checked or _checked_set(prompt_file, model, device, dtype, only, daam, allow_pickle)
+        prompt_set, preflight = checked or _checked_set(prompt_file, model, device, dtype, only, daam, allow_pickle,
+                                                        memory)
         if group.is_main:
             AssetStore(out).check_writable()
             check_unlocked(out)  # refused before the header: one line (the bake itself takes the lock)
@@ -84,7 +88,7 @@ def _bake(
         with bake_display(group.index, group.count) as display:
             outcomes = bake(prompt_set, out, device=device, dtype=dtype, force=force, progress=display.progress,
                             on_event=display.on_event, allow_pickle=allow_pickle, checked=preflight, group=group,
-                            on_whole=display.on_whole)
+                            on_whole=display.on_whole, memory=memory or MemoryOptions())
     except UserError:
         if group.is_main:
             raise
@@ -100,25 +104,33 @@ def bake_command(
     prompts: Path = typer.Argument(..., help="Prompt file (YAML), e.g. prompts/shapes.yaml."),
     model: Optional[str] = typer.Option(None, "--model", help="Model id or folder; overrides the file's 'model'."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
-    dtype: str = typer.Option("auto", help="auto (fp16 on GPUs, fp32 on CPU), fp32, fp16 or bf16."),
+    dtype: str = typer.Option("auto", help="auto (fp16 on GPUs, fp32 on CPU), fp32, fp16 or bf16 (or float32, "
+                              "float16, bfloat16); one the device cannot compute in is refused."),
     out: Path = typer.Option(GENERATED, help="Folder for assets and manifests."),
     only: list[str] = typer.Option([], "--only", help="Bake only this prompt id (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Redo prompts whose assets are up to date."),
     daam: bool = typer.Option(True, "--daam/--no-daam", help="Word heat maps (DAAM) for models with cross-attention."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help=ALLOW_PICKLE_HELP),
     processes: int = typer.Option(1, "--processes", min=1, help=PROCESSES_HELP),
+    cpu_offload: bool = typer.Option(False, "--cpu-offload", help="diffusers' model CPU offload: the weights wait in "
+                                     "CPU memory, each part moves to the GPU when it runs (needs a GPU)."),
+    vae_slicing: bool = typer.Option(False, "--vae-slicing", help="Decode a batch of latents one image at a time."),
+    vae_tiling: bool = typer.Option(False, "--vae-tiling", help="Decode images larger than the VAE's own size in "
+                                    "overlapping tiles (large previews and finals)."),
 ) -> None:
     """Run every experiment of a prompt file once and write assets plus manifests."""
     from generator.bake.shard import launched_processes
+    from generator.models.memory import MemoryOptions
 
+    memory = MemoryOptions(cpu_offload=cpu_offload, vae_slicing=vae_slicing, vae_tiling=vae_tiling)
     if processes > 1 and launched_processes() <= 1:
-        _launch_bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle, processes)
+        _launch_bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle, processes, memory.names())
         return
-    _bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle)
+    _bake(prompts, model, device, dtype, out, only, force, daam, allow_pickle, memory=memory)
 
 
 def _launch_bake(prompts: Path, model: Optional[str], device: str, dtype: str, out: Path, only: list[str],
-                 force: bool, daam: bool, allow_pickle: bool, processes: int) -> None:
+                 force: bool, daam: bool, allow_pickle: bool, processes: int, memory_flags: list[str]) -> None:
     """Run the bake as ``processes`` processes (a held lock is refused here; the other checks run in them)."""
     from generator.bake.lock import check_unlocked
     from generator.cli.launch import launch
@@ -127,7 +139,7 @@ def _launch_bake(prompts: Path, model: Optional[str], device: str, dtype: str, o
     arguments = [str(prompts), "--device", device, "--dtype", dtype, "--out", str(out)]
     arguments += ["--model", model] if model else []
     arguments += [part for prompt_id in only for part in ("--only", prompt_id)]
-    arguments += ["--force"] * force + ["--no-daam"] * (not daam) + ["--allow-pickle"] * allow_pickle
+    arguments += ["--force"] * force + ["--no-daam"] * (not daam) + ["--allow-pickle"] * allow_pickle + memory_flags
     launch(arguments, processes, device, out)
 
 

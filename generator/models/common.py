@@ -12,15 +12,37 @@ from generator.errors import UserError
 from generator.models.base import to_pil
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPE_NAMES = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """'auto' is fp16 on GPUs and fp32 on the CPU."""
+    """'auto' is fp16 on GPUs and fp32 on the CPU; a dtype the device cannot compute in is one clear error."""
     if dtype == "auto":
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
-    if dtype not in DTYPES:
-        raise UserError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
-    return DTYPES[dtype]
+    if dtype not in DTYPE_NAMES:
+        raise UserError(f"unknown dtype {dtype!r}; use auto, fp32 (float32), fp16 (float16) or bf16 (bfloat16)")
+    check_dtype_on_device(DTYPE_NAMES[dtype], device, dtype)
+    return DTYPE_NAMES[dtype]
+
+
+def check_dtype_on_device(dtype: torch.dtype, device: torch.device, name: str) -> None:
+    """Refuse a dtype the device cannot run: bf16 on a GPU without it (before Ampere), or one whose convolution or
+    matrix product fails there (a tiny probe: older CPUs' torch builds, MPS before macOS 14)."""
+    if dtype == torch.float32:
+        return
+    why = ""
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        why = f"{torch.cuda.get_device_name(device)} has no bfloat16"
+    else:
+        try:
+            probe = torch.ones(1, 1, 4, 4, dtype=dtype, device=device)
+            torch.nn.functional.conv2d(probe, probe[:, :, :3, :3])
+            probe[0, 0] @ probe[0, 0]
+        except (RuntimeError, TypeError, NotImplementedError) as error:
+            why = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+    if why:
+        raise UserError(f"--dtype {name}: this {device.type} device cannot compute in {str(dtype).split('.')[-1]} "
+                        f"({why}); use --dtype fp32" + (" or fp16" if dtype == torch.bfloat16 else ""))
 
 
 def weight_hash(modules: Iterable[torch.nn.Module]) -> str:

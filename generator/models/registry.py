@@ -23,6 +23,7 @@ from generator.models.limits import (
     local_folder,
     safetensors_problem,
 )
+from generator.models.memory import MemoryOptions, apply_memory_options, check_memory_options
 
 
 @dataclass(frozen=True)
@@ -178,14 +179,17 @@ def check_weights(id_or_path: str, allow_pickle: bool = False) -> str:
     return inspect_weights(local_folder(id_or_path), allow_pickle)
 
 
-def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto", *, allow_pickle: bool = False) -> ModelAdapter:
+def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto", *, allow_pickle: bool = False,
+               memory: MemoryOptions = MemoryOptions()) -> ModelAdapter:
     """The adapter for a registry id, a local diffusers folder, or a hub id already in the local cache.
 
     Folders load safetensors; pickled weights (.bin, .ckpt, .pt, .pth) only with ``allow_pickle``. The format
-    read is the adapter's ``weights_format``.
+    read is the adapter's ``weights_format``. ``memory`` turns on diffusers' CPU offload, VAE slicing or tiling
+    (generator/models/memory.py).
     """
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    check_memory_options(memory, torch_device)
     weights_format = check_weights(id_or_path, allow_pickle)
     entry = MODELS.get(id_or_path)
     if entry is not None and entry.folder is not None:
@@ -197,7 +201,7 @@ def load_model(id_or_path: str, device: str = "auto", dtype: str = "auto", *, al
         folder = str(local_folder(id_or_path))
         adapter = _load_diffusers(folder, torch_device, torch_dtype, id_or_path, weights_format != "safetensors")
     adapter.weights_format = weights_format
-    return adapter
+    return apply_memory_options(adapter, memory)
 
 
 def _load_diffusers(folder: str, device: torch.device, dtype: torch.dtype, model_id: str,
