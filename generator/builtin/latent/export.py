@@ -30,17 +30,26 @@ def _command(run: Path) -> str | None:
 
 
 def build_pipeline(vae_run: Path, unet_run: Path, scheduler_name: str = DEFAULTS["scheduler"]):
-    """The pipeline of the two runs' EMA weights (-> diffusers.StableDiffusionPipeline)."""
-    from diffusers import StableDiffusionPipeline
+    """The pipeline of the two runs' EMA weights (-> diffusers.StableDiffusionPipeline).
+
+    ``unet_run`` may also be an exported folder: its UNet and scheduler are kept as they are (e.g. to ship a
+    fine-tuned decoder with the UNet already shipped)."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
     vae, vae_config, _ = load_vae_run(vae_run)
     tokenizer, text_encoder = text_parts()
-    weights, record = run_weights(unet_run, "unet.")
-    unet_config = UnetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"]["model"].items()})
-    unet = build_unet(unet_config, vae_config.resolution // vae_config.downsample, vae_config.latent_channels,
-                      text_encoder.config.d_model)
-    unet.load_state_dict(weights)
-    scheduler = make_scheduler(scheduler_name, build_scheduler(unet_config).config)
+    if is_pipeline_folder(unet_run):
+        unet = UNet2DConditionModel.from_pretrained(unet_run / "unet", torch_dtype=torch.float32)
+        scheduler_config = json.loads((unet_run / "scheduler" / "scheduler_config.json").read_text())
+    else:
+        weights, record = run_weights(unet_run, "unet.")
+        unet_config = UnetConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in record["config"]["model"].items()})
+        unet = build_unet(unet_config, vae_config.resolution // vae_config.downsample, vae_config.latent_channels,
+                          text_encoder.config.d_model)
+        unet.load_state_dict(weights)
+        scheduler_config = build_scheduler(unet_config).config
+    scheduler = make_scheduler(scheduler_name, scheduler_config)
     return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
