@@ -78,6 +78,7 @@ class Accumulator:
     device: torch.device
     keep: str = "summed"  # one of KEEP: how finely layers and heads are kept apart
     value_norm: bool = False  # weight each token's probability by its value vector's norm (Kobayashi et al. 2020)
+    map_kind: str = "attention"  # joint attention only: "concept-output" records ConceptAttention's maps instead
     sums: dict[LayerGroup, torch.Tensor] = field(default_factory=dict)
     bin_timesteps: list[list[float]] = field(default_factory=list)
 

@@ -15,6 +15,13 @@ The recorder wraps the layer's original processor, whose output is always what t
 recomputes the queries and keys from the layer's own public modules (projections, q/k norms, rotary
 embedding) and never holds the (image + text)^2 matrix: image queries are taken ``chunk_size`` at a time.
 Installed and restored by ``generator.daam.capture.capture``, through ``set_attn_processor``.
+
+A second map kind, ``"concept-output"`` (``trace(..., map_kind="concept-output")``, read from the accumulator at
+record time), is ConceptAttention's output-space variant (Helbling et al. 2025): the same recorder calls the
+original processor first and compares the image tokens' attention outputs with the prompt tokens' outputs
+(``output_space_maps``); the layer's output is returned untouched. SD3's last block (``context_pre_only``) gives
+back the text tokens' outputs without their output projection, so they are not in the image outputs' space: that
+layer records nothing for this kind.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from generator.daam.aggregate import LayerGroup, grid_size
 
 CHUNK_SIZE = 1024  # image queries per chunk: (batch, heads, 1024, image + text) scores at a time
 JOINT, DOUBLE, SINGLE = "joint", "double", "single"  # SD3 MMDiT; Flux double-stream; Flux single-stream
+ATTENTION, CONCEPT_OUTPUT = "attention", "concept-output"  # the word-map kinds (Accumulator.map_kind)
+MAP_KINDS = (ATTENTION, CONCEPT_OUTPUT)
 
 
 def joint_attention_layers(denoiser: torch.nn.Module) -> dict[str, str]:
@@ -51,6 +60,16 @@ def joint_attention_layers(denoiser: torch.nn.Module) -> dict[str, str]:
         elif flux and "single_transformer_blocks" in name:
             layers[name] = SINGLE
     return layers
+
+
+def checked_map_kind(map_kind: str, denoiser: torch.nn.Module | None = None) -> str:
+    """``map_kind`` if it is one of MAP_KINDS (and, given the denoiser, one it has the layers for); else ValueError."""
+    if map_kind not in MAP_KINDS:
+        raise ValueError(f"map_kind must be one of {', '.join(MAP_KINDS)}, got {map_kind!r}")
+    if denoiser is not None and map_kind != ATTENTION and not joint_attention_layers(denoiser):
+        raise ValueError(f"map_kind {map_kind!r} reads joint attention (SD3, Flux); {type(denoiser).__name__} has "
+                         "cross-attention: use map_kind 'attention'")
+    return map_kind
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -123,18 +142,40 @@ class JointRecordingProcessor:
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None,
                  **kwargs):
         step = self.current_step()
-        if step is not None and (encoder_hidden_states is not None or self.kind == SINGLE):
+        record = step is not None and (encoder_hidden_states is not None or self.kind == SINGLE)
+        concept = record and getattr(step.accumulator, "map_kind", ATTENTION) == CONCEPT_OUTPUT
+        if record and not concept:
             with torch.no_grad():
                 self._record(step, attn, hidden_states, encoder_hidden_states, image_rotary_emb)
         extra = (image_rotary_emb,) if image_rotary_emb is not None else ()  # Flux's processors take it positionally
-        return self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *extra, **kwargs)
+        output = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, *extra, **kwargs)
+        if concept and not (self.kind == JOINT and attn.context_pre_only):
+            with torch.no_grad():
+                self._record_outputs(step, hidden_states, encoder_hidden_states, output)
+        return output
+
+    def _text_tokens(self, step, hidden_states, context) -> int:
+        """Text tokens of this call: the context's, or (single-stream) the sequence's beyond the image tokens."""
+        latent_height, latent_width = step.latent_size
+        image_tokens = (latent_height // self.patch_size) * (latent_width // self.patch_size)
+        return hidden_states.shape[1] - image_tokens if self.kind == SINGLE else context.shape[1]
+
+    def _record_outputs(self, step, hidden_states, context, output) -> None:
+        """Add this layer's output-space concept maps (ConceptAttention) of the conditional rows to its group."""
+        text_tokens = self._text_tokens(step, hidden_states, context)
+        image, text = split_outputs(self.kind, output, text_tokens)
+        kept = min(step.accumulator.tokens, text_tokens)
+        maps = output_space_maps(image[step.rows], text[step.rows], kept)  # (images, h*w, kept)
+        if kept < step.accumulator.tokens:
+            maps = torch.nn.functional.pad(maps, (0, step.accumulator.tokens - kept))
+        height, width = grid_size(image.shape[1], *step.latent_size)
+        step.accumulator.add(LayerGroup(self.kind, height, width), step.bin_index, maps)
 
     def _record(self, step, attn, hidden_states, context, rotary) -> None:
         """Add this layer's head-summed image -> text probabilities to its group (location = the block kind)."""
         rows = step.rows
         latent_height, latent_width = step.latent_size
-        image_tokens = (latent_height // self.patch_size) * (latent_width // self.patch_size)
-        text_tokens = hidden_states.shape[1] - image_tokens if self.kind == SINGLE else context.shape[1]
+        text_tokens = self._text_tokens(step, hidden_states, context)
         query, key, text = queries_and_keys(attn, self.kind, hidden_states[rows],
                                             None if context is None else context[rows], rotary, text_tokens)
         kept = min(step.accumulator.tokens, text.stop - text.start)

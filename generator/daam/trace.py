@@ -24,6 +24,7 @@ import torch
 
 from generator.daam.aggregate import KEEP, Accumulator, coarse_fine, heat_maps, normalize, select_groups, threshold
 from generator.daam.capture import CaptureSession, Layout, capture
+from generator.daam.joint import checked_map_kind
 from generator.daam.words import PromptTokens, tokens_from_ids
 from generator.diffusion.sampling import CURRENT_BATCH
 from generator.models.base import TokenPiece
@@ -54,7 +55,9 @@ class Trace:
         padding: bool = False,
         keep: str = "summed",
         value_norm: bool = False,
+        map_kind: str = "attention",
     ):
+        self.map_kind = checked_map_kind(map_kind)
         if timestep_bins < 1:
             raise ValueError("timestep_bins must be >= 1")
         if keep not in KEEP:
@@ -110,6 +113,7 @@ class Trace:
     # -- capture --------------------------------------------------------------------------------------------
 
     def __enter__(self) -> Trace:
+        checked_map_kind(self.map_kind, self.denoiser)
         lo, hi = self.timestep_range or (float("-inf"), float("inf"))
         session = CaptureSession(
             self._layout, self._accumulator_for, self.train_timesteps, self.timestep_bins,
@@ -189,7 +193,7 @@ class Trace:
             return record.accumulator
         tokens = tuple(self._prompt_tokens(p) for p in layout.prompts)
         kept = max(len(t.pieces) if self.padding else t.end_position + 1 for t in tokens)
-        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep, value_norm=self.value_norm)
+        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep, value_norm=self.value_norm, map_kind=self.map_kind)
         self._record = _Record(layout.prompts, tokens, accumulator, (height, width))
         return accumulator
 
@@ -376,13 +380,15 @@ def trace(
     padding: bool = False,
     keep: str = "summed",
     value_norm: bool = False,
+    map_kind: str = "attention",
 ) -> Trace:
     """Record DAAM heat maps while ``target`` (a diffusers pipeline or a ModelAdapter) generates.
 
     ``layers``: glob patterns over layer names or 'down'/'mid'/'up' (default: every cross-attention layer);
     ``timesteps``: record only steps with lo <= t <= hi; ``padding``: also keep the padding positions;
     ``keep``: "summed" (default), "layers" or "heads" (each layer, or each layer's head, kept apart);
-    ``value_norm``: weight each token's probability by the norm of its value vector (Kobayashi et al. 2020).
+    ``value_norm``: weight each token's probability by the norm of its value vector (Kobayashi et al. 2020);
+    ``map_kind``: "attention" (default) or, on SD3/Flux, "concept-output" (ConceptAttention, generator/daam/joint.py).
     """
     return Trace(target, timestep_bins, layers=layers, timesteps=timesteps, padding=padding, keep=keep,
-                 value_norm=value_norm)
+                 value_norm=value_norm, map_kind=map_kind)
