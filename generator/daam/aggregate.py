@@ -79,6 +79,7 @@ class Accumulator:
     keep: str = "summed"  # one of KEEP: how finely layers and heads are kept apart
     value_norm: bool = False  # weight each token's probability by its value vector's norm (Kobayashi et al. 2020)
     map_kind: str = "attention"  # joint attention only: "concept-output" records ConceptAttention's maps instead
+    fold_padding: bool = False  # the last kept column holds every text position from there on (padding, summed)
     sums: dict[LayerGroup, torch.Tensor] = field(default_factory=dict)
     bin_timesteps: list[list[float]] = field(default_factory=list)
 
@@ -87,9 +88,25 @@ class Accumulator:
             raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
         self.bin_timesteps = [[] for _ in range(self.bins)]
 
+    def columns(self, text_length: int) -> int:
+        """How many text positions a recorder reads: every one when padding is folded, else the kept ones."""
+        return text_length if self.fold_padding else min(self.tokens, text_length)
+
+    def fold(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """(..., columns) -> (..., <= tokens): with ``fold_padding``, positions from ``tokens - 1`` on summed into one.
+
+        A prompt's padding (all positions after its end token) then costs one column instead of ~60 (CLIP pads to
+        77), so the bake can show "where the padding is attended" even when it keeps every head apart.
+        """
+        if not self.fold_padding or probabilities.shape[-1] <= self.tokens:
+            return probabilities
+        last = self.tokens - 1
+        return torch.cat([probabilities[..., :last], probabilities[..., last:].sum(dim=-1, keepdim=True)], dim=-1)
+
     def add_layer(self, location: str, layer: str, height: int, width: int, bin_index: int,
                   probabilities: torch.Tensor) -> None:
         """Add one layer's per-head probabilities (images, heads, h*w, kept <= tokens), keyed as ``keep`` says."""
+        probabilities = self.fold(probabilities)
         if probabilities.shape[-1] < self.tokens:  # shorter text than the kept positions: the rest got nothing
             probabilities = F.pad(probabilities, (0, self.tokens - probabilities.shape[-1]))
         if self.keep == "heads":

@@ -123,7 +123,7 @@ class RecordingProcessor:
             target = queries_in.shape[1] if attn.added_kv_proj_dim is not None else context.shape[1]
             mask = attn.prepare_attention_mask(attention_mask, target, hidden_states.shape[0], out_dim=4)
             scores = scores + mask[rows].float()
-        kept = min(step.accumulator.tokens, context.shape[1])  # text tokens come first among the keys
+        kept = step.accumulator.columns(context.shape[1])  # text tokens come first among the keys
         probabilities = scores.softmax(dim=-1)[..., :kept]  # (images, heads, h*w, kept)
         if step.accumulator.value_norm:  # ||v_k|| per head: what each key can move the output by (Kobayashi 2020)
             value = (attn.add_v_proj if attn.added_kv_proj_dim is not None else attn.to_v)(context[:, :kept])

@@ -52,12 +52,14 @@ class Trace:
         *,
         layers: str | tuple[str, ...] | None = None,
         timesteps: tuple[float, float] | None = None,
-        padding: bool = False,
+        padding: bool | str = False,
         keep: str = "summed",
         value_norm: bool = False,
         map_kind: str = "attention",
     ):
         self.map_kind = checked_map_kind(map_kind)
+        if padding not in (False, True, "folded"):
+            raise ValueError(f"padding must be True, False or 'folded', got {padding!r}")
         if timestep_bins < 1:
             raise ValueError("timestep_bins must be >= 1")
         if keep not in KEEP:
@@ -192,8 +194,10 @@ class Trace:
         if record is not None and record.prompts == layout.prompts and record.image_size == (height, width):
             return record.accumulator
         tokens = tuple(self._prompt_tokens(p) for p in layout.prompts)
-        kept = max(len(t.pieces) if self.padding else t.end_position + 1 for t in tokens)
-        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep, value_norm=self.value_norm, map_kind=self.map_kind)
+        # padding="folded": one more column after the end token, holding all the padding summed (Accumulator.fold)
+        kept = max(len(t.pieces) if self.padding is True else t.end_position + 1 + (self.padding == "folded") for t in tokens)
+        accumulator = Accumulator(self.timestep_bins, images, kept, self.device, keep=self.keep, value_norm=self.value_norm, map_kind=self.map_kind,
+                                  fold_padding=self.padding == "folded")
         self._record = _Record(layout.prompts, tokens, accumulator, (height, width))
         return accumulator
 
@@ -377,7 +381,7 @@ def trace(
     *,
     layers: str | tuple[str, ...] | None = None,
     timesteps: tuple[float, float] | None = None,
-    padding: bool = False,
+    padding: bool | str = False,
     keep: str = "summed",
     value_norm: bool = False,
     map_kind: str = "attention",
@@ -385,7 +389,8 @@ def trace(
     """Record DAAM heat maps while ``target`` (a diffusers pipeline or a ModelAdapter) generates.
 
     ``layers``: glob patterns over layer names or 'down'/'mid'/'up' (default: every cross-attention layer);
-    ``timesteps``: record only steps with lo <= t <= hi; ``padding``: also keep the padding positions;
+    ``timesteps``: record only steps with lo <= t <= hi; ``padding``: also keep the padding positions ("folded":
+    all of them summed into the position after the end token, ``token_map(end + 1)``);
     ``keep``: "summed" (default), "layers" or "heads" (each layer, or each layer's head, kept apart);
     ``value_norm``: weight each token's probability by the norm of its value vector (Kobayashi et al. 2020);
     ``map_kind``: "attention" (default) or, on SD3/Flux, "concept-output" (ConceptAttention, generator/daam/joint.py).

@@ -13,7 +13,14 @@
  * Atlas step bus (data-group: the trajectory's scrubbing, jump rows, ...) shows the bin holding that step's
  * timestep, and moving the slider or playing publishes the bin's first step, so the trajectory comes along.
  * "All steps" (and the levels other than "all", which exist only over all steps) leaves the bus alone.
- * State for tests and assistive tech: data-entry, data-level, data-bin, data-mode, data-mask-fraction.
+ * Layers and heads (issue 19): a layer <select> ([data-role=layer], data-layers: labels, data-layer-heads: heads per
+ * layer) shows one cross-attention layer over all steps ([data-role=by-layer] sheet: frame entry*layers + layer), a
+ * head <select> one of its heads ([data-role=by-head][data-entry=e] sheet, one per entry: frame = the heads of the
+ * layers before + head). Those sheets load only when first shown. data-shares gives each layer's and head's share
+ * of the entry's attention for the label. The special-token buttons ([data-action=special], data-kind start, end,
+ * padding) beside the time control pin their entry's map like a word's.
+ * State for tests and assistive tech: data-entry, data-level, data-layer, data-head, data-bin, data-mode,
+ * data-mask-fraction.
  */
 (function () {
   "use strict";
@@ -81,11 +88,12 @@
       columns: parseInt(el.dataset.columns, 10),
       count: parseInt(el.dataset.count, 10),
       image: new Image(),
-      ready: false
+      ready: false,
+      failed: false
     };
     spec.promise = new Promise(function (resolve) {
       spec.image.onload = function () { spec.ready = true; resolve(spec); };
-      spec.image.onerror = function () { resolve(spec); };
+      spec.image.onerror = function () { spec.failed = true; resolve(spec); };
     });
     spec.image.src = spec.src;
     return spec;
@@ -112,17 +120,55 @@
     var maskBtn = fig.querySelector("[data-action=mask]");
     var playBtn = fig.querySelector("[data-action=play]");
     var levelBtns = Array.prototype.slice.call(fig.querySelectorAll("[data-level]"));
-    var specialBtn = fig.querySelector("[data-action=special]");
+    var specialBtns = Array.prototype.slice.call(fig.querySelectorAll("[data-action=special]"));
     var status = fig.querySelector("[data-role=status]");
-    var state = { pinned: null, shown: null, level: 0, bin: bins, mask: false, tau: tauInput.value / 100 };
+    var layers = json(fig.dataset.layers, []);
+    var layerHeads = json(fig.dataset.layerHeads, []);
+    var layerRes = json(fig.dataset.layerResolutions, []);
+    var shares = json(fig.dataset.shares, {});
+    var layerInput = fig.querySelector("[data-role=layer]");
+    var headInput = fig.querySelector("[data-role=head]");
+    var lazySheets = {}; // by-layer and by-head sheets, loaded the first time they are shown
+    var state = { pinned: null, shown: null, level: 0, layer: -1, head: -1, bin: bins, mask: false, tau: tauInput.value / 100 };
     var timer = 0;
 
     canvas.width = aggregate.frameWidth;
     canvas.height = aggregate.frameHeight;
 
+    function lazySheet(selector) {
+      if (!(selector in lazySheets)) {
+        var el = fig.querySelector(selector);
+        lazySheets[selector] = el ? loadSheet(el) : null;
+      }
+      return lazySheets[selector];
+    }
+
+    function headOffset(layer) {
+      var offset = 0;
+      for (var l = 0; l < layer; l++) offset += layerHeads[l] || 0;
+      return offset;
+    }
+
     function frameOf() {
       if (state.bin < bins) return { sheet: overTime, index: state.shown * bins + state.bin };
+      if (state.layer >= 0 && state.head >= 0) {
+        return { sheet: lazySheet("[data-role=by-head][data-entry='" + state.shown + "']"), index: headOffset(state.layer) + state.head };
+      }
+      if (state.layer >= 0) return { sheet: lazySheet("[data-role=by-layer]"), index: state.shown * layers.length + state.layer };
       return { sheet: aggregate, index: state.shown * levels.length + state.level };
+    }
+
+    function share(kind, index) {
+      var rows = shares[kind] && shares[kind][state.shown];
+      return rows && rows[index] !== undefined ? " · " + (rows[index] * 100).toFixed(rows[index] < 0.1 ? 1 : 0) + "% of its attention" : "";
+    }
+
+    function layerText() {
+      if (state.layer < 0) return levels[state.bin < bins ? 0 : state.level] + " layers";
+      var res = layerRes[state.layer] || [];
+      var text = "layer " + layers[state.layer] + (res.length ? " (" + res[0] + "×" + res[1] + ")" : "");
+      if (state.head >= 0) return text + " · head " + (state.head + 1) + " of " + layerHeads[state.layer] + share("by_head", headOffset(state.layer) + state.head);
+      return text + (layerHeads[state.layer] ? " · all " + layerHeads[state.layer] + " heads" : "") + share("by_layer", state.layer);
     }
 
     function binLabel(b) {
@@ -135,13 +181,15 @@
 
     function describe(fraction) {
       if (state.shown === null) return "Hover, focus or tap a word.";
-      var parts = ["“" + entries[state.shown] + "”", binLabel(state.bin), levels[state.bin < bins ? 0 : state.level] + " layers"];
+      var parts = ["“" + entries[state.shown] + "”", binLabel(state.bin), layerText()];
       if (state.mask) parts.push("mask τ " + state.tau.toFixed(2) + " covers " + Math.round(fraction * 100) + "% of the image");
       return parts.join(" · ");
     }
 
     function draw() {
-      fig.dataset.level = levels[state.level];
+      fig.dataset.level = state.layer >= 0 ? "" : levels[state.level];
+      fig.dataset.layer = state.layer >= 0 ? String(state.layer) : "";
+      fig.dataset.head = state.head >= 0 ? String(state.head) : "";
       fig.dataset.bin = state.bin >= bins ? "all" : String(state.bin);
       fig.dataset.mode = state.mask ? "mask" : "heat";
       canvas.style.opacity = String(opacity.value / 100);
@@ -155,6 +203,7 @@
       fig.dataset.entry = String(state.shown);
       fig.classList.add("atlas-daam-active");
       var f = frameOf(), sheet = f.sheet;
+      if (!sheet || sheet.failed) { ctx.clearRect(0, 0, canvas.width, canvas.height); status.textContent = "This map could not be loaded."; return; }
       if (!sheet.ready) { sheet.promise.then(draw); return; }
       var w = sheet.frameWidth, h = sheet.frameHeight;
       var sx = (f.index % sheet.columns) * w, sy = Math.floor(f.index / sheet.columns) * h;
@@ -209,7 +258,9 @@
       tokens.forEach(function (t) {
         t.setAttribute("aria-pressed", state.pinned !== null && t.dataset.entry === String(state.pinned) ? "true" : "false");
       });
-      if (specialBtn) specialBtn.setAttribute("aria-pressed", state.pinned !== null && specialBtn.dataset.entry === String(state.pinned) ? "true" : "false");
+      specialBtns.forEach(function (b) {
+        b.setAttribute("aria-pressed", state.pinned !== null && b.dataset.entry === String(state.pinned) ? "true" : "false");
+      });
       show(state.pinned);
     }
 
@@ -234,9 +285,9 @@
       });
     });
     var firstEnabled = tokens.filter(function (t) { return !t.disabled; })[0];
-    /* The end token's button beside the time control: pins (or unpins) its map, so time, levels and the mask
-     * apply to it like to any word. */
-    if (specialBtn) specialBtn.addEventListener("click", function () { pin(entryOf(specialBtn)); });
+    /* The special tokens' buttons beside the time control (start, end, padding): pin (or unpin) their map, so time,
+     * levels, layers and the mask apply to it like to any word. */
+    specialBtns.forEach(function (b) { b.addEventListener("click", function () { pin(entryOf(b)); }); });
     tokens.forEach(function (t) { t.tabIndex = t === firstEnabled ? 0 : -1; });
 
     function setMask(on) {
@@ -257,7 +308,7 @@
       state.bin = A.clamp(b, 0, bins);
       if (!fromSlider) binInput.value = String(state.bin);
       binInput.setAttribute("aria-valuetext", binLabel(state.bin));
-      if (state.bin < bins && state.level !== 0) setLevel(0, true);
+      if (state.bin < bins && (state.level !== 0 || state.layer >= 0)) setLevel(0, true);
       draw();
       if (!fromBus) publish();
     }
@@ -282,12 +333,44 @@
       if (b !== state.bin) setBin(b, false, true);
     }
 
+    function allSteps() {
+      stop();
+      state.bin = bins;
+      binInput.value = String(bins);
+      binInput.setAttribute("aria-valuetext", binLabel(bins));
+    }
+
     function setLevel(level, quiet) {
       state.level = level;
       levelBtns.forEach(function (b) { b.setAttribute("aria-pressed", parseInt(b.dataset.level, 10) === level ? "true" : "false"); });
-      if (level !== 0 && state.bin < bins) { stop(); state.bin = bins; binInput.value = String(bins); }
+      if (state.layer >= 0) setLayer(-1, true);
+      if (level !== 0 && state.bin < bins) allSteps();
       if (!quiet) draw();
     }
+
+    /* One layer (-1: none, the level buttons decide) and one of its heads (-1: all of them). Both exist over all
+     * steps only, so choosing one leaves a time bin for "all steps", and a time bin clears them. */
+    function setLayer(layer, quiet) {
+      state.layer = layer;
+      state.head = -1;
+      if (layerInput) layerInput.value = String(layer);
+      if (headInput) {
+        var count = layer >= 0 && fig.querySelector("[data-role=by-head]") ? layerHeads[layer] || 0 : 0;
+        var options = ['<option value="-1">all</option>'];
+        for (var h = 0; h < count; h++) options.push('<option value="' + h + '">' + (h + 1) + ' of ' + count + '</option>');
+        headInput.innerHTML = options.join("");
+        headInput.disabled = count === 0;
+      }
+      if (layer >= 0) {
+        levelBtns.forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+        if (state.bin < bins) allSteps();
+      } else {
+        levelBtns.forEach(function (b) { b.setAttribute("aria-pressed", parseInt(b.dataset.level, 10) === state.level ? "true" : "false"); });
+      }
+      if (!quiet) draw();
+    }
+    if (layerInput) layerInput.addEventListener("change", function () { state.level = 0; setLayer(parseInt(layerInput.value, 10)); });
+    if (headInput) headInput.addEventListener("change", function () { state.head = parseInt(headInput.value, 10); draw(); });
     levelBtns.forEach(function (b) { b.addEventListener("click", function () { setLevel(parseInt(b.dataset.level, 10)); }); });
 
     function stop() {
