@@ -8,10 +8,10 @@ touch the original schedule's running beta sum at every corner.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
+from render.plotdata import plots, series
 
 from generator.manifest.schema import schema_errors
 
@@ -81,17 +81,27 @@ def test_schedule_figure_marks_the_samplers_timesteps(baked, tiny_sd, pid, name,
     figure = page[page.index(f'id="schedule-{pid}"'):]
     figure = figure[:figure.index("</figure>")]
     wanted = _sampler_timesteps(tiny_sd, name, steps)
-    svgs = re.findall(r"<svg class=\"atlas-chart [^>]*>.*?</svg>", figure, re.S)
-    assert len(svgs) == 2  # alpha-bar and SNR
-    for svg in svgs:
-        marks = re.findall(r'<circle class="atlas-chart-step" data-step="(\d+)" data-column="\d+" data-t="([^"]+)" '
-                           r'cx="([^"]+)"', svg)
-        assert [float(t) for _, t, _ in marks] == pytest.approx(wanted)
-        assert [int(s) for s, _, _ in marks] == list(range(steps))
-        left, _, width, _ = (float(v) for v in re.search(r'data-plot="([^"]+)"', svg).group(1).split())
-        x_max = float(re.search(r'data-x-max="([^"]+)"', svg).group(1))
-        for _, t, cx in marks:  # each mark sits at its t on the axis
-            assert float(cx) == pytest.approx(left + float(t) / x_max * width, abs=0.06)
+    manifest = _manifest(baked, pid)
+    alpha_bars, betas = manifest["trajectory"]["alpha_bars"], manifest["schedule"]["betas"]
+    charts = plots(figure)
+    assert [c["name"] for c in charts] == ["schedule", "snr"]
+    for chart in charts:
+        marks = series(chart, "step")
+        assert chart["spec"]["follow"] == "marks" and marks["kind"] == "points"
+        by_step = sorted(zip(marks["marks"], marks["x"], marks["y"]))
+        assert [step for step, _, _ in by_step] == list(range(steps))
+        assert [t for _, t, _ in by_step] == pytest.approx(wanted)  # each mark at the sampler's own t
+        shown = [a if chart["name"] == "schedule" else a / (1 - a) for a in alpha_bars]
+        assert [v for _, _, v in by_step] == pytest.approx(shown, rel=1e-5)
+        curve = chart["spec"]["series"][0]  # the schedule itself, from the training betas
+        product = 1.0
+        expected = []
+        for beta in betas:
+            product *= 1 - beta
+            expected.append(product if chart["name"] == "schedule" else product / (1 - product))
+        assert curve["y"] == pytest.approx([expected[int(t)] for t in curve["x"]], rel=1e-5)
+        assert curve["x"][0] == 0 and curve["x"][-1] == len(betas) - 1
+        assert [row[:2] for row in chart["table"][1:]] == [[str(i), f"{t:.4g}"] for i, t in enumerate(wanted)]
 
 
 def test_beta_sum_staircases_touch_the_original_schedule():
@@ -105,9 +115,10 @@ def test_beta_sum_staircases_touch_the_original_schedule():
     original = cumulative_betas([float(b) for b in scheduler.betas])
     for start in (960, 500, 120):
         plan = beta_sum_plan(scheduler, start, 4)
-        corners = staircase(plan.timesteps, plan.betas)
-        tops = corners[2::2]  # after each rise
-        assert len(tops) == len(plan.betas) and tops[-1][0] == start
+        stairs = staircase(plan.timesteps, plan.betas)
+        tops = stairs[1:]  # the height after each rise, held until the next timestep
+        assert stairs[0] == (0.0, 0.0) and len(tops) == len(plan.betas) and tops[-1][0] == start
+        assert [t for t, _ in tops] == sorted(float(t) for t in plan.timesteps)
         for t, height in tops:
             assert height == pytest.approx(original[round(t)], rel=1e-9)
 
@@ -115,8 +126,17 @@ def test_beta_sum_staircases_touch_the_original_schedule():
 def test_beta_sum_chart_is_drawn_on_the_page(baked):
     page = (baked / "pages" / "euler.md").read_text()
     jumps = page[page.index('id="jumps-euler"'):]
-    chart = re.search(r'<svg class="atlas-chart atlas-chart-betasum".*?</svg>', jumps, re.S).group(0)
-    assert chart.count('class="atlas-chart-jump"') == len(_manifest(baked, "euler")["jumps"]["points"])
+    section = _manifest(baked, "euler")["jumps"]
+    (chart,) = plots(jumps[:jumps.index("</figure>")], "betasum")
+    assert chart["spec"]["follow"] == "column" and chart["attrs"]["jump-steps"] == "2"
+    stairs = [s for s in chart["spec"]["series"] if s["kind"] == "steps"]
+    assert [s["column"] for s in stairs] == list(range(len(section["points"])))
+    assert [s["step"] for s in stairs] == section["points"]  # a click on a staircase moves the page to its step
+    row = section["rows"][0]
+    for s, timesteps, betas in zip(stairs, row["timesteps"], row["betas"]):
+        assert s["x"] == pytest.approx(sorted({0.0, *timesteps}))  # from t = 0, a stair at each of its timesteps
+        assert s["y"][-1] == pytest.approx(sum(betas), rel=1e-5)
+    assert len(chart["table"]) == 1 + len(section["points"])
 
 
 def test_shapes_text_encoder_is_recorded_bidirectional_with_masked_padding():

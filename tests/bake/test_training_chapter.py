@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import training_chapter_fixture as fixture
 from PIL import Image
+from render.plotdata import plots, series
 from spec.spec_errors import assert_one_line_error, write_prompt_file
 
 from generator.spec.prompt_set import load_prompt_set
@@ -91,58 +92,39 @@ def test_training_section_errors_name_file_and_line(tmp_path: Path, section: str
                           line, message)
 
 
-Series = dict[str, tuple[dict, list[tuple[float, float]]]]
-
-
-def _svg_series(svg: str) -> tuple[dict, Series, list[tuple[str, int, float]]]:
-    """(the chart's data attributes, per stage its polyline's attributes and points, every epoch dot)."""
-    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', svg.split(">", 1)[0]))
-    series = {}
-    for tag in re.findall(r'<polyline class="atlas-loss-series"[^>]*>', svg):
-        line = dict(re.findall(r'([a-z-]+)="([^"]*)"', tag))
-        series[line["data-stage"]] = (line, [tuple(map(float, p.split(","))) for p in line["points"].split()])
-    circles = [(stage, int(e), float(cy)) for stage, e, cy in re.findall(
-        r'<circle class="atlas-loss-mean" data-stage="(\w+)" data-epoch="(\d+)" cx="[^"]*" cy="([^"]*)"', svg)]
-    return attrs, series, circles
-
-
 def test_rendered_loss_curves_match_the_shipped_json(baked: Path) -> None:
-    """The denoiser's chart and one chart of the time and class DDPMs; every point turns back into (step, loss)."""
+    """The denoiser's chart and one chart of the time and class DDPMs; every point is a (step, loss) of the JSON."""
     page = _rendered(baked)
     assert "Nothing baked yet" not in page
     site = baked.parent / "site"
     assert (site / "embed" / "training-digits-epochs-class.html").is_file()
     assert (site / "embed" / "training-digits-losses.html").is_file()
-    svgs = re.findall(r'<svg class="atlas-loss".*?</svg>', page, re.S)
-    assert sorted(re.search(r'data-stages="([\w ]+)"', s).group(1) for s in svgs) == ["denoiser", "time class"]
-    for svg in svgs:
-        attrs, series, circles = _svg_series(svg)
-        left, top, width, height = map(float, attrs["plot"].split())
-        log_min, log_max, x_max = float(attrs["log-min"]), float(attrs["log-max"]), float(attrs["x-max"])
-        assert sorted(series) == sorted(attrs["stages"].split())
-
-        def loss_at(y: float) -> float:
-            return 10 ** (log_max - (y - top) / height * (log_max - log_min))
-
-        for stage, (line, points) in series.items():
+    charts = plots(page, "loss")
+    assert sorted(c["attrs"]["stages"] for c in charts) == ["denoiser", "time class"]
+    names = {"denoiser": "single-step denoiser", "time": "time-conditioned DDPM", "class": "class-conditioned DDPM"}
+    for chart in charts:
+        spec = chart["spec"]
+        assert spec["y"]["log"] and spec["x"]["min"] == 0
+        stages = chart["attrs"]["stages"].split()
+        for stage in stages:
             shipped = json.loads((baked.parent / "weights" / stage / "losses.json").read_text())
-            per_epoch = int(line["data-steps-per-epoch"])
+            per_epoch = fixture.STEPS_PER_EPOCH[stage]
             assert per_epoch == shipped["steps_per_epoch"]
             steps = shipped["step_losses"]
             size = math.ceil(len(steps) / 400)
+            (line,) = [s for s in spec["series"] if s["label"].startswith(f"{names[stage]}, per step")]
             expected = [sum(steps[i:i + size]) / len(steps[i:i + size]) for i in range(0, len(steps), size)]
-            assert len(points) == len(expected)
-            for (x, y), value, start in zip(points, expected, range(0, len(steps), size)):
-                assert loss_at(y) == pytest.approx(value, rel=2e-3)
-                middle = start + (min(size, len(steps) - start) - 1) / 2
-                assert (x - left) / width * x_max * per_epoch == pytest.approx(middle, abs=0.05 * size + 0.05)
-            dots = [(e, cy) for s, e, cy in circles if s == stage]
-            assert [e for e, _ in dots] == list(range(1, len(shipped["epoch_losses"]) + 1))
-            for (_, cy), value in zip(dots, shipped["epoch_losses"]):
-                assert loss_at(cy) == pytest.approx(value, rel=2e-3)
+            assert line["kind"] == "line" and line["y"] == pytest.approx(expected, abs=6e-6)  # the bake: 5 decimals
+            middles = [i + (min(size, len(steps) - i) - 1) / 2 for i in range(0, len(steps), size)]
+            assert [x * per_epoch for x in line["x"]] == pytest.approx(middles, abs=1e-3)
+            dots = series(chart, f"{names[stage]}, epoch mean")
+            assert dots["kind"] == "points" and dots["y"] == pytest.approx(shipped["epoch_losses"], abs=6e-6)
+            assert dots["x"] == pytest.approx([min(e + 0.5, spec["x"]["max"]) for e in range(len(dots["y"]))])
+            assert [r[2] for r in chart["table"][1:] if r[0] == names[stage]] == [f"{v:.5g}" for v in dots["y"]]
         # the x axis spans the longest run in epochs: the time model's 4 here, the class model's 3 on the same chart
-        assert x_max == pytest.approx(max(len(json.loads((baked.parent / "weights" / s / "losses.json").read_text())
-                                              ["step_losses"]) / fixture.STEPS_PER_EPOCH[s] for s in series), abs=1e-4)
+        assert spec["x"]["max"] == pytest.approx(max(len(json.loads((baked.parent / "weights" / s / "losses.json")
+                                                                  .read_text())["step_losses"])
+                                                     / fixture.STEPS_PER_EPOCH[s] for s in stages), abs=1e-4)
     assert "97.1%" in page and "diffatlas eval digits --stage class --n 500" in page
 
 

@@ -53,10 +53,10 @@ def test_guidance_images_change_with_the_step(browser, guidance_url):
             page.wait_for_function(  # the sheets have loaded: every pane draws a real image
                 f"() => [...document.querySelectorAll('{PANES}')].every(e => e.style.backgroundImage.includes('url'))")
             shots[step] = [panes.nth(i).screenshot() for i in range(8)]
-            # the schedule rings the current step on both charts (none at the final image)
-            current = page.eval_on_selector_all("#schedule-cat circle.atlas-chart-step.atlas-current",
-                                                "els => els.map(e => e.dataset.step)")
-            assert current == ([str(step)] * 2 if step < 3 else [])
+            # the schedule rings the current step on both charts (none at the final image: column 3 has no mark)
+            page.wait_for_function("() => document.querySelectorAll('#schedule-cat [data-drawn]').length == 2")
+            current = page.eval_on_selector_all("#schedule-cat .atlas-plot", "els => els.map(e => e.dataset.current)")
+            assert current == [str(step)] * 2
             if step:
                 assert positions != previous_positions
             previous_positions = positions

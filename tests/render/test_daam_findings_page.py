@@ -11,8 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from plotdata import plots, series
 
-from generator.render.interval_chart import interval_svg
+from generator.render.interval_chart import interval_chart
 from generator.spec.prompt_set import load_prompt_set
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,15 +45,16 @@ def rendered(tmp_path_factory) -> tuple[Path, str]:
     return generated, (generated / "daam-findings.md").read_text()
 
 
-def _chart(page: str, name: str) -> str:
-    match = re.search(rf'<svg class="atlas-interval-chart"[^>]*data-chart="{name}".*?</svg>', page, re.S)
-    assert match, f"no chart {name}"
-    return match.group(0)
+def _chart(page: str, name: str) -> dict:
+    """The interval chart inside the figure of chart ``name``."""
+    figure = re.search(rf'<figure [^>]*data-chart="{name}".*?</figure>', page, re.S)
+    assert figure, f"no chart {name}"
+    (plot,) = plots(figure.group(0), "intervals")
+    return plot
 
 
-def _rows(svg: str) -> dict[str, float]:
-    return {label: float(mean) for label, mean in
-            re.findall(r'<g class="atlas-interval-row" data-label="([^"]*)" data-mean="([^"]*)"', svg)}
+def _rows(plot: dict) -> dict[str, float]:
+    return dict(zip(plot["spec"]["rows"], series(plot, "mean")["y"]))
 
 
 def test_page_quotes_the_reports_numbers_with_their_commands(rendered):
@@ -86,29 +88,30 @@ def test_every_chart_is_drawn_from_its_table_and_has_an_embed(rendered):
     assert better["value-norm weighted, summed"] == value_norm["faithfulness"]["summed"]["test"]["mean"]
     end = _rows(_chart(page, "end-layers"))
     assert end["layer up1.0"] == report["analyses"]["special_tokens"]["per_layer"]["end"]["up1.0"]["mean"]
-    reference = re.search(r'class="atlas-interval-reference" data-label="uniform[^"]*" data-value="([^"]*)"',
-                          _chart(page, "end-bins"))
-    assert float(reference.group(1)) == report["analyses"]["special_tokens"]["uniform_baseline"]["end"]["mean"]
+    uniform = [r for r in _chart(page, "end-bins")["spec"]["series"] if r["label"].startswith("uniform")]
+    assert uniform[0]["kind"] == "dash"
+    assert uniform[0]["y"][0] == report["analyses"]["special_tokens"]["uniform_baseline"]["end"]["mean"]
 
 
-def test_interval_chart_puts_each_mark_at_its_value():
+def test_interval_chart_carries_each_row_and_reference():
     chart = {"name": "t", "title": "T", "axis": "IoU", "references": [{"label": "sum", "value": 0.4}],
              "rows": [{"label": "a", "mean": 0.2, "low": 0.1, "high": 0.3, "n": 5},
-                      {"label": "b", "mean": 0.75, "low": 0.6, "high": 0.9, "n": 7}]}
-    svg = str(interval_svg(chart))
-    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', svg.split(">", 1)[0]))
-    left, _, width, _ = map(float, attrs["plot"].split())
-    x_min, x_max = float(attrs["x-min"]), float(attrs["x-max"])
-    assert x_min == 0 and x_max == 1.0
-
-    def value(x: str) -> float:
-        return x_min + (float(x) - left) / width * (x_max - x_min)
-
-    dots = re.findall(r'<circle cx="([^"]*)"', svg)
-    assert [value(x) for x in dots] == pytest.approx([0.2, 0.75], abs=2e-3)
-    bars = re.findall(r'<line x1="([^"]*)" x2="([^"]*)" y1="[^"]*" y2="[^"]*" stroke="#4263eb"', svg)
-    assert [value(x) for pair in bars for x in pair] == pytest.approx([0.1, 0.3, 0.6, 0.9], abs=2e-3)
-    assert "a: 0.200 [0.100, 0.300], n 5" in svg  # the hover title
+                      {"label": "b", "mean": 0.75, "low": 0.6, "high": 0.9, "n": 7},
+                      {"label": "c", "mean": -0.05}]}
+    (plot,) = plots(str(interval_chart(chart)), "intervals")
+    spec = plot["spec"]
+    assert spec["rows"] == ["a", "b", "c"] and spec["y"]["min"] == -0.05 and spec["y"]["label"].startswith("IoU")
+    assert series(plot, "mean")["x"] == [0, 1, 2] and series(plot, "mean")["y"] == [0.2, 0.75, -0.05]
+    low, high = series(plot, "95% low"), series(plot, "95% high")  # the bars: rows a and b only
+    assert [spec["series"].index(low), spec["series"].index(high)] == spec["intervals"]
+    assert (low["x"], low["y"], high["y"]) == ([0, 1], [0.1, 0.6], [0.3, 0.9])
+    assert series(plot, "n")["y"] == [5, 7] and series(plot, "n")["kind"] == "hidden"
+    reference = series(plot, "sum")
+    assert reference["kind"] == "dash" and reference["y"] == [0.4, 0.4] and reference["x"] == [-0.5, 2.5]
+    assert "a: 0.200 [0.100, 0.300], n 5" in plot["label"]  # the summary a screen reader says
+    assert plot["table"][1] == ["a", "0.200", "0.100 – 0.300", "5"] and plot["table"][3] == ["c", "-0.050", "–", ""]
+    assert plot["table"][4] == ["reference: sum", "0.400", "", ""]
+    assert interval_chart({**chart, "rows": []}) == ""
 
 
 def test_missing_reports_show_the_commands_that_write_them(tmp_path):
@@ -117,4 +120,4 @@ def test_missing_reports_show_the_commands_that_write_them(tmp_path):
     assert "There is no report at `" in page and "none.json" in page
     assert "diffatlas eval daam --n 48 --bins 5 --threads 1 --out " in page
     assert "diffatlas eval daam-edits --n 24 --tau 0.5 --threads 1 --out " in page
-    assert "atlas-interval-chart" not in page
+    assert "atlas-plot" not in page

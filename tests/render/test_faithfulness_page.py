@@ -1,4 +1,4 @@
-"""The page "How faithful is DAAM?": its prompt-file section, bake from an eval report, SVG plot and render.
+"""The page "How faithful is DAAM?": its prompt-file section, bake from an eval report, chart and render.
 
 The eval report is synthetic (no model runs): real shapes-world images and masks, known IoUs, and the report's
 own example picker (generator/evaluate/shapes_report.py), so the page is checked against numbers set here.
@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from plotdata import plots, series
 from spec.spec_errors import assert_one_line_error, write_prompt_file
 
 from generator.errors import UserError
-from generator.render.chapters.faithfulness import miou_svg
+from generator.render.chapters.faithfulness import miou_chart
 from generator.spec.prompt_set import load_prompt_set
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,38 +75,26 @@ def report() -> dict:
     return synthetic_report()
 
 
-def _plot_points(svg: str) -> tuple[dict, list[tuple[float, float]]]:
-    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', svg.split(">", 1)[0]))
-    circles = re.findall(r'<circle class="atlas-faith-point" data-tau="[^"]*" data-miou="[^"]*" cx="([^"]*)" cy="([^"]*)"', svg)
-    return attrs, [(float(x), float(y)) for x, y in circles]
-
-
-def test_miou_plot_puts_every_tau_and_baseline_where_its_value_is() -> None:
+def test_miou_chart_carries_every_tau_baseline_and_the_best() -> None:
     daam = {"miou": {"0.20": 0.31, "0.30": 0.52, "0.40": 0.64, "0.50": 0.47, "0.60": 0.12}, "best_tau": 0.4,
             "best_miou": 0.64, "baselines": {"whole_image": 0.08, "centre_box": 0.27}, "nouns": 10, "images": 9}
-    svg = str(miou_svg(daam))
-    attrs, points = _plot_points(svg)
-    left, top, width, height = map(float, attrs["plot"].split())
-    tau_min, tau_max = float(attrs["tau-min"]), float(attrs["tau-max"])
-
-    def value(x: float, y: float) -> tuple[float, float]:
-        return tau_min + (x - left) / width * (tau_max - tau_min), 1 - (y - top) / height
-
-    assert tau_min < 0.2 and tau_max > 0.6
-    expected = [(0.2, 0.31), (0.3, 0.52), (0.4, 0.64), (0.5, 0.47), (0.6, 0.12)]
-    assert len(points) == len(expected)
-    for point, (tau, miou) in zip(points, expected):
-        assert value(*point) == pytest.approx((tau, miou), abs=1e-3)
-    polyline = re.search(r'<polyline class="atlas-faith-curve" points="([^"]*)"', svg).group(1)
-    assert [tuple(map(float, p.split(","))) for p in polyline.split()] == points
-    for name, expected in daam["baselines"].items():
-        line = re.search(rf'<line class="[^"]*" data-baseline="{name}" data-value="[^"]*" x1="([^"]*)" x2="([^"]*)" y1="([^"]*)" y2="([^"]*)"', svg)
-        x1, x2, y1, y2 = map(float, line.groups())
-        assert y1 == y2 and value(x1, y1)[1] == pytest.approx(expected, abs=1e-3)
-        assert (x1, x2) == (left, left + width)  # across the whole plot
-    best = re.search(r'<circle class="atlas-faith-best" data-tau="([^"]*)" cx="([^"]*)" cy="([^"]*)"', svg)
-    assert best.group(1) == "0.4" and value(float(best.group(2)), float(best.group(3))) == pytest.approx((0.4, 0.64), abs=1e-3)
-    assert miou_svg({"miou": {}}) == ""
+    (plot,) = plots(str(miou_chart(daam)), "miou")
+    spec = plot["spec"]
+    assert spec["x"]["min"] < 0.2 and spec["x"]["max"] > 0.6 and (spec["y"]["min"], spec["y"]["max"]) == (0, 1)
+    curve = series(plot, "DAAM mIoU")
+    assert curve["kind"] == "line" and list(zip(curve["x"], curve["y"])) == [
+        (0.2, 0.31), (0.3, 0.52), (0.4, 0.64), (0.5, 0.47), (0.6, 0.12)]
+    for name, label in (("whole_image", "whole image"), ("centre_box", "centre box")):
+        line = series(plot, f"{label} baseline")  # dashed, across the whole plot
+        assert line["kind"] == "dash" and line["y"] == [daam["baselines"][name]] * 2
+        assert line["x"] == [spec["x"]["min"], spec["x"]["max"]]
+    best = series(plot, "best τ = 0.4")
+    assert best["kind"] == "ring" and (best["x"], best["y"]) == ([0.4], [0.64])
+    # the text alternative: the summary and a table row per tau and baseline
+    assert "0.4: 0.640" in plot["label"] and "whole image baseline 0.080" in plot["label"]
+    assert plot["table"][0] == ["τ", "mIoU"] and ["0.4 (best)", "0.640"] in plot["table"]
+    assert ["centre box baseline", "0.270"] in plot["table"] and len(plot["table"]) == 1 + 5 + 2
+    assert miou_chart({"miou": {}}) == ""
 
 
 def test_page_from_a_synthetic_report_shows_its_numbers_and_examples(tmp_path: Path, report: dict) -> None:
@@ -129,7 +118,7 @@ def test_page_from_a_synthetic_report_shows_its_numbers_and_examples(tmp_path: P
     assert f"| DAAM, τ = 0.40 (best) | **{daam['miou']['0.40']:.3f}** |" in page
     assert f"| DAAM, τ = 0.20 | {daam['miou']['0.20']:.3f} |" in page
     assert "| baseline: whole image | 0.125 |" in page and "| baseline: centre box | 0.250 |" in page
-    assert page.count('<svg class="atlas-faith-plot"') == 1
+    assert len(plots(page, "miou")) == 1
     # the examples: 6 best then 6 worst, as the report chose them, each image an existing file
     shown = [float(v) for v in re.findall(r'<div class="atlas-faith-example" data-iou="([^"]+)"', page)]
     ious = sorted((n["iou"] for n in daam["examples"]["best"] + daam["examples"]["worst"]), reverse=True)

@@ -2,10 +2,11 @@
 
 A chapter render module (generator/render/chapters/pages.py reads and checks the manifests
 ``<generated>/daam_findings/*.json`` written by ``generator/bake/chapters/daam_findings.py`` and writes the files):
-every chart of the manifest is drawn as an interval chart (generator/render/interval_chart.py, inline SVG, no
-plotting library) by the ``chart`` macro of ``templates/daam-findings.html.j2``, on the page and on its embed page
-``<embed>/daam-findings-<id>-<chart>.html``. The page's text (``templates/daam-findings.md.j2``) quotes the
-manifest's numbers; without a manifest, or without a report, it shows the command that writes it.
+every chart of the manifest is drawn as an interval chart (generator/render/interval_chart.py, drawn in the
+browser by site/assets/js/charts.js) by the ``chart`` macro of ``templates/daam-findings.html.j2``, on the page
+and on its embed page ``<embed>/daam-findings-<id>-<chart>.html``. The page's text
+(``templates/daam-findings.md.j2``) quotes the manifest's numbers; without a manifest, or without a report, it shows
+the command that writes it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from markupsafe import Markup
 
 from generator.render.chapters.context import Figure, PageContext
 from generator.render.errors import RenderError
-from generator.render.interval_chart import interval_svg
+from generator.render.interval_chart import interval_chart
 
 
 def views(cid: str, ctx: PageContext, from_dir: Path) -> dict[str, Any]:
-    """URL helpers for the file being written (``embed``, ``page``) and ``chart_svg``."""
-    return {**ctx.views(cid, from_dir), "chart_svg": interval_svg}
+    """URL helpers for the file being written (``embed``, ``page``) and ``interval_chart``."""
+    return {**ctx.views(cid, from_dir), "interval_chart": interval_chart}
 
 
 def drawn(chapter: dict) -> list[dict]:

@@ -2,8 +2,8 @@
 
 A chapter render module (generator/render/chapters/pages.py reads and checks the manifests
 ``<generated>/training/*.json`` written by ``generator/bake/chapters/training.py`` and writes the files): it draws the
-loss curves and the UNet diagram as inline SVG (generator/render/chapters/training_svg.py, no plotting library)
-and gives each figure an embed page
+loss curves as charts (generator/render/chapters/loss_chart.py) and the UNet diagram as inline SVG
+(generator/render/chapters/training_svg.py) and gives each figure an embed page
 ``<embed>/training-<chapter>-<figure>.html``. The chapter's jump previews are the ``jumps`` sections of its
 prompts' manifests, shown with the standard trajectory and jumps widgets. Without a manifest the page
 (``templates/training.md.j2``) says how to bake one, so the navigation entry resolves.
@@ -17,7 +17,8 @@ from typing import Any, Iterator
 from markupsafe import Markup
 
 from generator.render.chapters.context import Figure, PageContext
-from generator.render.chapters.training_svg import diagram_svg, loss_svg
+from generator.render.chapters.loss_chart import loss_chart
+from generator.render.chapters.training_svg import diagram_svg
 from generator.render.errors import RenderError
 from generator.render.load import read_sprite
 from generator.render.paths import asset_resolver, relurl, sprite_context
@@ -42,13 +43,13 @@ def check(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def loss_charts(losses: dict[str, Any]) -> list[dict[str, Any]]:
-    """The loss charts of a chapter: per chart its stages (those shipped) and the SVG."""
+    """The loss charts of a chapter: per chart its stages (those shipped) and the chart."""
     charts = []
     for stages in LOSS_CHARTS:
         shipped = [(stage, losses[stage]) for stage in stages if stage in losses]
         if shipped:
             charts.append({"stages": [stage for stage, _ in shipped], "losses": dict(shipped),
-                           "svg": loss_svg(shipped)})
+                           "chart": loss_chart(shipped)})
     return charts
 
 
