@@ -16,7 +16,12 @@
  *   setStep(group, step, source) publish a step to every subscriber of the group.
  *   getStep(group)               current step or undefined.
  *   sprite(el)                   read a sprite spec from an element's data-* attributes.
- *   drawSprite(el, spec, i)      show frame i of a sprite sheet in el (background offsets).
+ *   drawSprite(el, spec, i)      show frame i of a sprite sheet in el (background offsets). The sheet itself
+ *                                loads when el's widget (its <figure>) comes within a screen of the viewport
+ *                                or is first shown, as does every .atlas-sprite of a page (thumbnails too);
+ *                                the offsets are set at once: the frame a reader scrolls to is the one drawn.
+ *   whenNear(el, fn)             fn() once el's widget comes within a screen of the viewport or is shown (the
+ *                                rule sprite sheets load by; for widgets that fetch their own files).
  *   labelStep(el, step, last)    keep el's text alternative on the shown step: "... at step 3 of 25 ..."
  *                                ("the current step" becomes "step K of N" when last is given; an aria-label
  *                                with neither is left as it is).
@@ -97,12 +102,69 @@
       el.style.backgroundImage = "url(\"" + spec.src + "\")";
       el.style.backgroundSize = spec.sheetColumns * 100 + "% " + spec.sheetRows * 100 + "%";
       el.dataset.atlasSheet = "1";
+      loadSheetWhenNear(el);
     }
     el.style.backgroundPosition = round(x) + "% " + round(y) + "%";
     el.dataset.frame = String(i);
   }
 
   function round(v) { return Math.round(v * 1000) / 1000; }
+
+  /* Lazy sheets (issue 20: a prompt page loads at most 1 MB before the reader scrolls). A prompt page holds a
+   * dozen widgets, most far below the fold. The templates keep each sheet in the sprite's inline style (frame 0
+   * without JavaScript); atlas.css hides every sheet while scripting is on, until this marks the sprite
+   * data-sheet-near: when its widget (the closest <figure>, so a state shown on hover is there when asked for)
+   * comes within a screen of the viewport or is first shown. Without IntersectionObserver: at once. */
+  var SHEET_MARGIN = "100% 0px 100% 0px"; // a screen above and below: loaded before it scrolls in
+  var nearWidgets = new WeakSet(); // widgets that came near once: what waits for them runs at once
+  var waiting = new WeakMap(); // widget -> functions waiting for it to come near
+  var nearObserver = null;
+
+  function observer() {
+    if (!nearObserver && typeof window.IntersectionObserver === "function") {
+      nearObserver = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) { if (entry.isIntersecting) widgetNear(entry.target); });
+      }, { rootMargin: SHEET_MARGIN });
+    }
+    return nearObserver;
+  }
+
+  function widgetNear(box) {
+    nearObserver.unobserve(box);
+    nearWidgets.add(box);
+    var fns = waiting.get(box) || [];
+    waiting.delete(box);
+    fns.forEach(function (fn) {
+      try { fn(); } catch (err) { console.error(err); } // eslint-disable-line no-console
+    });
+  }
+
+  /* fn() once el's widget (its closest <figure>) is within a screen of the viewport or first shown; at once
+   * if it was already, if el is not in the page, or without IntersectionObserver. For widgets that fetch
+   * their own files (DAAM's map sheets, charts' data): the same rule as sprite sheets. */
+  function whenNear(el, fn) {
+    var box = el.isConnected ? el.closest("figure") || el : null;
+    var io = box && observer();
+    if (!io || nearWidgets.has(box)) { fn(); return; }
+    var fns = waiting.get(box);
+    if (!fns) {
+      fns = [];
+      waiting.set(box, fns);
+      io.observe(box);
+    }
+    fns.push(fn);
+  }
+
+  function loadSheetWhenNear(el, retried) {
+    if (el.dataset.sheetNear || el.dataset.sheetWaits) return;
+    if (!el.isConnected && !retried) {
+      // a sprite drawn before it is inserted (trajectory strip cells): find its widget once it is in the page
+      Promise.resolve().then(function () { loadSheetWhenNear(el, true); });
+      return;
+    }
+    el.dataset.sheetWaits = "1";
+    whenNear(el, function () { el.dataset.sheetNear = "1"; delete el.dataset.sheetWaits; });
+  }
 
   var STEP_OF = /\bstep \d+ of (\d+)/g;
   function labelStep(el, step, last) {
@@ -199,9 +261,15 @@
     window.document$.subscribe(function () {
       clearTimeout(hashTimer);
       pendingHash = null; // belonged to the previous page
+      if (nearObserver) nearObserver.disconnect(); // the previous page's widgets (the new ones observe anew)
       groups.clear();
     });
   }
+
+  /* Every sprite of a page, also those no widget draws (fixed-frame thumbnails), waits for its widget. */
+  ready(function (root) {
+    root.querySelectorAll(".atlas-sprite").forEach(function (el) { loadSheetWhenNear(el); });
+  });
 
   /* Material's search is a role=dialog without a name (axe-core: aria-dialog-name); name it on every page. */
   ready(function (root) {
@@ -220,6 +288,7 @@
     getStep: getStep,
     sprite: sprite,
     drawSprite: drawSprite,
+    whenNear: whenNear,
     labelStep: labelStep,
     hashGet: hashGet,
     hashSet: hashSet,
