@@ -15,10 +15,12 @@ from generator.cli.app import eval_app
 from generator.cli.progress import console, training_progress
 from generator.devices import resolve_device
 from generator.errors import UserError
+from generator.evaluate.daam_identity import model_identity
 from generator.files import write_json
+from generator.spec.daam_findings import shown_path
 
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "shapes"
-DEFAULT_OUT = Path("prompts/reports/daam-shapes.json")
+REPORTS = Path("prompts/reports")  # default outputs: daam-<model>.json, daam-<model>-value-norm.json, daam-edits-<model>.json
 
 
 @eval_app.command("daam")
@@ -35,7 +37,9 @@ def eval_daam_command(
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     value_norm: bool = typer.Option(False, help="Weight each token's attention by its value vector's norm (Kobayashi "
                                     "et al. 2020): the alternative map; special-token shares then weigh by it too."),
-    out: Path = typer.Option(DEFAULT_OUT, help="Where to write the JSON report."),
+    out: Optional[Path] = typer.Option(None, help="Where to write the JSON report (default: prompts/reports/"
+                                       "daam-<model>.json, with -value-norm before .json for --value-norm; <model>: "
+                                       "shapes for the pixel model, shapes-latent for the latent one)."),
 ) -> None:
     """Measure DAAM's maps against the shapes checker's exact masks: by step, layer and head; head-dependent
     overlap, adjective spread, entanglement and special tokens, each with n and a 95% bootstrap interval."""
@@ -47,12 +51,17 @@ def eval_daam_command(
     if calibration_seed == test_seed:
         raise UserError("--calibration-seed and --test-seed must differ (the sets must be disjoint)")
     adapter = _shapes_model(weights, device, threads)
+    identity = model_identity(adapter, weights)
+    default_out = REPORTS / f"daam-{identity['slug']}{'-value-norm' if value_norm else ''}.json"
+    out = out or default_out
     adapter.make_scheduler(scheduler)  # an unknown sampler is a UserError before any work
     with training_progress("eval daam") as report:
         result = measure(adapter, n=n, bins=bins, steps=steps, guidance=guidance, scheduler=scheduler, value_norm=value_norm,
                          calibration_seed=calibration_seed, test_seed=test_seed, progress=report)
-    result["settings"]["command"] = (f"diffatlas eval daam --n {n} --bins {bins} --calibration-seed {calibration_seed} "
-                                     f"--test-seed {test_seed}" + (" --value-norm" if value_norm else "") + (f" --threads {threads}" if threads else ""))
+    result["settings"].update(identity)
+    result["settings"]["command"] = (f"diffatlas eval daam{_weights_option(weights)} --n {n} --bins {bins} --calibration-seed {calibration_seed} "
+                                     f"--test-seed {test_seed}" + (" --value-norm" if value_norm else "") + (f" --threads {threads}" if threads else "")
+                                     + _out_option(out, default_out))
     write_json(out, result)
     summed, best = result["faithfulness"]["summed"], result["faithfulness"]["most_faithful"]
     parts = [f"summed map mIoU {summed['test']['mean']:.3f} at tau {summed['tau']:g} (test, tau from calibration)"]
@@ -69,7 +78,8 @@ def eval_daam_edits_command(
     seed: int = typer.Option(7003, help="Seed of the captions and their noise."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
-    out: Path = typer.Option(Path("prompts/reports/daam-edits-shapes.json"), help="Where to write the JSON report."),
+    out: Optional[Path] = typer.Option(None, help="Where to write the JSON report (default: prompts/reports/"
+                                       "daam-edits-<model>.json, as eval daam)."),
 ) -> None:
     """Attention against intervention: change one word from the same noise and compare where the image changed
     with that word's DAAM map (IoU, rank correlation; baseline: the other object's map)."""
@@ -79,14 +89,34 @@ def eval_daam_edits_command(
     if n < 2 or not 0 <= tau <= 1:
         raise UserError("--n must be at least 2 and --tau between 0 and 1")
     adapter = _shapes_model(weights, device, threads)
+    identity = model_identity(adapter, weights)
+    default_out = REPORTS / f"daam-edits-{identity['slug']}.json"
+    out = out or default_out
     with training_progress("eval daam-edits") as report:
         result = measure_edits(adapter, n=n, tau=tau, seed=seed, steps=steps, progress=report)
-    result["command"] = f"diffatlas eval daam-edits --n {n} --tau {tau:g} --seed {seed}" + (f" --threads {threads}" if threads else "")
-    result["model"], result["weight_hash"] = adapter.id, adapter.weight_hash
+    result["command"] = (f"diffatlas eval daam-edits{_weights_option(weights)} --n {n} --tau {tau:g} --seed {seed}"
+                         + (f" --threads {threads}" if threads else "") + _out_option(out, default_out))
+    result.update(identity)
     write_json(out, result)
     parts = [f"{kind}: IoU {row['iou']['mean']} vs baseline {row['baseline_iou']['mean']}, rho {row['rho']['mean']}"
              for kind, row in result["by_edit"].items() if row["edits"]]
     console.print("; ".join(parts) + f"; {out}")
+
+
+def _weights_option(weights: Path) -> str:
+    """`` --weights FOLDER`` for a model other than the shipped pixel one (as the user would type it)."""
+    if weights.resolve() == SHIPPED.resolve():
+        return ""
+    return f" --weights {_typed(weights)}"
+
+
+def _out_option(out: Path, default: Path) -> str:
+    return "" if out.resolve() == default.resolve() else f" --out {_typed(out)}"
+
+
+def _typed(path: Path) -> str:
+    """A path as the command shows it: relative to the working folder when inside it, else absolute."""
+    return shown_path(str(path)) if path.resolve().is_relative_to(Path.cwd()) else str(path.resolve())
 
 
 def _shapes_model(weights: Path, device: str, threads: Optional[int]):

@@ -32,6 +32,24 @@ def test_eval_daam_writes_a_report(tmp_path):
     assert end["n"] == 8 and 0 < end["mean"] < 1
     assert analyses["special_tokens"]["overall"]["pad"]["mean"] == 0.0  # the T5 encoder's padding is masked
     assert report["settings"]["command"].startswith("diffatlas eval daam --n 4 --bins 2")
+    assert report["settings"]["command"].endswith(f" --out {out}")  # not the default: the command says where
+    s = report["settings"]
+    assert (s["model"], s["slug"], s["space"]) == ("embedded:shapes", "shapes", "pixel") and len(s["weight_hash"]) == 16
+
+
+def test_eval_daam_on_the_latent_model_names_it_and_writes_its_own_report(tmp_path, monkeypatch):
+    from generator.cli.daam_eval import SHIPPED
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["eval", "daam", "--weights", str(SHIPPED.parent / "shapes-latent"), "--n", "4",
+                                      "--bins", "2", "--steps", "3", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "prompts" / "reports" / "daam-shapes-latent.json").read_text())  # the default out
+    s = report["settings"]
+    assert (s["model"], s["slug"], s["space"]) == ("embedded:shapes-latent", "shapes-latent", "latent")
+    assert s["command"].startswith("diffatlas eval daam --weights ") and "shapes-latent --n 4 --bins 2" in s["command"]
+    assert " --out " not in s["command"]
+    assert len(report["layers"]) == 28 and max(row["head"] for row in report["layers"]) == 3  # 7 layers x 4 heads
 
 
 def test_eval_daam_refuses_one_seed_for_both_sets(tmp_path):
