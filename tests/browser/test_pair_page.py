@@ -144,6 +144,10 @@ def test_the_guidance_view_follows_the_pair_and_the_chosen_variant(pair, pair_ma
     assert [k for k, i in variants.items() if i.get("guidance_parts", {}).get("decomposed")] == [(1, 3.0)]
     assert all(i["guidance_parts"] == {"scale": g, "conditioning": "text", "decomposed": False}
                for (s, g), i in variants.items() if g in (0, 1))
+    # tiny-sd is a latent model: its branches' images are decoded at half the preview, the noise at the preview
+    preview = m["trajectory"]["predicted"]["frame_width"]
+    assert m["guidance"]["uncond_x0"]["frame_width"] == m["compare"]["guidance_parts"]["cond_x0"]["frame_width"] == preview // 2
+    assert m["guidance"]["uncond_noise"]["frame_width"] == preview
     parts = f"{GUIDE} [data-role=guide-parts]"
     page.fill(f"{GUIDE} input[data-follow=range]", "2")
     main = stored_sheets(m["guidance"], m["trajectory"]["predicted"])

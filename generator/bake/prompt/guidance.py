@@ -12,6 +12,12 @@ both differences (of the noise estimates, and of the decoded predicted images in
 apart, and the section says only that. A prompt pair's second trajectory and every guidance x seed variant carry
 the same block (``guidance_block``, stored by ``extra_trajectories``), so the page's guidance view can follow the
 trajectory the reader is looking at; the variant that is the prompt's own trajectory has none (it is this one).
+
+Cost: a latent model decodes both branches' x0 at every step, 2 x steps VAE decodes per trajectory (as many as
+the trajectory's own previews). The panes are a quarter of the trajectory's width, so a latent model's branch
+images are decoded at half the preview size (``preview_stride``: every other latent pixel, a quarter of the cost
+and of the lossless bytes; measured on embedded:shapes-latent in README.md, "What guidance does at each step");
+pixel models decode nothing and keep the preview size. The noise estimates are the latents themselves (no decode).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from generator.models.base import ModelAdapter, to_pil
 from generator.spec.prompt_set import PromptSpec
 
 DIFFERENCE_RANGE = 0.5  # differences are small: 4x the contrast of the noise estimates
+MIN_DECODED_PREVIEW = 32  # pixels: the smallest preview a latent model's branch images are decoded at
 
 
 def with_final_frame(frames: torch.Tensor) -> torch.Tensor:
@@ -55,9 +62,12 @@ def guidance_block(adapter: ModelAdapter, prompt: PromptSpec, request: Trajector
              "decomposed": trajectory.guidance is not None}
     if trajectory.guidance is None:
         return block
-    frame_size = preview_size(request.width, request.height, prompt.settings.preview_size)
-    stride = preview_stride(adapter, request, prompt.settings.preview_size)
-    block.update(GuidanceSection.sheets(adapter, trajectory, trajectory.guidance, stride, frame_size, store))
+    preview = prompt.settings.preview_size
+    noise_size = preview_size(request.width, request.height, preview)
+    image_preview = preview if adapter.capabilities.pixel_space else max(MIN_DECODED_PREVIEW, preview // 2)
+    image_size = preview_size(request.width, request.height, image_preview)
+    stride = preview_stride(adapter, request, image_preview)
+    block.update(GuidanceSection.sheets(adapter, trajectory, trajectory.guidance, stride, noise_size, image_size, store))
     return block
 
 
@@ -78,8 +88,9 @@ class GuidanceSection(AfterSampling):
 
     @staticmethod
     def sheets(adapter: ModelAdapter, trajectory: Trajectory, trace: GuidanceTrace, stride: int,
-               frame_size: tuple[int, int], store: AssetStore) -> dict:
-        """The section's sprites and per-step sizes."""
+               noise_size: tuple[int, int], image_size: tuple[int, int], store: AssetStore) -> dict:
+        """The section's sprites (noise estimates at ``noise_size``, decoded images at ``image_size``, latents
+        decoded every ``stride`` pixels) and per-step sizes."""
         steps = len(trajectory.timesteps)
         difference = trace.cond_noise - trace.uncond_noise  # (steps, c, h, w) what the prompt adds to epsilon
         guided = noise_estimates(trajectory)  # (steps, c, h, w) = uncond + scale * difference (Ho & Salimans, Eq. 6)
@@ -87,7 +98,7 @@ class GuidanceSection(AfterSampling):
             decoded = decode_in_batches(adapter, torch.cat([trace.uncond_x0, trace.cond_x0])[..., ::stride, ::stride])
         uncond_image, cond_image = decoded[:steps], decoded[steps:]  # (steps, 3, h, w) in [0, 1], as the previews
 
-        def sheet(images: torch.Tensor) -> dict:
+        def sheet(images: torch.Tensor, frame_size: tuple[int, int] = noise_size) -> dict:
             return sprite_entry(store, to_pil(with_final_frame(images)), frame_size)
 
         return {
@@ -97,9 +108,9 @@ class GuidanceSection(AfterSampling):
             "cond_noise": sheet(false_colour(trace.cond_noise, NOISE_RANGE)),
             "noise_difference": sheet(false_colour(difference, DIFFERENCE_RANGE)),
             "guided_noise": sheet(false_colour(guided, NOISE_RANGE)),
-            "uncond_x0": sheet(uncond_image),
-            "cond_x0": sheet(cond_image),
-            "x0_difference": sheet(false_colour(cond_image - uncond_image, DIFFERENCE_RANGE)),
+            "uncond_x0": sheet(uncond_image, image_size),
+            "cond_x0": sheet(cond_image, image_size),
+            "x0_difference": sheet(false_colour(cond_image - uncond_image, DIFFERENCE_RANGE), image_size),
             "rms": {"uncond": rms(trace.uncond_noise), "cond": rms(trace.cond_noise), "difference": rms(difference),
                     "guided": rms(guided)},
         }
