@@ -220,7 +220,7 @@ def load_flow(device: torch.device, dtype: torch.dtype) -> DigitsAdapter:
     return load_digits_adapter(device=device, dtype=dtype, objective="flow")
 
 
-def limits(folder_name: str = "class") -> "ModelLimits":
+def limits(folder_name: str = "class", flow: bool = False) -> "ModelLimits":
     """What 'embedded:digits' accepts, without loading weights: the labels '0'..'9', 28x28, no tokenizer.
 
     The fingerprint hashes the shipped class model's files (content, not sizes); before the model is
@@ -243,9 +243,10 @@ def limits(folder_name: str = "class") -> "ModelLimits":
         tokenizer=None,
         labels=tuple(str(d) for d in range(10)),
         fingerprint=fingerprint.hexdigest()[:16] if files else "absent",
+        flow=flow,
     )
 
 
 def flow_limits() -> "ModelLimits":
     """What 'embedded:digits-flow' accepts: as 'embedded:digits', fingerprinted by the flow-class folder."""
-    return limits("flow-class")
+    return limits("flow-class", flow=True)
