@@ -159,7 +159,7 @@ def test_the_guidance_view_follows_the_pair_and_the_chosen_variant(pair, pair_ma
     assert page.get_attribute(GUIDE, "data-source") == "b"
     assert page.inner_text(f"{GUIDE} [data-role=rms-noise_difference]") == \
         f"{m['compare']['guidance_parts']['rms']['difference'][2]:.3g}"
-    assert page.is_visible(f"{GUIDE} [data-guide-source=b] svg") and not page.is_visible(f"{GUIDE} [data-guide-source=main]")
+    assert page.is_visible(f"{GUIDE} [data-guide-source=b] .atlas-plot-guidance") and not page.is_visible(f"{GUIDE} [data-guide-source=main]")
     labels = page.eval_on_selector_all(f"{GUIDE} .atlas-sprite[data-role]", "els => els.map(e => e.getAttribute('aria-label'))")
     assert all(label.endswith("of “a blue dog on a mat” at step 2 of 3") for label in labels), labels
     assert frames(page, f"{GUIDE} .atlas-sprite[data-role]") == ["2"] * 8  # the step stays
