@@ -242,3 +242,24 @@ def judge_fake_site(generated: Path, expect_fail: bool = False, variants: bool =
     manifest = json.loads(path.read_text())
     manifest["final"]["verdict"] = {**DISAGREES, **({"expect": {"outcome": "fail", "reason": BINDING}} if expect_fail else {})}
     path.write_text(json.dumps(manifest, sort_keys=True, indent=1))
+
+
+ALONGSIDE_VERDICT = {"judge": "shapes", "asked": "a smiling, red cat chewing gum", "agrees": False,
+           "claims": [{"kind": "colour", "asked": "red cat", "found": "a blue blob", "correct": False}]}
+
+
+def put_alongside(generated: Path, text: str | None = None, model: str = "embedded:shapes-latent") -> dict:
+    """Turn the fixture's second prompt into the first one ("red-cat") on another model (`alongside: red-cat`)."""
+    path = generated / "prompts" / "two-dogs.json"
+    manifest = json.loads(path.read_text())
+    manifest["alongside"] = "red-cat"
+    manifest["text"] = text or json.loads((generated / "prompts" / "red-cat.json").read_text())["text"]
+    manifest["model"] = {**manifest["model"], "id": model, "pixel_space": True}
+    manifest["final"]["verdict"] = ALONGSIDE_VERDICT
+    path.write_text(json.dumps(manifest))
+    index = json.loads((generated / "index.json").read_text())
+    for entry in index["prompts"]:
+        if entry["id"] == "two-dogs":
+            entry["text"] = manifest["text"]
+    (generated / "index.json").write_text(json.dumps(index))
+    return manifest

@@ -13,30 +13,10 @@ from generator.render.load import load_index
 from generator.spec.bounded_yaml import SpecError
 from generator.spec.prompt_set import load_prompt_set
 
-VERDICT = {"judge": "shapes", "asked": "a smiling, red cat chewing gum", "agrees": False,
-           "claims": [{"kind": "colour", "asked": "red cat", "found": "a blue blob", "correct": False}]}
-
-
-def _make_partner(site: Path, text: str | None = None, model: str = "embedded:shapes-latent") -> dict:
-    """Turn the fixture's second prompt into the first one ("red-cat") on another model."""
-    generated = site / "generated"
-    path = generated / "prompts" / "two-dogs.json"
-    manifest = json.loads(path.read_text())
-    manifest["alongside"] = "red-cat"
-    manifest["text"] = text or json.loads((generated / "prompts" / "red-cat.json").read_text())["text"]
-    manifest["model"] = {**manifest["model"], "id": model, "pixel_space": True}
-    manifest["final"]["verdict"] = VERDICT
-    path.write_text(json.dumps(manifest))
-    index = json.loads((generated / "index.json").read_text())
-    for entry in index["prompts"]:
-        if entry["id"] == "two-dogs":
-            entry["text"] = manifest["text"]
-    (generated / "index.json").write_text(json.dumps(index))
-    return manifest
-
+from fakesite import put_alongside
 
 def test_the_partner_is_a_second_view_on_the_owners_page_and_has_no_page_or_card_of_its_own(site):
-    _make_partner(site)
+    put_alongside(site / "generated")
     result = render_site(site / "generated", site)
     generated = site / "generated"
     assert [p.name for p in result.pages] == ["red-cat.md"]  # two-dogs has no page
@@ -66,7 +46,7 @@ def test_one_view_renders_as_before_without_a_switch(site):
 
 
 def test_a_partner_whose_owner_was_not_baked_keeps_its_own_page(site):
-    _make_partner(site)
+    put_alongside(site / "generated")
     manifest_path = site / "generated" / "prompts" / "two-dogs.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["alongside"] = "not-baked"
@@ -80,13 +60,13 @@ def test_a_partner_whose_owner_was_not_baked_keeps_its_own_page(site):
     ({"model": "testing:tiny-sd"}, "on the same model"),
 ])
 def test_a_partner_must_be_the_same_prompt_on_another_model(site, change, message):
-    _make_partner(site, **change)
+    put_alongside(site / "generated", **change)
     with pytest.raises(RenderError, match=message):
         render_site(site / "generated", site)
 
 
 def test_groups_keep_index_order_and_refuse_chains(site):
-    _make_partner(site)
+    put_alongside(site / "generated")
     groups = page_groups(load_index(site / "generated").prompts)
     assert [(g.owner.id, [o.id for o in g.others]) for g in groups] == [("red-cat", ["two-dogs"])]
     path = site / "generated" / "prompts" / "red-cat.json"
