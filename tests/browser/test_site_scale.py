@@ -77,9 +77,7 @@ def loaded_bytes(page, url: str) -> tuple[int, dict[str, int]]:
     return sum(sizes.values()), sizes
 
 
-EVERYTHING = pytest.param("p001", marks=pytest.mark.xfail(strict=True, reason=(
-    "measured 1.05 MB (1.16 MB when every sheet loaded at once): daam.js fetches its two map sheets (178 KB) when it "
-    "mounts, 4,700 px down; loading them through Atlas.whenNear (one line in daam.js) measured 0.87 MB")))
+EVERYTHING = "p001"  # 1.05 MB while daam.js fetched its two map sheets (178 KB) at mount; now through Atlas.whenNear
 
 
 @pytest.mark.parametrize("prompt_id", ["p042", EVERYTHING])  # trajectory + DAAM (a copy of p000); + jumps, pair

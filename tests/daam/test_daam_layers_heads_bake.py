@@ -110,16 +110,23 @@ def test_folded_padding_is_the_sum_of_every_padding_position(tiny_sd):
     torch.testing.assert_close(maps["folded"][0], torch.stack(maps[True]).sum(0), rtol=1e-4, atol=1e-5)
 
 
-def test_shapes_model_has_no_start_token_and_masks_its_padding(tmp_path):
+@pytest.fixture(scope="module")
+def shapes_section(tmp_path_factory) -> dict:
+    """The shipped shapes model's section for "a red circle" (2 steps)."""
     from generator.models.registry import load_model
 
     adapter = load_model("embedded:shapes", device="cpu", dtype="fp32")
     options = capture_options(adapter)
     with trace(adapter, timestep_bins=2, **options) as traced:
         adapter.generate("a red circle", steps=2, seed=0)
-    section = bake_daam(traced, AssetStore(tmp_path), preview=32, padding=options["padding"])
+    return bake_daam(traced, AssetStore(tmp_path_factory.mktemp("shapes")), preview=32, padding=options["padding"])
+
+
+def test_shapes_model_has_no_start_token_and_masks_its_padding(shapes_section):
+    section = shapes_section
     specials = {s["kind"]: s for s in section["specials"]}
-    assert specials["start"] == {"kind": "start", "entry": None, "note": "this model's tokenizer adds no start token"}
+    assert specials["start"] == {"kind": "start", "entry": None, "reason": "absent", "note": "this model's tokenizer adds no start token"}
+    assert specials["padding"]["reason"] == "masked"
     assert specials["end"]["entry"] is not None
     assert specials["padding"]["entry"] is None and specials["padding"]["share"] == 0
     assert specials["padding"]["note"].startswith("the model masks its 16 padding tokens out of cross-attention")
@@ -133,3 +140,23 @@ def test_layer_labels_name_deeper_transformer_blocks_only_when_there_are_some():
     assert layer_label(plain[0], plain) == "up 1.2"
     assert [layer_label(n, deep) for n in deep] == ["up 1.2.0", "up 1.2.1"]
     assert layer_label("mid_block.attentions.0.transformer_blocks.0.attn2.processor", plain) == "mid 0"
+
+
+def test_widget_says_why_a_special_token_has_no_button(shapes_section):
+    """The shapes model's section on the page: an ⟨end⟩ button, and no empty control for ⟨start⟩ or ⟨pad⟩."""
+    from types import SimpleNamespace
+
+    from generator.render.site import environment
+
+    section = shapes_section
+    final = SimpleNamespace(src="f.png", width=32, height=32, verdict=None)
+    p = SimpleNamespace(id="p", title="a red circle", text="a red circle", timesteps=[999, 1], final=final)
+    traj = SimpleNamespace(group="traj-p", embed=lambda kind: f"embed/p-{kind}.html")
+    html = str(environment().get_template("sections/daam.html.j2").module.daam_figure(p, section, traj, lambda src: src))
+    start = html.index('class="atlas-daam-specials"')
+    specials = html[start:html.index("</span>\n</div>", start)]
+    assert specials.count('data-action="special"') == 1 and 'data-kind="end"' in specials
+    assert '>no ⟨start⟩</span>' in specials and '>⟨pad⟩ masked</span>' in specials
+    assert 'title="the model masks its 16 padding tokens out of cross-attention: no attention reaches them"' in specials
+    assert "⟨start⟩ is absent: this model&#39;s tokenizer adds no start token" in html  # the caption says it too
+    assert html.count('data-role="by-head"') == len(section["entries"]) and 'data-role="by-layer"' in html

@@ -117,21 +117,23 @@ def special_entries(traced: Any, padding: bool | str) -> tuple[list[dict], list[
     specials = []
     for kind in ("start", "end"):
         if kind not in kinds:
-            specials.append({"kind": kind, "entry": None, "note": f"this model's tokenizer adds no {kind} token"})
+            specials.append({"kind": kind, "entry": None, "reason": "absent",
+                             "note": f"this model's tokenizer adds no {kind} token"})
         else:
-            specials.append({"kind": kind, "entry": None, "note": ""})  # the caller fills in the token's entry
+            specials.append({"kind": kind, "entry": None, "reason": "", "note": ""})  # the caller fills in the entry
     count = sum(p.special == "pad" for p in pieces)
     share = padding_share(traced) if padding == "folded" else 0.0
     if count == 0:
-        note = "this model's tokenizer does not pad the prompt"
+        reason, note = "absent", "this model's tokenizer does not pad the prompt"
     elif padding != "folded":
-        note = "not recorded for this model (joint attention)"
+        reason, note = "not recorded", "not recorded for this model (joint attention)"
     elif share < MASKED:
-        note = f"the model masks its {count} padding tokens out of cross-attention: no attention reaches them"
+        reason, note = "masked", f"the model masks its {count} padding tokens out of cross-attention: no attention reaches them"
     else:
-        note = ""
+        reason, note = "", ""
         entries.append({"label": f"padding ({count} tokens)", "padding": True})
-    specials.append({"kind": "padding", "entry": None, "note": note, "tokens": count, "share": round(share, 4)})
+    specials.append({"kind": "padding", "entry": None, "reason": reason, "note": note, "tokens": count,
+                     "share": round(share, 4)})
     return entries, specials
 
 

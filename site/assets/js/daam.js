@@ -80,7 +80,9 @@
     return out;
   }
 
-  function loadSheet(el) {
+  /* A sheet's image starts loading at once (nearby: a layer or head just chosen) or, for the two sheets every
+   * page has, when the widget comes within a screen of the viewport (Atlas.whenNear, as sprite sheets do). */
+  function loadSheet(el, whenNear) {
     var spec = {
       src: el.dataset.src,
       frameWidth: parseInt(el.dataset.frameWidth, 10),
@@ -95,7 +97,8 @@
       spec.image.onload = function () { spec.ready = true; resolve(spec); };
       spec.image.onerror = function () { spec.failed = true; resolve(spec); };
     });
-    spec.image.src = spec.src;
+    var start = function () { spec.image.src = spec.src; };
+    if (whenNear && A.whenNear) A.whenNear(el, start); else start();
     return spec;
   }
 
@@ -111,8 +114,8 @@
     var canvas = fig.querySelector("[data-role=overlay]");
     var ctx = canvas.getContext("2d", { willReadFrequently: true }); // small; read back by tests and tools
     var scratch = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
-    var aggregate = loadSheet(fig.querySelector("[data-role=aggregate]"));
-    var overTime = loadSheet(fig.querySelector("[data-role=over-time]"));
+    var aggregate = loadSheet(fig.querySelector("[data-role=aggregate]"), true);
+    var overTime = loadSheet(fig.querySelector("[data-role=over-time]"), true);
     var opacity = fig.querySelector("[data-role=opacity]");
     var tauInput = fig.querySelector("[data-role=tau]");
     var tauOut = fig.querySelector("[data-role=tau-value]");
