@@ -97,3 +97,24 @@ def test_report_identity_names_the_shipped_model_and_its_space():
     assert (pixel["model"], pixel["slug"], pixel["space"]) == ("embedded:shapes", "shapes", "pixel")
     assert (latent["model"], latent["slug"], latent["space"]) == ("embedded:shapes-latent", "shapes-latent", "latent")
     assert latent["weights"].endswith("generator/weights/shapes-latent") and latent["weight_hash"] == "abc"
+
+
+def test_page_lists_every_model_with_its_number_or_command(tmp_path):
+    import shutil
+
+    from generator.bake.runner import bake
+    from generator.render.site import render_site
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "daam-shapes.json").write_text(json.dumps(PIXEL))
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "site" / "assets", site / "assets")
+    bake(load(tmp_path, "  title: T\n"), site / "generated")
+    render_site(site / "generated", site)
+    page = (site / "generated" / "daam-findings.md").read_text()
+    summed = PIXEL["faithfulness"]["summed"]["test"]
+    space = PIXEL["settings"].get("space", "–")  # the shipped report predates the field
+    assert f"| `embedded:shapes` | {space} | {summed['mean']:.3f} [{summed['low']:.3f}, {summed['high']:.3f}] (n {summed['n']}) |" in page
+    latent = "| `embedded:shapes-latent` | – | not measured yet | – | `diffatlas eval daam --weights generator/weights/shapes-latent"
+    assert latent in page
