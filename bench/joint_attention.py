@@ -27,7 +27,8 @@ layer's queries and keys (random inputs of the real shapes) chunked
 
     nice -n 10 .venv/bin/python bench/joint_attention.py                      # fp32 CPU, 256x256, 2 steps
     nice -n 10 .venv/bin/python bench/joint_attention.py --models sd3 --size 512 --steps 3
-    python bench/joint_attention.py --size 1024 --steps 4 --flux-blocks 19 38  # a GPU: every block
+    nice -n 10 .venv/bin/python bench/joint_attention.py --models flux --flux-blocks 19 38   # 12B: 48 GB RAM
+CPU only, fp32 (a GPU path is not written: none was available to test it).
 """
 
 from __future__ import annotations
