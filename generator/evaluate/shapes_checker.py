@@ -24,6 +24,7 @@ MIN_BLOB_AREA = 0.006  # fraction of the image; smaller blobs are noise
 MAX_ASPECT = 2.0  # the world's shapes fit a box of aspect ~1 (triangles ~1.15); a longer box is no shape
 SIZE_THRESHOLD = (SIZES["small"] + SIZES["large"]) / 2
 MAX_BLOBS = 8
+CORNER_PATCH = 10  # a corner patch's side is the box's shorter side / this (at least one pixel)
 MAX_TRIANGLE_FILL = 0.72  # rendered triangles fill 0.50-0.67 of their box, circles 0.66-0.92
 
 
@@ -121,8 +122,13 @@ def classify_shape(mask: np.ndarray) -> str:
     # one-pixel cap on top can pass the first two tests but fills ~3/4 of its box.
     if bottom - top > 0.25 and widest_bottom > 0.7 and fill <= MAX_TRIANGLE_FILL:
         return "triangle"
-    corners = int(box[0, 0]) + int(box[0, -1]) + int(box[-1, 0]) + int(box[-1, -1])
-    # A rasterised small circle can fill ~90% of its box, but a circle never fills its box's corners.
+    # A rasterised small circle can fill ~90% of its box, but a circle never fills its box's corners: a corner
+    # patch of a tenth of the box's side lies wholly outside a circle (its arc passes 0.146 of the side from the
+    # corner along the diagonal), while a square decoded by a VAE, whose corners are rounded by a pixel or two,
+    # still fills most of it. Up to 14-pixel boxes the patch is the one corner pixel.
+    k = max(1, round(min(box.shape) / CORNER_PATCH))
+    patches = (box[:k, :k], box[:k, -k:], box[-k:, :k], box[-k:, -k:])
+    corners = sum(patch.mean() >= 0.5 for patch in patches)
     return "square" if corners >= 3 and fill > 0.8 else "circle"
 
 

@@ -67,3 +67,31 @@ def test_a_thin_line_is_no_square():
     block = np.zeros((32, 32), dtype=bool)
     block[10:16, 10:16] = True
     assert classify_shape(block) == "square"
+
+
+
+def _disc(size: int, centre: float, radius: float) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    return (x - centre) ** 2 + (y - centre) ** 2 <= radius**2
+
+
+def _rounded_square(size: int, start: int, side: int, radius: float) -> np.ndarray:
+    """A square whose corners are quarter circles of ``radius`` pixels (0: sharp)."""
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    lo, hi = start + radius, start + side - radius
+    dy, dx = np.clip(y, lo, hi) - y, np.clip(x, lo, hi) - x
+    inside = (y >= start) & (y <= start + side) & (x >= start) & (x <= start + side)
+    return inside & (dy**2 + dx**2 <= radius**2 + 1e-9)
+
+
+def test_a_square_with_corners_rounded_by_a_vae_is_still_a_square_and_a_circle_never_is():
+    from generator.evaluate.shapes_checker import classify_shape
+
+    for side in (8, 12, 20, 30, 44):  # the pixel model's and the latent model's object sizes
+        assert classify_shape(_rounded_square(64, 10, side, 0)) == "square", side
+        assert classify_shape(_disc(64, 32.0, side / 2)) == "circle", side
+    for side in (20, 30, 44):  # a VAE round trip rounds each corner by a pixel or two (the latent model's decodes)
+        rounded = _rounded_square(64, 10, side, 2.5)
+        assert not rounded[10, 10] and classify_shape(rounded) == "square", side
+    # a square rounded as much as a circle is a circle
+    assert classify_shape(_rounded_square(64, 10, 30, 15)) == "circle"
