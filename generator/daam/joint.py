@@ -122,8 +122,11 @@ def image_to_text_probabilities(query: torch.Tensor, key: torch.Tensor, text: sl
     columns = slice(text.start, text.start + kept)
     parts = []
     for start in range(0, query.shape[2], chunk_size):
-        scores = torch.matmul(query[:, :, start : start + chunk_size].float(), keys) * scale  # (b, h, c, keys)
+        # the query is scaled before the product (a chunk of d columns, not of all keys), and the chunk's scores are
+        # dropped before the next chunk's exist: at most two chunk-sized tensors at once (the scores, their softmax)
+        scores = torch.matmul(query[:, :, start : start + chunk_size].float() * scale, keys)  # (b, h, c, keys)
         parts.append(scores.softmax(dim=-1)[..., columns].sum(dim=1))  # (batch, c, kept)
+        del scores
     return torch.cat(parts, dim=1)
 
 
