@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from generator.bake.manifest import manifest_assets
 from generator.bake.store import AssetStore
 from generator.experiments.prompt.compare import ExtraTrajectory, run_many, word_diff
 from generator.experiments.prompt.projection import fit_unit_square, pca_2d
@@ -59,8 +60,16 @@ def test_probe_bake_stores_identical_strips_once(tiny_sd, tmp_path):
     assert own["final"]["src"] == main["final"]["src"]
     new_files = set(store.folder.iterdir()) - files_before
     # new: the pair's two strips + final + difference heat maps and the guidance-1 variant's two strips + final,
-    # nothing twice (the main predicted strip the heat map is taken from is not stored again)
-    assert len(new_files) == 7
+    # nothing twice (the main predicted strip the heat map is taken from is not stored again), plus the guidance
+    # view's sheets of the pair's B and of that variant (the prompt's own variant has none: the page's are its own)
+    guidance = {src for src in manifest_assets(sections["compare"]["guidance_parts"])}
+    guidance |= {src for item in sections["variants"]["items"] for src in manifest_assets(item.get("guidance_parts"))}
+    assert "guidance_parts" not in own and guidance
+    assert {f"assets/{path.name}" for path in new_files} - guidance == {
+        sections["compare"][key]["src"] for key in ("noisy", "predicted", "final", "difference")} | {
+        variant[key]["src"] for variant in sections["variants"]["items"] if variant is not own
+        for key in ("noisy", "predicted", "final")}
+    assert len(new_files) == 7 + len(guidance)
     assert sorted(p["kind"] for p in sections["map"]["paths"]) == ["compare", "main", "variant"]
     assert all(len(p["points"]) == 3 for p in sections["map"]["paths"])
     assert len(sections["compare"]["x0_distance"]) == 3 and sections["compare"]["x0_distance"][1] > 0
