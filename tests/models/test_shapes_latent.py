@@ -11,6 +11,8 @@ import torch
 
 from generator.builtin.latent.vae import held_out, latent_std, psnr, round_trip
 from generator.builtin.shipped import shipped_weights
+from generator.evaluate.shapes_checker import score_scene
+from generator.evaluate.vae_report import to_pixels
 from generator.diffusion.sampling import initial_noise, sample
 from generator.models.registry import MODELS, load_model, model_limits
 from generator.models.stable_diffusion import StableDiffusionAdapter
@@ -19,8 +21,9 @@ FOLDER = shipped_weights("shapes-latent")
 PROMPT = "a red circle above a blue square"
 PARTS = ("model_index.json", "vae", "unet", "text_encoder", "tokenizer", "scheduler")
 # what the shipped autoencoder measured at export on 200 scenes (training.json, `diffatlas eval vae`), less 3 dB: a
-# set of 24 scenes varies by about 2 dB with how many edges it has. An untrained or broken VAE gives ~14 dB. (The
-# target, 30 dB, is in the weights README with the measured number: not met yet.)
+# set of 24 scenes varies by about 2 dB with how many edges it has (these 24: 29.0 dB against 31.0 on the 200). An
+# untrained or broken VAE gives ~14 dB. The targets, 30 dB and 99% of the checker's verdicts unchanged, are met on
+# the 200 scenes (weights README).
 SHIPPED_PSNR_FLOOR = json.loads((FOLDER / "training.json").read_text())["vae"]["eval"]["psnr_db"] - 3.0
 
 
@@ -75,6 +78,11 @@ def test_diffusers_own_pipeline_draws_the_same_image_as_our_adapter(latent_model
 
 def test_the_autoencoder_round_trip_and_its_scaling_factor_on_fresh_scenes(latent_model):
     vae = latent_model.pipeline.vae
-    images, _ = held_out(128, 24, seed=99)  # neither the training stream nor the scenes the factor was measured on
-    assert psnr(images, round_trip(vae, images)) >= SHIPPED_PSNR_FLOOR
+    images, scenes = held_out(128, 24, seed=99)  # neither the training stream nor the scenes the factor was measured on
+    rebuilt = round_trip(vae, images)
+    assert psnr(images, rebuilt) >= SHIPPED_PSNR_FLOOR
+    before, after = to_pixels(images), to_pixels(rebuilt)
+    verdicts = [(a.correct, b.correct) for scene, x, y in zip(scenes, before, after)
+                for a, b in zip(score_scene(scene, x).attributes, score_scene(scene, y).attributes)]
+    assert len(verdicts) > 100 and sum(a == b for a, b in verdicts) >= 0.99 * len(verdicts)  # 144 of 144 measured
     assert latent_std(vae, images) * vae.config.scaling_factor == pytest.approx(1.0, abs=0.1)

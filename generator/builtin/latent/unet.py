@@ -124,13 +124,18 @@ def load_vae_run(vae_run: Path):
         return vae, config, {"folder": str(vae_run)}
 
     _, record = run_weights(vae_run, "vae.")
-    config = VaeConfig.from_json(load_checkpoint(vae_run / CHECKPOINT)["config"]["model"])
+    trained = load_checkpoint(vae_run / CHECKPOINT)["config"]
+    config = VaeConfig.from_json(trained["model"])
     vae = build_vae(config)
     vae.load_state_dict(vae_run_weights(vae_run))
     vae.requires_grad_(False).eval()
-    images, _ = held_out(config.resolution, SCALING_SCENES)
-    scaling = 1.0 / latent_std(vae, images)
-    vae.register_to_config(scaling_factor=round(scaling, 5))
+    if trained.get("decoder_only") and trained.get("init_from"):
+        # the encoder, and so the latent space the UNet learned, is the starting VAE's: keep its scaling factor
+        scaling = float(load_vae_run(Path(trained["init_from"]))[0].config.scaling_factor)
+    else:
+        images, _ = held_out(config.resolution, SCALING_SCENES)
+        scaling = round(1.0 / latent_std(vae, images), 5)
+    vae.register_to_config(scaling_factor=scaling)
     return vae, config, record
 
 
