@@ -21,8 +21,10 @@ ALLOW_PICKLE_HELP = ("Let a model folder load pickled weights (.bin, .ckpt, .pt,
                      "only for folders you trust. Safetensors are used wherever a folder has them.")
 PROCESSES_HELP = ("Bake with N local processes (prompts and chapters split by expected cost; the same files as one "
                   "process). For several GPUs or machines, run the command under 'accelerate launch' instead.")
-# The default site: the built-in shapes model's gallery, then the chapters that have prompt files.
-DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/course.yaml"), Path("prompts/digits.yaml"))
+# The default site: the built-in shapes models' gallery (the latent model's prompts on the pixel model's pages), then
+# the chapters that have prompt files.
+DEFAULT_PROMPTS = (Path("prompts/shapes.yaml"), Path("prompts/shapes-latent.yaml"), Path("prompts/course.yaml"),
+                   Path("prompts/digits.yaml"))
 
 
 def _show_version(value: bool) -> None:
