@@ -27,6 +27,11 @@ def test_one_panel_at_a_time_by_click_keys_and_permalink(browser, two_model_site
         assert _shown(page) == ["model-red-cat"]
         partner_frame = page.locator("#model-two-dogs figure[data-atlas=trajectory]")
         assert not partner_frame.is_visible()
+        # every part of each model's page (scrubber, sections, final image, settings) sits in its own panel
+        for panel in ("model-red-cat", "model-two-dogs"):
+            assert page.locator(f"#{panel} img.atlas-final").count() == 1
+            assert page.locator(f"#{panel} h2", has_text="Settings").count() == 1
+        assert not page.locator("#model-two-dogs img.atlas-final").is_visible()
         tabs.nth(1).click()
         assert _shown(page) == ["model-two-dogs"] and partner_frame.is_visible()
         assert tabs.nth(1).get_attribute("aria-selected") == "true" and tabs.nth(0).get_attribute("aria-selected") == "false"

@@ -3,9 +3,11 @@
  * Markup (generator/render/templates/prompt.md.j2, when a prompt has others `alongside` it):
  *   .atlas-model-switch[data-atlas=models][role=tablist][hidden]   shown once this script runs
  *     button[role=tab][aria-controls=PANEL]                        one per model, the page's own first
- *   .atlas-model-view[role=tabpanel]#PANEL                         everything one model baked (scrubber, sections,
- *                                                                  final image, settings)
- * Without this script every panel is shown, one after the other (each names its model in its first line).
+ *   .atlas-model-view[role=tabpanel]#PANEL                         an empty marker; everything one model baked
+ *                                                                  (scrubber, sections, final image, settings)
+ *                                                                  follows it, up to the next marker or
+ *   .atlas-model-end                                               the end marker; this script moves it inside
+ * Without this script every model's part is shown, one after the other (each names its model in its first line).
  * The chosen model is kept in the URL hash (#model=<panel id>) so a link can open the page on it. Sprite sheets of
  * a hidden panel are not fetched (atlas-core loads a sheet when its widget is first shown).
  */
@@ -19,6 +21,13 @@
     bar.dataset.modelsMounted = "1";
     var tabs = Array.prototype.slice.call(bar.querySelectorAll("[role=tab]"));
     var panels = tabs.map(function (tab) { return document.getElementById(tab.getAttribute("aria-controls")); });
+    panels.forEach(function (panel) { // gather the elements after each marker into it
+      if (!panel) return;
+      while (panel.nextSibling && !(panel.nextSibling.classList && (
+        panel.nextSibling.classList.contains("atlas-model-view") || panel.nextSibling.classList.contains("atlas-model-end")))) {
+        panel.appendChild(panel.nextSibling);
+      }
+    });
 
     function show(index, remember) {
       tabs.forEach(function (tab, i) {
