@@ -263,3 +263,13 @@ def put_alongside(generated: Path, text: str | None = None, model: str = "embedd
             entry["text"] = manifest["text"]
     (generated / "index.json").write_text(json.dumps(index))
     return manifest
+
+
+def page_text(site: Path, pid: str) -> str:
+    """The rendered Markdown of prompt ``pid``'s page in the fixture site."""
+    return (site / "generated" / "pages" / f"{pid}.md").read_text()
+
+
+def between(text: str, start: str, end: str) -> str:
+    """``text`` from the first ``start`` up to the next ``end`` after it (a page's one section or figure)."""
+    return text[text.index(start):text.index(end, text.index(start))]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from fakesite import put_alongside
 
 from generator.render import RenderError, render_site
 from generator.render.alongside import page_groups
@@ -13,7 +13,6 @@ from generator.render.load import load_index
 from generator.spec.bounded_yaml import SpecError
 from generator.spec.prompt_set import load_prompt_set
 
-from fakesite import put_alongside
 
 def test_the_partner_is_a_second_view_on_the_owners_page_and_has_no_page_or_card_of_its_own(site):
     put_alongside(site / "generated")

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fakesite import between, page_text
 
 from generator.render import render_site
 from generator.render.charts import fmt
@@ -57,14 +58,6 @@ def _dress(site: Path, pid: str, encoder: dict, scheduler: str, **settings) -> d
     return manifest
 
 
-def _page(site: Path, pid: str) -> str:
-    return (site / "generated" / "pages" / f"{pid}.md").read_text()
-
-
-def _between(text: str, start: str, end: str) -> str:
-    return text[text.index(start):text.index(end, text.index(start))]
-
-
 @pytest.fixture
 def dressed(site):
     clip = _dress(site, "red-cat", CLIP, "ddim")
@@ -75,8 +68,8 @@ def dressed(site):
 
 def test_text_view_says_causal_for_clip_and_bidirectional_for_t5(dressed):
     site, _, _ = dressed
-    clip = _between(_page(site, "red-cat"), '<figcaption class="atlas-caption" data-encoder=', "</figcaption>")
-    t5 = _between(_page(site, "two-dogs"), '<figcaption class="atlas-caption" data-encoder=', "</figcaption>")
+    clip = between(page_text(site, "red-cat"), '<figcaption class="atlas-caption" data-encoder=', "</figcaption>")
+    t5 = between(page_text(site, "two-dogs"), '<figcaption class="atlas-caption" data-encoder=', "</figcaption>")
     assert 'data-encoder="causal"' in clip and 'data-encoder="bidirectional"' in t5
     assert "causal" in clip and "only from the tokens before it" in clip and "bidirectional" not in clip
     assert "bidirectional" in t5 and "read the whole prompt" in t5 and "before it" not in t5
@@ -86,16 +79,16 @@ def test_text_view_says_causal_for_clip_and_bidirectional_for_t5(dressed):
 def test_pipeline_encoder_panel_follows_the_encoder(dressed):
     site, _, _ = dressed
     panel = '<section class="atlas-flow-panel" data-panel="text encoder"'
-    clip = _between(_page(site, "red-cat"), panel, "</section>")
-    t5 = _between(_page(site, "two-dogs"), panel, "</section>")
+    clip = between(page_text(site, "red-cat"), panel, "</section>")
+    t5 = between(page_text(site, "two-dogs"), panel, "</section>")
     assert "the tokens before it" in clip and "both sides" not in clip and "padding positions included" in clip
     assert "both sides" in t5 and "tokens before it" not in t5 and "padding masked out" in t5
 
 
 def test_math_panel_shows_the_update_of_the_scheduler_used(dressed):
     site, clip, t5 = dressed
-    ddim = _between(_page(site, "red-cat"), 'data-scheduler="', "</p>")
-    ddpm = _between(_page(site, "two-dogs"), 'data-scheduler="', "</p>")
+    ddim = between(page_text(site, "red-cat"), 'data-scheduler="', "</p>")
+    ddpm = between(page_text(site, "two-dogs"), 'data-scheduler="', "</p>")
     assert ddim.startswith('data-scheduler="ddim"') and 'data-update="ddim"' in ddim and "Song et al. 2021" in ddim
     assert ddpm.startswith('data-scheduler="ddpm"') and 'data-update="ddpm"' in ddpm and "Ho et al. 2020" in ddpm
     assert "DDIM" not in ddpm and "DDPM" not in ddim and "σ z" in ddpm and "σ z" not in ddim
@@ -116,10 +109,10 @@ def test_unknown_scheduler_gets_the_generic_update_and_no_schedule_the_plain_one
     del plain["schedule"]  # a manifest from before schedules were baked
     (site / "generated" / "prompts" / "two-dogs.json").write_text(json.dumps(plain))
     render_site(site / "generated", site)
-    page = _page(site, "red-cat")
+    page = page_text(site, "red-cat")
     assert 'data-update="other"' in page and "PNDMScheduler" in page and "Song et al." not in page
-    assert 'data-scheduler="other"' in _page(site, "two-dogs")  # no schedule section: generic, no DDIM claim
-    assert "DDIM (" not in _page(site, "two-dogs")
+    assert 'data-scheduler="other"' in page_text(site, "two-dogs")  # no schedule section: generic, no DDIM claim
+    assert "DDIM (" not in page_text(site, "two-dogs")
 
 
 @pytest.mark.parametrize("prediction, words", [("epsilon", "predicts the noise ε in it"),
@@ -130,7 +123,7 @@ def test_denoiser_caption_follows_the_prediction_type(site, prediction, words):
     manifest["model"]["prediction_type"] = prediction
     (site / "generated" / "prompts" / "red-cat.json").write_text(json.dumps(manifest))
     render_site(site / "generated", site)
-    panel = _between(_page(site, "red-cat"), 'data-panel="loop denoiser"', "</section>")
+    panel = between(page_text(site, "red-cat"), 'data-panel="loop denoiser"', "</section>")
     assert words in panel and f'data-prediction="{prediction}"' in panel
     others = {"epsilon", "v_prediction", "sample"} - {prediction}
     assert not any(re.search(f'data-prediction="{o}"', panel) for o in others)
@@ -145,7 +138,7 @@ def test_guidance_0_and_1_say_there_is_no_decomposition(site, scale, says):
     manifest["guidance"] = {"scale": scale, "conditioning": "text", "decomposed": False}
     path.write_text(json.dumps(manifest))
     render_site(site / "generated", site)
-    figure = _between(_page(site, "red-cat"), 'id="guidance-red-cat"', "</figure>")
+    figure = between(page_text(site, "red-cat"), 'id="guidance-red-cat"', "</figure>")
     assert says in figure and "no unconditional and conditional pair" in figure
     assert "atlas-sprite" not in figure
 
@@ -156,9 +149,9 @@ def test_class_conditioned_pipeline_names_no_text_components(site):
     manifest["pipeline"]["conditioning"] = "class"
     (site / "generated" / "prompts" / "red-cat.json").write_text(json.dumps(manifest))
     render_site(site / "generated", site)
-    figure = _between(_page(site, "red-cat"), 'id="pipeline-red-cat"', "</svg>\n<div")
+    figure = between(page_text(site, "red-cat"), 'id="pipeline-red-cat"', "</svg>\n<div")
     titles = re.findall(r'class="atlas-flow-title">([^<]+)<', figure)
     assert "Class vector" in titles and "Label" in titles
     assert "Tokenizer" not in titles and "Text encoder" not in titles and "Text representation" not in titles
-    guidance = _between(_page(site, "red-cat"), 'data-panel="guidance"', "</section>")
+    guidance = between(page_text(site, "red-cat"), 'data-panel="guidance"', "</section>")
     assert "with the class label and with no class (the null label)" in guidance
