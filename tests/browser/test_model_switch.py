@@ -18,6 +18,31 @@ def _shown(page) -> list[str]:
     return page.eval_on_selector_all(".atlas-model-view", "els => els.filter(e => !e.hidden).map(e => e.id)")
 
 
+def _toc_shown(page) -> list[str]:
+    """The table of contents' entries that are not hidden, as the ids of their headings."""
+    return page.eval_on_selector_all(
+        ".md-nav--secondary a.md-nav__link[href^='#']",
+        "links => links.filter(a => !a.closest('[hidden]')).map(a => decodeURIComponent(a.hash.slice(1)))")
+
+
+def _panel_of(page, heading_id: str) -> str:
+    return page.evaluate("id => (document.getElementById(id).closest('.atlas-model-view') || {id: ''}).id", heading_id)
+
+
+def test_table_of_contents_lists_the_shown_models_headings_only(browser, two_model_site):
+    with watched_page(browser, two_model_site) as w:
+        page = w.page
+        page.goto(f"{two_model_site}/generated/pages/red-cat.html")
+        owner = {_panel_of(page, h) for h in _toc_shown(page)}
+        assert "model-red-cat" in owner and "model-two-dogs" not in owner
+        settings = [h for h in _toc_shown(page) if h.startswith("settings")]
+        assert len(settings) == 1  # both panels have a Settings heading; one is listed
+        page.get_by_role("tab").nth(1).click()
+        partner = {_panel_of(page, h) for h in _toc_shown(page)}
+        assert "model-two-dogs" in partner and "model-red-cat" not in partner
+        w.assert_clean()
+
+
 def test_one_panel_at_a_time_by_click_keys_and_permalink(browser, two_model_site):
     with watched_page(browser, two_model_site) as w:
         page = w.page

@@ -9,11 +9,23 @@
  *   .atlas-model-end                                               the end marker; this script moves it inside
  * Without this script every model's part is shown, one after the other (each names its model in its first line).
  * The chosen model is kept in the URL hash (#model=<panel id>) so a link can open the page on it. Sprite sheets of
- * a hidden panel are not fetched (atlas-core loads a sheet when its widget is first shown).
+ * a hidden panel are not fetched (atlas-core loads a sheet when its widget is first shown). The page's table of
+ * contents lists the headings of every panel; the entries of hidden panels are hidden with them.
  */
 (function () {
   "use strict";
   var A = window.Atlas;
+
+  // Table-of-contents entries (MkDocs-Material's secondary nav) whose heading lies in one of `panels`, by panel.
+  function tocEntries(panels) {
+    var byPanel = panels.map(function () { return []; });
+    document.querySelectorAll(".md-nav--secondary a.md-nav__link[href^='#']").forEach(function (link) {
+      var target = document.getElementById(decodeURIComponent(link.hash.slice(1)));
+      var index = target ? panels.indexOf(target.closest(".atlas-model-view")) : -1;
+      if (index >= 0) byPanel[index].push(link.closest("li") || link);
+    });
+    return byPanel;
+  }
 
   function mount(root) {
     var bar = root.querySelector("[data-atlas=models]");
@@ -29,12 +41,15 @@
       }
     });
 
+    var toc = tocEntries(panels);
+
     function show(index, remember) {
       tabs.forEach(function (tab, i) {
         var on = i === index;
         tab.setAttribute("aria-selected", on ? "true" : "false");
         tab.tabIndex = on ? 0 : -1;
         if (panels[i]) panels[i].hidden = !on;
+        toc[i].forEach(function (entry) { entry.hidden = !on; });
       });
       if (remember) A.hashSet("model", index === 0 ? null : panels[index].id);
       window.dispatchEvent(new Event("resize")); // widgets that measure themselves see their new size
