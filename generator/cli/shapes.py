@@ -196,11 +196,11 @@ def _sweep_defaults(weights: Path, device: str, n: int, threads: Optional[int]) 
     """Measure the sampler grid and record the best cell as the model's defaults (WEIGHTS/defaults.json)."""
     from generator.builtin.defaults import write_defaults
     from generator.evaluate.sampler_sweep import staged_sweep
+    from generator.evaluate.shapes_report import shapes_world_model
     from generator.evaluate.shapes_sweep import CLAIM_TARGETS, SWEEP_SEED, shapes_measure
     from generator.models.schedulers import SCHEDULERS
-    from generator.models.shapes import ShapesAdapter
 
-    adapter = ShapesAdapter(weights, device=device)
+    adapter = shapes_world_model(weights, device)  # the pixel model's folder or the latent model's SD folder
     with training_progress("sweep samplers") as report:
         result = staged_sweep(list(SCHEDULERS), SWEEP_STEPS, SWEEP_GUIDANCES, adapter.default_guidance,
                               shapes_measure(adapter, n), progress=report)

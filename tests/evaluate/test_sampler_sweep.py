@@ -54,3 +54,27 @@ def test_the_shapes_adapter_and_prompt_files_use_the_recorded_defaults(tmp_path)
     assert (unset.scheduler, unset.steps, unset.guidance) == ("euler", 17, 4.5)
     own = PromptSpec("p", "a red circle", Settings(steps=9, guidance=0.0, scheduler="ddim")).with_model_defaults(adapter)
     assert (own.settings.scheduler, own.settings.steps, own.settings.guidance) == ("ddim", 9, 0.0)
+
+
+def test_the_sweep_measures_the_latent_model_and_its_defaults_reach_its_adapter(tmp_path, monkeypatch, one_thread):
+    """`eval shapes --sweep` on the latent model's Stable Diffusion folder (a tiny grid): the table is written next
+    to its weights and `load_model` of that folder then samples with the chosen cell."""
+    import shutil
+
+    import generator.cli.shapes as shapes_cli
+    from generator.models.registry import load_model
+    from generator.models.schedulers import SCHEDULERS
+    from generator.models.shapes import shipped_weights_dir
+
+    folder = tmp_path / "shapes-latent"
+    shutil.copytree(shipped_weights_dir().parent / "shapes-latent", folder)
+    monkeypatch.setattr(shapes_cli, "SWEEP_STEPS", (2,))
+    monkeypatch.setattr(shapes_cli, "SWEEP_GUIDANCES", (1.0, 3.0))
+    shapes_cli._sweep_defaults(folder, "cpu", 2, 1)
+    written = read_defaults(folder)
+    assert [row["scheduler"] for row in written["sweep"][:len(SCHEDULERS)]] == list(SCHEDULERS)
+    assert len(written["sweep"]) == len(SCHEDULERS) + 1  # every scheduler at 2 steps, then the best at guidance 1
+    assert written["measured"]["command"] == "diffatlas eval shapes --sweep --sweep-n 2 --threads 1"
+    adapter = load_model(str(folder), device="cpu", dtype="fp32")
+    assert (adapter.default_scheduler, adapter.default_steps, adapter.default_guidance) == (
+        written["scheduler"], written["steps"], written["guidance"])
