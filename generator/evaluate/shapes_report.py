@@ -318,10 +318,11 @@ def shapes_world_model(weights: Path, device: str) -> Any:
 
 
 def _earlier_steps(origin: dict[str, Any] | None) -> int | None:
-    """Steps of every run the weights grew from (``started_from`` chain in training.json); None when none."""
+    """Steps of every run the weights grew from (``started_from`` chain in training.json); None when none. The pixel
+    model records the step it started from (``step``), the latent model the earlier run's record (``steps``)."""
     total = None
     while origin:
-        total = (total or 0) + int(origin["step"])
+        total = (total or 0) + int(origin["step"] if "step" in origin else origin["steps"])
         origin = origin.get("started_from")
     return total
 

@@ -217,3 +217,11 @@ def test_the_measured_section_is_replaced_not_repeated():
     renewed = replace_section(readme, "## Measured (new)\n\n- 2%\n")
     assert renewed == "# weights\n\nintro\n\n## Measured (new)\n\n- 2%\n\n## Notes\n\nkept\n"
     assert replace_section("# weights\n", "## Measured (x)\n") == "# weights\n\n## Measured (x)\n"
+
+
+def test_the_report_counts_the_steps_of_every_run_the_weights_grew_from():
+    from generator.evaluate.shapes_report import _earlier_steps
+
+    pixel = {"step": 1500, "started_from": {"step": 2750, "started_from": None}}  # the pixel model's record
+    latent = {"steps": 2500, "final_loss": 0.15, "started_from": {"steps": 800}}  # the latent model's: earlier runs
+    assert (_earlier_steps(pixel), _earlier_steps(latent), _earlier_steps(None)) == (4250, 3300, None)
