@@ -62,8 +62,9 @@ def train_latent_command(
         _ship(vae if stage == "unet" else out, out if stage == "unet" else unet, ship_to)
         return
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / "command.txt").exists():  # the command that started the run; resumes append nothing
-        (out / "command.txt").write_text(command + "\n")
+    # the command that reruns the run uninterrupted: a resume may only change --steps (and --threads), so it is
+    # the command as last given
+    (out / "command.txt").write_text(command + "\n")
     torch_device = str(resolve_device(device))
     with training_progress(f"train shapes-latent {stage}") as report:
         if stage in ("vae", "decoder"):

@@ -152,3 +152,7 @@ def test_a_unet_run_can_start_from_an_exported_folder(tmp_path: Path) -> None:
     started, _ = run_weights(tmp_path / "continued", "unet.")
     shipped = UNet2DConditionModel.from_pretrained(tmp_path / "folder" / "unet", torch_dtype=torch.float32).state_dict()
     assert set(started) == set(shipped) and all(torch.equal(started[n], shipped[n]) for n in shipped)
+    # re-exported with the exported folder's VAE: its config is the folder's, with no local path recorded in it
+    export(tmp_path / "folder", tmp_path / "continued", tmp_path / "again")
+    config = (tmp_path / "again" / "vae" / "config.json").read_text()
+    assert "_name_or_path" not in config and config == (tmp_path / "folder" / "vae" / "config.json").read_text()

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from generator.builtin.latent.loop import run_weights
 from generator.builtin.latent.unet import UnetConfig, build_scheduler, build_unet, load_vae_run, text_parts
-from generator.builtin.latent.vae import is_pipeline_folder
+from generator.builtin.latent.vae import folder_part, is_pipeline_folder
 from generator.files import write_json
 from generator.models.schedulers import make_scheduler
 
@@ -40,9 +39,7 @@ def build_pipeline(vae_run: Path, unet_run: Path, scheduler_name: str = DEFAULTS
     vae, vae_config, _ = load_vae_run(vae_run)
     tokenizer, text_encoder = text_parts()
     if is_pipeline_folder(unet_run):
-        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(unet_run / "unet"))  # no path kept
-        unet.load_state_dict(load_file(unet_run / "unet" / "diffusion_pytorch_model.safetensors"))
-        unet = unet.float()
+        unet = folder_part(UNet2DConditionModel, unet_run / "unet")
         scheduler_config = json.loads((unet_run / "scheduler" / "scheduler_config.json").read_text())
     else:
         weights, record = run_weights(unet_run, "unet.")

@@ -165,8 +165,18 @@ def is_pipeline_folder(path: Path) -> bool:
     return (path / "vae" / "config.json").exists() and not (path / "checkpoint.pt").exists()
 
 
+def folder_part(model_class, part: Path):
+    """A diffusers model saved in a part of an exported folder (``vae/``, ``unet/``), in fp32. Built from its config
+    and weights rather than ``from_pretrained``, which would record the local path in a re-exported config."""
+    from safetensors.torch import load_file
+
+    model = model_class.from_config(model_class.load_config(part))
+    model.load_state_dict(load_file(part / "diffusion_pytorch_model.safetensors"))
+    return model.float()
+
+
 def folder_vae(folder: Path):  # -> diffusers.AutoencoderKL
     """The autoencoder of an exported folder in fp32, its stored scaling factor included."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32)
+    return folder_part(AutoencoderKL, folder / "vae")
