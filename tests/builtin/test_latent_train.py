@@ -156,3 +156,9 @@ def test_a_unet_run_can_start_from_an_exported_folder(tmp_path: Path) -> None:
     export(tmp_path / "folder", tmp_path / "continued", tmp_path / "again")
     config = (tmp_path / "again" / "vae" / "config.json").read_text()
     assert "_name_or_path" not in config and config == (tmp_path / "folder" / "vae" / "config.json").read_text()
+    # shipped back into the folder it started from, twice: the lineage still names the run it started from
+    # (kept in the run at its start), not the folder's own earlier export of this very run
+    first = export(tmp_path / "folder", tmp_path / "continued", tmp_path / "folder")
+    again = export(tmp_path / "folder", tmp_path / "continued", tmp_path / "folder")
+    assert first["unet"] == again["unet"] and "started_from" not in again["unet"]["started_from"]
+    assert again["unet"]["started_from"]["steps"] == 1 and again["unet"]["steps"] == 1

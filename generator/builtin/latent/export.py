@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from generator.builtin.latent.loop import run_weights
+from generator.builtin.latent.loop import STARTED_FROM, run_weights
 from generator.builtin.latent.unet import UnetConfig, build_scheduler, build_unet, load_vae_run, text_parts
 from generator.builtin.latent.vae import folder_part, is_pipeline_folder
 from generator.files import write_json
@@ -62,6 +62,9 @@ def _lineage(run: Path, prefix: str) -> dict[str, Any]:
         return json.loads((run / "training.json").read_text())[prefix.rstrip(".")]
     _, record = run_weights(run, prefix)
     entry = {**{k: v for k, v in record.items() if k != "config"}, "command": _command(run)}
+    kept = run / STARTED_FROM  # the exported folder's record as it was when the run started from it
+    if kept.exists():
+        return {**entry, "started_from": json.loads(kept.read_text())}
     base = record["config"].get("init_from")
     return {**entry, "started_from": _lineage(Path(base), prefix)} if base else entry
 
@@ -69,8 +72,10 @@ def _lineage(run: Path, prefix: str) -> dict[str, Any]:
 def export(vae_run: Path, unet_run: Path, folder: Path, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the Stable Diffusion folder of the runs to ``folder`` (fp16 weights) with its records."""
     existing = folder / "defaults.json"
-    if defaults is None and existing.exists():
-        defaults = json.loads(existing.read_text())
+    carried = unet_run / "defaults.json"  # an exported folder's UNet travels with its measured sampler settings
+    for source in (existing, carried):
+        if defaults is None and source.exists():
+            defaults = json.loads(source.read_text())
     defaults = defaults or DEFAULTS
     pipeline = build_pipeline(vae_run, unet_run, defaults["scheduler"])
     half = copy.deepcopy(pipeline).to(torch.float16)

@@ -10,6 +10,7 @@ for bit on the same device and thread count.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from generator.progress import ProgressCallback, no_progress
 CHECKPOINT = "checkpoint.pt"
 LOSS_FILE = "loss.json"
 CONFIG_FILE = "config.json"
+STARTED_FROM = "started_from.json"  # a run started from an exported folder: that folder's record, kept at the start
 FREE_FIELDS = ("steps", "checkpoint_every", "log_every")  # what a resumed run may change
 
 BatchLoss = Callable[[int, torch.Generator], torch.Tensor]
@@ -141,6 +143,17 @@ def run_loop(settings: LoopSettings, config_json: dict[str, Any], named: dict[st
     if not checkpoint_path.exists():
         save()
     return LoopResult(step, history[-1][1] if history else None, wall, run_dir)
+
+
+def note_start(run_dir: Path, init_from: str | None, part: str) -> None:
+    """For a fresh run that starts from an exported folder, keep the folder's record of ``part`` (its training.json
+    entry) in the run: the folder may later be overwritten by an export of this very run, and its lineage must
+    still name what it started from. A run that starts from another run needs nothing: runs are not overwritten."""
+    training = Path(init_from) / "training.json" if init_from else None
+    if training is None or not training.exists() or (run_dir / CHECKPOINT).exists():
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / STARTED_FROM, json.loads(training.read_text())[part])
 
 
 def run_weights(run_dir: Path, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

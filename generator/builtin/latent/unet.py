@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from generator.builtin.latent.loop import LoopResult, StageConfig, run_loop, run_weights
+from generator.builtin.latent.loop import LoopResult, StageConfig, note_start, run_loop, run_weights
 from generator.builtin.latent.vae import (
     VaeConfig,
     build_vae,
@@ -192,4 +192,5 @@ def train_unet(config: UnetTrainConfig, run_dir: Path, device: str = "cpu", resu
         return diffusion_loss(unet, scheduler, latents, states, generator)
 
     named = {f"unet.{n}": p for n, p in unet.named_parameters()}
+    note_start(run_dir, config.init_from, "unet")
     return run_loop(config.settings(), config.to_json(), named, batch_loss, run_dir, resume, progress)

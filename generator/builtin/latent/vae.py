@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.builtin.latent.loop import LoopResult, StageConfig, run_loop
+from generator.builtin.latent.loop import LoopResult, StageConfig, note_start, run_loop
 from generator.builtin.shapes.world import ShapesStream
 from generator.progress import ProgressCallback, no_progress
 
@@ -113,6 +113,7 @@ def train_vae(config: VaeTrainConfig, run_dir: Path, device: str = "cpu", resume
     if config.decoder_only:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
+    note_start(run_dir, config.init_from, "vae")
     return run_loop(config.settings(), config.to_json(), named, batch_loss, run_dir, resume, progress)
 
 
