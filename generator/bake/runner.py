@@ -112,6 +112,7 @@ def bake(
         failures = group.gather(failures)
         if group.count > 1:
             outcomes = group.gather(outcomes)
+        group.leave()  # the last exchange: every process is here
         if group.is_main:
             if failures:
                 raise UserError(_failure_line(failures))

@@ -87,6 +87,16 @@ class ProcessGroup:
 
             PartialState().wait_for_everyone()
 
+    def leave(self) -> None:
+        """Every process leaves the group together, once past its last exchange: a barrier, then the group is
+        destroyed. Without it a process could still hold the group at interpreter exit while process 0, which
+        hosts its store, had already gone, and be aborted (SIGABRT) after a clean end."""
+        if self.count > 1:
+            from accelerate import PartialState
+
+            self.barrier()
+            PartialState().destroy_process_group()
+
     def broadcast(self, value: Any) -> Any:
         """Process 0's ``value``, in every process."""
         if self.count == 1:
