@@ -26,6 +26,8 @@ def train_latent_command(
                               "decoder (fine-tune the VAE's decoder alone: the latent space and the UNet stay valid)."),
     steps: int = typer.Option(4000, help="Optimizer steps in total (a resumed run continues up to this)."),
     batch: int = typer.Option(16, help="Batch size."),
+    cooldown: int = typer.Option(0, help="Let the learning rate fall linearly to zero over the last N steps "
+                                 "(0: constant to the end). A resumed run may add or change it."),
     device: str = typer.Option("auto", help="auto, cpu or cuda[:N]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default build/train/shapes-latent-STAGE)."),
@@ -49,11 +51,14 @@ def train_latent_command(
         raise UserError(f"--stage must be one of {', '.join(STAGES)}")
     if steps < 1 or batch < 1:
         raise UserError("--steps and --batch must be positive")
+    if not 0 <= cooldown <= steps:
+        raise UserError("--cooldown must be between 0 and --steps")
     if threads:
         torch.set_num_threads(threads)
     out = out or Path(f"build/train/shapes-latent-{stage}")
-    command = (f"diffatlas train shapes-latent --stage {stage} --steps {steps} --batch {batch} --seed {seed} "
-               f"--device {device}{f' --threads {threads}' if threads else ''} --out {shlex.quote(str(out))}"
+    command = (f"diffatlas train shapes-latent --stage {stage} --steps {steps} --batch {batch} --seed {seed}"
+               f"{f' --cooldown {cooldown}' if cooldown else ''}"
+               f" --device {device}{f' --threads {threads}' if threads else ''} --out {shlex.quote(str(out))}"
                f"{f' --vae {shlex.quote(str(vae))}' if stage != 'vae' else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}")
     if export_only:
@@ -62,25 +67,25 @@ def train_latent_command(
         _ship(vae if stage == "unet" else out, out if stage == "unet" else unet, ship_to)
         return
     out.mkdir(parents=True, exist_ok=True)
-    # the command that reruns the run uninterrupted: a resume may only change --steps (and --threads), so it is
-    # the command as last given
+    # the command that reruns the run uninterrupted: a resume may only change --steps and --cooldown (and
+    # --threads), so it is the command as last given
     (out / "command.txt").write_text(command + "\n")
     torch_device = str(resolve_device(device))
     with training_progress(f"train shapes-latent {stage}") as report:
         if stage in ("vae", "decoder"):
             from generator.builtin.latent.vae import VaeTrainConfig, train_vae
 
-            config = VaeTrainConfig(steps=steps, batch=batch, seed=seed)
+            config = VaeTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown)
             if stage == "decoder":
-                config = VaeTrainConfig(steps=steps, batch=batch, seed=seed, init_from=str(vae), decoder_only=True,
-                                        warmup_steps=50, learning_rate=2e-4)
+                config = VaeTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown,
+                                        init_from=str(vae), decoder_only=True, warmup_steps=50, learning_rate=2e-4)
             result = train_vae(config, out, torch_device, resume, report)
         else:
             from generator.builtin.latent.unet import UnetTrainConfig, train_unet
 
-            result = train_unet(UnetTrainConfig(steps=steps, batch=batch, seed=seed, vae=str(vae),
-                                                init_from=str(init_from) if init_from else None), out,
-                                torch_device, resume, report)
+            config = UnetTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown, vae=str(vae),
+                                     init_from=str(init_from) if init_from else None)
+            result = train_unet(config, out, torch_device, resume, report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:
         _ship(vae if stage == "unet" else out, out if stage == "unet" else unet, ship_to)

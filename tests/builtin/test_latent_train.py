@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from generator.builtin.latent.loop import CHECKPOINT, run_weights
+from generator.builtin.latent.loop import CHECKPOINT, learning_rate, run_weights
 from generator.builtin.latent.unet import (
     UnetConfig,
     UnetTrainConfig,
@@ -100,6 +100,29 @@ def test_unet_stage_learns_on_the_vae_runs_latents_and_resumes_bit_for_bit(tmp_p
     assert (tmp_path / "straight" / CHECKPOINT).exists()
     assert straight["conv_in.weight"].shape == (32, 4, 3, 3)  # 4 latent channels in
     assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_cooldown_falls_linearly_to_zero_over_the_last_steps() -> None:
+    settings = VaeTrainConfig(steps=10, learning_rate=1.0, warmup_steps=2, cooldown_steps=4).settings()
+    rates = [learning_rate(settings, step) for step in range(10)]
+    assert rates == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
+    constant = VaeTrainConfig(steps=10, learning_rate=1.0, warmup_steps=2).settings()
+    assert [learning_rate(constant, step) for step in range(10)] == pytest.approx([0.5] + [1] * 9)
+
+
+def test_a_resumed_run_may_end_with_a_cooldown_it_did_not_plan(tmp_path: Path) -> None:
+    def config(steps: int, cooldown: int) -> VaeTrainConfig:
+        return VaeTrainConfig(steps=steps, batch=4, warmup_steps=1, cooldown_steps=cooldown, checkpoint_every=1,
+                              log_every=1, model=TINY_VAE)
+
+    train_vae(config(3, 2), tmp_path / "straight")
+    train_vae(config(3, 0), tmp_path / "constant")
+    train_vae(config(1, 0), tmp_path / "resumed")
+    train_vae(config(3, 2), tmp_path / "resumed", resume=True)
+    straight, resumed = vae_run_weights(tmp_path / "straight"), vae_run_weights(tmp_path / "resumed")
+    constant = vae_run_weights(tmp_path / "constant")
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+    assert any(not torch.equal(straight[name], constant[name]) for name in straight)
 
 
 def test_decoder_stage_keeps_the_encoder_so_the_latent_space_stays(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 A stage supplies its trainable weights and a ``batch_loss(position, generator)`` that draws the batch starting at
 ``position`` of its data stream and returns the loss; the loop does the rest the same way for both: AdamW with a
-linear warm-up then a constant rate, gradient clipping, an EMA of the weights (what gets exported), a loss history,
+linear warm-up then a constant rate (optionally falling linearly to zero over the last ``cooldown_steps``),
+gradient clipping, an EMA of the weights (what gets exported), a loss history,
 and ``checkpoint.pt`` every ``checkpoint_every`` steps. Every random draw comes from the one ``torch.Generator``
 whose state is checkpointed, and the data streams are random access, so a resumed run continues the same run bit
 for bit on the same device and thread count.
@@ -28,7 +29,8 @@ CHECKPOINT = "checkpoint.pt"
 LOSS_FILE = "loss.json"
 CONFIG_FILE = "config.json"
 STARTED_FROM = "started_from.json"  # a run started from an exported folder: that folder's record, kept at the start
-FREE_FIELDS = ("steps", "checkpoint_every", "log_every")  # what a resumed run may change
+# what a resumed run may change: it may run longer, and end with a cool-down it did not plan at the start
+FREE_FIELDS = ("steps", "cooldown_steps", "checkpoint_every", "log_every")
 
 BatchLoss = Callable[[int, torch.Generator], torch.Tensor]
 
@@ -41,6 +43,7 @@ class LoopSettings:
     batch: int
     learning_rate: float
     warmup_steps: int
+    cooldown_steps: int
     weight_decay: float
     grad_clip: float
     ema_decay: float
@@ -70,6 +73,15 @@ class LoopResult:
     final_loss: float | None
     wall_seconds: float
     run_dir: Path
+
+
+def learning_rate(settings: LoopSettings, step: int) -> float:
+    """The rate for optimizer step ``step`` (0-based): a linear warm-up over ``warmup_steps``, constant, then with
+    ``cooldown_steps`` a linear fall towards zero over the run's last steps (the last step takes 1/cooldown)."""
+    rate = settings.learning_rate * min(1.0, (step + 1) / max(1, settings.warmup_steps))
+    if settings.cooldown_steps > 0:
+        rate *= min(1.0, (settings.steps - step) / settings.cooldown_steps)
+    return rate
 
 
 def _same_run(saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -122,7 +134,7 @@ def run_loop(settings: LoopSettings, config_json: dict[str, Any], named: dict[st
     progress(step, settings.steps, "")
     while step < settings.steps:
         for group in optimizer.param_groups:
-            group["lr"] = settings.learning_rate * min(1.0, (step + 1) / max(1, settings.warmup_steps))
+            group["lr"] = learning_rate(settings, step)
         loss = batch_loss(position, generator)
         position += settings.batch
         optimizer.zero_grad(set_to_none=True)

@@ -64,6 +64,7 @@ class UnetTrainConfig(StageConfig):
     batch: int = 32
     learning_rate: float = 5e-4
     warmup_steps: int = 200
+    cooldown_steps: int = 0  # 0: a constant rate to the end
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ema_decay: float = 0.999

@@ -57,6 +57,7 @@ class VaeTrainConfig(StageConfig):
     batch: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 200
+    cooldown_steps: int = 0  # 0: a constant rate to the end
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
