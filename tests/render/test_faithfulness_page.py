@@ -155,13 +155,21 @@ def test_compare_puts_other_models_reports_side_by_side(tmp_path: Path, report: 
                "    - report: r/other.json\n")
     generated = _bake_and_render(tmp_path, _prompt_file(tmp_path, section))
     page = (generated / "faithfulness.md").read_text()
-    rows = [line for line in page.splitlines() if line.startswith("| ") and line.endswith(" | 200 |")]
+    fidelity_header = ("| model | one object: scene right | two objects: binding | attributes, one object | "
+                       "attributes, two objects |")
+    daam_header = "| model | DAAM mIoU (best τ) | whole image | centre box | images |"
+    lines = page.splitlines()
+    fidelity = lines[lines.index(fidelity_header) + 2:lines.index(fidelity_header) + 6]
+    daam_rows = lines[lines.index(daam_header) + 2:lines.index(daam_header) + 6]
     daam = report["daam"]
-    assert rows[0].startswith(f"| model, 4321 steps (this page) | – | – | 93.2% | 70.5% | **{daam['best_miou']:.3f}** (0.4) | 0.125 | 0.250 |")
-    assert rows[1] == "| the old one | – | – | 50.0% | 25.0% | **0.099** (0.2) | 0.111 | 0.186 | 200 |"
-    assert rows[2].startswith("| bidirectional T5 text encoder, x/y input channels, P2 loss weighting \\(γ 1\\), v\\-prediction, "
-                              "50% of timesteps from the noisiest 30%, 8500 \\+ 777 steps | – | – | 50.0% |")
-    assert len(rows) == 3
+    assert fidelity[0] == "| model, 4321 steps (this page) | – | – | 93.2% | 70.5% |"
+    assert fidelity[1] == "| the old one | – | – | 50.0% | 25.0% |"
+    assert fidelity[2].startswith("| bidirectional T5 text encoder, x/y input channels, P2 loss weighting \\(γ 1\\), v\\-prediction, "
+                                  "50% of timesteps from the noisiest 30%, 8500 \\+ 777 steps | – | – | 50.0% |")
+    assert fidelity[3] == ""
+    assert daam_rows[0] == f"| model, 4321 steps (this page) | **{daam['best_miou']:.3f}** (0.4) | 0.125 | 0.250 | 200 |"
+    assert daam_rows[1] == "| the old one | **0.099** (0.2) | 0.111 | 0.186 | 200 |"
+    assert daam_rows[2].endswith(" | **0.099** (0.2) | 0.111 | 0.186 | 200 |") and daam_rows[3] == ""  # three rows each
     (tmp_path / "r" / "other.json").unlink()
     with pytest.raises(UserError, match="faithfulness.compare: no eval report at .*other.json"):
         _bake_and_render(tmp_path / "again", _prompt_file(tmp_path, section))
