@@ -70,10 +70,14 @@ def test_the_sweep_measures_the_latent_model_and_its_defaults_reach_its_adapter(
     shutil.copytree(shipped_weights_dir().parent / "shapes-latent", folder)
     monkeypatch.setattr(shapes_cli, "SWEEP_STEPS", (2,))
     monkeypatch.setattr(shapes_cli, "SWEEP_GUIDANCES", (1.0, 3.0))
+    shipped_guidance = read_defaults(folder)["guidance"]  # the first stage runs at it
     shapes_cli._sweep_defaults(folder, "cpu", 2, 1)
     written = read_defaults(folder)
     assert [row["scheduler"] for row in written["sweep"][:len(SCHEDULERS)]] == list(SCHEDULERS)
-    assert len(written["sweep"]) == len(SCHEDULERS) + 1  # every scheduler at 2 steps, then the best at guidance 1
+    assert {row["guidance"] for row in written["sweep"][:len(SCHEDULERS)]} == {shipped_guidance}
+    # every scheduler at 2 steps, then the best at each other guidance of the grid
+    assert [row["guidance"] for row in written["sweep"][len(SCHEDULERS):]] == [
+        g for g in (1.0, 3.0) if g != shipped_guidance]
     assert written["measured"]["command"] == "diffatlas eval shapes --sweep --sweep-n 2 --threads 1"
     adapter = load_model(str(folder), device="cpu", dtype="fp32")
     assert (adapter.default_scheduler, adapter.default_steps, adapter.default_guidance) == (
