@@ -185,3 +185,14 @@ def test_a_unet_run_can_start_from_an_exported_folder(tmp_path: Path) -> None:
     again = export(tmp_path / "folder", tmp_path / "continued", tmp_path / "folder")
     assert first["unet"] == again["unet"] and "started_from" not in again["unet"]["started_from"]
     assert again["unet"]["started_from"]["steps"] == 1 and again["unet"]["steps"] == 1
+
+
+def test_a_cooldown_longer_than_the_run_is_one_clear_error_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    result = CliRunner().invoke(app, ["train", "shapes-latent", "--stage", "vae", "--steps", "10", "--cooldown", "11",
+                                      "--out", str(tmp_path / "run")])
+    assert isinstance(result.exception, UserError) and "--cooldown" in str(result.exception)
+    assert not (tmp_path / "run").exists()  # nothing written
