@@ -17,13 +17,14 @@ from generator.cli.progress import console, training_progress
 from generator.devices import resolve_device
 from generator.errors import UserError
 
-STAGES = ("vae", "decoder", "unet")
+STAGES = ("vae", "decoder", "text", "unet")
 
 
 @train_app.command("shapes-latent")
 def train_latent_command(
-    stage: str = typer.Option(..., help="vae (the autoencoder, first), unet (the denoiser on its latents), or "
-                              "decoder (fine-tune the VAE's decoder alone: the latent space and the UNet stay valid)."),
+    stage: str = typer.Option(..., help="vae (the autoencoder, first), unet (the denoiser on its latents), "
+                              "decoder (fine-tune the VAE's decoder alone: the latent space and the UNet stay valid), "
+                              "or text (teach the text encoder where each named object goes, before a unet run)."),
     steps: int = typer.Option(4000, help="Optimizer steps in total (a resumed run continues up to this)."),
     batch: int = typer.Option(16, help="Batch size."),
     cooldown: int = typer.Option(0, help="Let the learning rate fall linearly to zero over the last N steps "
@@ -35,7 +36,10 @@ def train_latent_command(
                              help="unet stage: the VAE run whose latents it learns; decoder stage: the VAE run it "
                              "starts from; --ship-to from the unet stage: the VAE (or decoder) run to export."),
     init_from: Optional[Path] = typer.Option(None, help="unet stage: start from this exported folder's unet/ (e.g. "
-                                             "generator/weights/shapes-latent, with --vae the same folder)."),
+                                             "generator/weights/shapes-latent, with --vae the same folder) and, "
+                                             "without --text, its text encoder; text stage: its text_encoder/."),
+    text: Optional[Path] = typer.Option(None, help="unet stage: the text encoder to learn on, a text-stage run or a "
+                                        "folder (default: --init-from's, else the shapes model's)."),
     unet: Path = typer.Option(Path("build/train/shapes-latent-unet"),
                               help="--ship-to from the vae or decoder stage: the UNet run to export with it."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
@@ -59,8 +63,11 @@ def train_latent_command(
     command = (f"diffatlas train shapes-latent --stage {stage} --steps {steps} --batch {batch} --seed {seed}"
                f"{f' --cooldown {cooldown}' if cooldown else ''}"
                f" --device {device}{f' --threads {threads}' if threads else ''} --out {shlex.quote(str(out))}"
-               f"{f' --vae {shlex.quote(str(vae))}' if stage != 'vae' else ''}"
-               f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}")
+               f"{f' --vae {shlex.quote(str(vae))}' if stage not in ('vae', 'text') else ''}"
+               f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}"
+               f"{f' --text {shlex.quote(str(text))}' if text else ''}")
+    if stage == "text" and ship_to is not None:
+        raise UserError("a text run ships with the UNet trained on it: --ship-to from --stage unet --text RUN")
     if export_only:
         if ship_to is None:
             raise UserError("--export-only needs --ship-to")
@@ -80,11 +87,18 @@ def train_latent_command(
                 config = VaeTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown,
                                         init_from=str(vae), decoder_only=True, warmup_steps=50, learning_rate=2e-4)
             result = train_vae(config, out, torch_device, resume, report)
+        elif stage == "text":
+            from generator.builtin.latent.text import TextTrainConfig, train_text
+
+            config = TextTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown,
+                                     init_from=str(init_from) if init_from else None)
+            result = train_text(config, out, torch_device, resume, report)
         else:
             from generator.builtin.latent.unet import UnetTrainConfig, train_unet
 
             config = UnetTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown, vae=str(vae),
-                                     init_from=str(init_from) if init_from else None)
+                                     init_from=str(init_from) if init_from else None,
+                                     text_encoder=str(text) if text else None)
             result = train_unet(config, out, torch_device, resume, report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:
@@ -140,3 +154,25 @@ def eval_vae_command(
     else:
         raise UserError(f"{weights} holds neither a VAE run (checkpoint.pt) nor a Stable Diffusion folder (vae/)")
     console.print(json.dumps(measure_vae(vae, resolution, n), indent=1))
+
+
+@eval_app.command("text-order")
+def eval_text_order_command(
+    source: Optional[Path] = typer.Argument(None, help="A --stage text run, or a folder with text_encoder/ and "
+                                            "tokenizer/ (default: the shipped shapes model's encoder)."),
+    n: int = typer.Option(200, help="Held-out relation captions."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+) -> None:
+    """Measure whether a text encoder tells which named object goes where: the swap cosine of a colour word
+    (1.0: order-blind) and, for a text run, its layout readout's relation direction (chance 0.5)."""
+    import json
+
+    import torch
+
+    from generator.evaluate.text_order import measure_order
+
+    if threads:
+        torch.set_num_threads(threads)
+    if source is not None and not ((source / "checkpoint.pt").exists() or (source / "text_encoder").is_dir()):
+        raise UserError(f"{source} holds neither a text run (checkpoint.pt) nor a text_encoder/ folder")
+    console.print(json.dumps(measure_order(str(source) if source else None, n).to_json(), indent=1))

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from generator.builtin.latent.loop import STARTED_FROM, run_weights
-from generator.builtin.latent.unet import UnetConfig, build_scheduler, build_unet, load_vae_run, text_parts
+from generator.builtin.latent.text import text_parts_of
+from generator.builtin.latent.unet import UnetConfig, build_scheduler, build_unet, load_vae_run
 from generator.builtin.latent.vae import folder_part, is_pipeline_folder
 from generator.files import write_json
 from generator.models.schedulers import make_scheduler
@@ -37,7 +38,7 @@ def build_pipeline(vae_run: Path, unet_run: Path, scheduler_name: str = DEFAULTS
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
     vae, vae_config, _ = load_vae_run(vae_run)
-    tokenizer, text_encoder = text_parts()
+    tokenizer, text_encoder = text_parts_of(text_of(unet_run))
     if is_pipeline_folder(unet_run):
         unet = folder_part(UNet2DConditionModel, unet_run / "unet")
         scheduler_config = json.loads((unet_run / "scheduler" / "scheduler_config.json").read_text())
@@ -53,6 +54,25 @@ def build_pipeline(vae_run: Path, unet_run: Path, scheduler_name: str = DEFAULTS
     return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet.eval(),
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+
+
+def text_of(unet_run: Path) -> str | None:
+    """Where a UNet run's (or an exported folder's) text encoder comes from (``text_parts_of`` reads it)."""
+    if is_pipeline_folder(unet_run):
+        return str(unet_run)
+    config = run_weights(unet_run, "unet.")[1]["config"]
+    return config.get("text_encoder") or config.get("init_from")
+
+
+def _text_lineage(unet_run: Path) -> dict[str, Any] | None:
+    """How the text encoder was trained, where it was (a ``--stage text`` run, or a folder that records one)."""
+    source = text_of(unet_run)
+    if source is None:
+        return None
+    if (Path(source) / "checkpoint.pt").exists():
+        return _lineage(Path(source), "text_encoder.")
+    training = Path(source) / "training.json"
+    return json.loads(training.read_text()).get("text_encoder") if training.exists() else None
 
 
 def _lineage(run: Path, prefix: str) -> dict[str, Any]:
@@ -83,6 +103,9 @@ def export(vae_run: Path, unet_run: Path, folder: Path, defaults: dict[str, Any]
     half.save_pretrained(folder, safe_serialization=True)
     training = {"vae": {**_lineage(vae_run, "vae."), "scaling_factor": pipeline.vae.config.scaling_factor},
                 "unet": _lineage(unet_run, "unet.")}
+    text = _text_lineage(unet_run)
+    if text is not None:
+        training["text_encoder"] = text
     write_json(folder / "training.json", training)
     write_json(existing, defaults)
     return training

@@ -1,7 +1,8 @@
 """Built-in models: the latent model's denoiser, a ``UNet2DConditionModel`` on the autoencoder's latents.
 
 Stable Diffusion 2's anatomy at the shapes world's scale: a frozen text encoder (the shipped shapes model's T5
-encoder and word tokenizer: it already knows the world's words, as SD's CLIP knew English), a UNet with
+encoder and word tokenizer, which already knew the world's words, as SD's CLIP knew English; since ``--stage
+text``, that encoder taught where each named object goes: ``text.py``), a UNet with
 cross-attention at the two finest latent resolutions (16x16 and 8x8, so DAAM has fine and coarse maps), v-prediction
 on SD's scaled-linear schedule. The caption's padding is masked inside the text encoder (``use_attention_mask`` in
 its config, which ``StableDiffusionPipeline.encode_prompt`` honours) but not in the UNet, exactly as the pipeline
@@ -31,7 +32,6 @@ from generator.builtin.latent.vae import (
     vae_run_weights,
 )
 from generator.builtin.shapes.world import ShapesStream
-from generator.builtin.shipped import shipped_weights
 from generator.progress import ProgressCallback, no_progress
 
 SCALING_SCENES = 256  # held-out scenes the latent scaling factor is measured on
@@ -71,6 +71,7 @@ class UnetTrainConfig(StageConfig):
     cfg_dropout: float = 0.1
     seed: int = 0
     init_from: str | None = None  # an exported folder whose unet/ starts this run (None: random)
+    text_encoder: str | None = None  # a text run or folder (None: init_from's, else the shapes model's)
     checkpoint_every: int = 250
     log_every: int = 50
     model: UnetConfig = field(default_factory=UnetConfig)
@@ -102,13 +103,12 @@ def build_scheduler(config: UnetConfig):  # -> diffusers.DDPMScheduler
                          clip_sample=False, steps_offset=1)  # SD's own scheduler configs
 
 
-def text_parts(dtype: torch.dtype = torch.float32):
-    """The frozen text encoder and tokenizer: the shipped shapes model's, padding masked inside the encoder."""
-    from generator.builtin.shapes.model import load_parts
+def text_parts(config: UnetTrainConfig, dtype: torch.dtype = torch.float32):
+    """The frozen tokenizer and text encoder of a UNet run: its ``text_encoder`` (a ``--stage text`` run or a
+    folder), else the folder it starts from, else the shipped shapes model's; padding masked inside the encoder."""
+    from generator.builtin.latent.text import text_parts_of
 
-    parts = load_parts(shipped_weights("shapes"), dtype)
-    parts.text_encoder.config.use_attention_mask = True
-    return parts.tokenizer, parts.text_encoder.requires_grad_(False).eval()
+    return text_parts_of(config.text_encoder or config.init_from, dtype)
 
 
 def load_vae_run(vae_run: Path):
@@ -167,7 +167,7 @@ def train_unet(config: UnetTrainConfig, run_dir: Path, device: str = "cpu", resu
                progress: ProgressCallback = no_progress) -> LoopResult:
     """Train (or continue) the latent UNet run in ``run_dir`` on the latents of the VAE run ``config.vae``."""
     vae, vae_config, _ = load_vae_run(Path(config.vae))
-    tokenizer, text_encoder = text_parts()
+    tokenizer, text_encoder = text_parts(config)
     latent_size = vae_config.resolution // vae_config.downsample
     unet = build_unet(config.model, latent_size, vae_config.latent_channels, text_encoder.config.d_model,
                       seed=config.seed)
