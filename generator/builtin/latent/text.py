@@ -63,7 +63,7 @@ class TextTrainConfig(StageConfig):
     anchor: float = 0.1  # weight of the mean squared distance to the starting encoder's vectors
     background_weight: float = 0.2  # background cells' share of the readout loss, per cell, against an object's
     relation_share: float = 0.5  # share of relation captions in the stream (the world's own: 0.3)
-    add_layers: int = 1  # fresh encoder blocks appended, their output projections zero (so they start as identity)
+    add_layers: int = 1  # positional blocks appended to the encoder (``grow_encoder``)
     seed: int = 0
     init_from: str | None = None  # an exported folder whose text_encoder/ starts the run (None: the shapes model's)
     checkpoint_every: int = 250
