@@ -167,3 +167,14 @@ def test_the_order_report_compares_a_colour_word_with_itself_in_the_swapped_capt
     train_text(_text_config(1), tmp_path / "text")
     report = measure_order(str(tmp_path / "text"), n=8)
     assert 0.0 <= report.readout_direction <= 1.0 and report.n == 8
+
+
+def test_the_shipped_latent_models_encoder_tells_which_object_comes_first() -> None:
+    from generator.builtin.shipped import shipped_weights
+    from generator.evaluate.text_order import measure_order
+
+    folder = shipped_weights("shapes-latent")
+    tokenizer, encoder = text_parts_of(str(folder))
+    assert encoder.config.num_layers == 3  # the positional block
+    assert _red_cosine(tokenizer, encoder) < 0.999
+    assert measure_order(str(folder), n=20).swap_cosine < 0.999
