@@ -52,11 +52,13 @@ def shapes_latent(one_thread):
 
 @pytest.mark.parametrize("scheduler", list(SCHEDULERS))
 def test_latent_shapes_model_draws_single_objects_with_every_scheduler(shapes_latent, single_object_scenes, scheduler):
-    """The Stable Diffusion folder through the adapter every SD folder gets, at its recorded guidance and 25 steps:
-    its recorded 10 steps suit the ancestral samplers it was swept with, while LMS, a multistep method, needs more
-    (its sweep: 0.545 at 10 steps, 0.655 at 25; a mis-set scheduler scores near 0)."""
+    """The Stable Diffusion folder through the adapter every SD folder gets, at its recorded guidance (5) and 25
+    steps, its recorded count; LMS, a multistep method that extrapolates from past slopes, needs 50 at that strong
+    guidance (measured on these captions: 81% of attributes at 25 steps, 93% at 50, 93% at 25 with guidance 3; its
+    sweep cell at guidance 2 scores 0.88 at 25 steps). A mis-set scheduler scores near 0."""
     captions = [s.caption for s in single_object_scenes]
-    images = shapes_latent.generate(captions, seed=7, steps=25, scheduler=scheduler, width=128, height=128)
+    steps = 50 if scheduler == "lms" else 25
+    images = shapes_latent.generate(captions, seed=7, steps=steps, scheduler=scheduler, width=128, height=128)
     scores = [score_scene(scene, np.asarray(image)) for scene, image in zip(single_object_scenes, images)]
     right = sum(a.correct for s in scores for a in s.attributes) / sum(len(s.attributes) for s in scores)
     assert right >= 0.9, f"{scheduler}: {right:.0%} of single-object attributes right"
