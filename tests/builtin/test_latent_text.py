@@ -81,7 +81,7 @@ def _text_config(steps: int) -> TextTrainConfig:
                            model=ReadoutConfig(grid=4, heads=2))
 
 
-def test_the_text_stage_learns_and_resumes_bit_for_bit(tmp_path: Path) -> None:
+def test_the_text_stage_resumes_bit_for_bit_and_leaves_the_positional_queries_untrained(tmp_path: Path) -> None:
     train_text(_text_config(3), tmp_path / "straight")
     train_text(_text_config(1), tmp_path / "resumed")
     train_text(_text_config(3), tmp_path / "resumed", resume=True)
