@@ -43,6 +43,9 @@ def train_shapes_command(
     init_from: Optional[Path] = typer.Option(None, help="Start from this run folder's EMA weights (or exported "
                                              "weights such as generator/weights/shapes): the UNet (same "
                                              "architecture), and the text encoder when it is the same kind."),
+    text: Optional[Path] = typer.Option(None, help="Train the UNet on this taught text encoder, kept frozen: a "
+                                        "'train shapes-latent --stage text' run or a folder with text_encoder/ "
+                                        "(e.g. generator/weights/shapes-latent). Needs --text-encoder t5."),
     layout_weights: Optional[str] = typer.Option(None, help="How often each scene layout is drawn, e.g. "
                                                  "'single=0.2,pair=0.25,relation=0.4,count=0.1,triple=0.05' "
                                                  "(default: the world's 0.3/0.15/0.3/0.15/0.1)."),
@@ -67,6 +70,7 @@ def train_shapes_command(
                f"{f' --prediction {prediction}' if prediction != 'epsilon' else ''}"
                f"{f' --noisy-share {noisy_share:g}' if noisy_share else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}"
+               f"{f' --text {shlex.quote(str(text))}' if text else ''}"
                f"{f' --layout-weights {layout_weights}' if layout_weights else ''}{' --resume' if resume else ''}")
     if export_only:
         if ship_to is None:
@@ -84,8 +88,11 @@ def train_shapes_command(
         raise UserError("--noisy-share must be between 0 and 1")
     if prediction not in PREDICTIONS:
         raise UserError(f"--prediction must be one of {', '.join(PREDICTIONS)}")
+    if text is not None and not ((text / "checkpoint.pt").exists() or (text / "text_encoder").is_dir()):
+        raise UserError(f"--text: {text} holds neither a text run (checkpoint.pt) nor a text_encoder/ folder")
     config = TrainConfig(steps=steps, batch=batch, seed=seed, bf16=bf16,
-                         init_from=str(init_from) if init_from else None, p2_gamma=p2_gamma, noisy_share=noisy_share,
+                         init_from=str(init_from) if init_from else None, text_from=str(text) if text else None,
+                         p2_gamma=p2_gamma, noisy_share=noisy_share,
                          layout_weights=_layouts(layout_weights) if layout_weights else None,
                          model=ShapesModelConfig(text_encoder=text_encoder, coordinates=coordinates,
                                                  prediction=PREDICTIONS[prediction]))

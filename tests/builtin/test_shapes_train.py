@@ -94,3 +94,23 @@ def test_export_loads_and_generates(tmp_path):
 
     image = ShapesAdapter(tmp_path / "weights").generate("a red circle above a blue square", steps=3, seed=0)
     assert np.asarray(image).shape == (32, 32, 3)
+
+
+def test_a_run_on_a_taught_text_encoder_trains_only_the_unet_and_ships_that_encoder(tmp_path):
+    from generator.builtin.latent.text import text_parts_of
+    from generator.builtin.shipped import shipped_weights
+
+    taught = str(shipped_weights("shapes-latent"))
+    config = replace(TINY, steps=2, text_from=taught,
+                     model=replace(TINY_CONFIG, text_encoder="t5", text_hidden=128, text_heads=4))
+    train(config, tmp_path / "run")
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=False)
+    assert state["model"] and all(name.startswith("unet.") for name in state["model"])
+    info = export(tmp_path / "run", tmp_path / "weights", command="test")
+    assert info["text_encoder"]["from"] == taught and info["text_encoder"]["layers"] == 3
+    assert "frozen from" in (tmp_path / "weights" / "README.md").read_text()
+    shipped = load_parts(tmp_path / "weights").text_encoder.state_dict()
+    _, source = text_parts_of(taught)
+    assert all(torch.equal(shipped[name], tensor) for name, tensor in source.state_dict().items())
+    with pytest.raises(UserError, match="T5 encoder of width 128"):
+        train(replace(config, model=TINY_CONFIG), tmp_path / "clip")

@@ -65,10 +65,13 @@ def text_of(unet_run: Path) -> str | None:
 
 
 def _text_lineage(unet_run: Path) -> dict[str, Any] | None:
-    """How the text encoder was trained, where it was (a ``--stage text`` run, or a folder that records one)."""
+    """How the UNet run's text encoder was trained (``text_lineage``)."""
     source = text_of(unet_run)
-    if source is None:
-        return None
+    return None if source is None else text_lineage(source)
+
+
+def text_lineage(source: str) -> dict[str, Any] | None:
+    """How a text encoder was trained, where it was (a ``--stage text`` run, or a folder that records one)."""
     if (Path(source) / "checkpoint.pt").exists():
         return _lineage(Path(source), "text_encoder.")
     training = Path(source) / "training.json"

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from generator.builtin.checkpoints import load_checkpoint
-from generator.builtin.shapes.model import ShapesParts, build_parts, save_parts, trainable_weights
-from generator.builtin.shapes.train import CHECKPOINT, TrainConfig
+from generator.builtin.shapes.model import ShapesParts, save_parts
+from generator.builtin.shapes.train import CHECKPOINT, TrainConfig, training_parts
 from generator.devices import cpu_name
 from generator.errors import UserError
 from generator.files import write_json
@@ -28,8 +28,7 @@ def ema_parts(run_dir: Path) -> tuple[ShapesParts, dict[str, Any]]:
     """The run's model with its EMA weights loaded (eval mode, CPU), and the checkpoint's metadata."""
     state = load_checkpoint(run_dir / CHECKPOINT)
     config = TrainConfig.from_json(state["config"])
-    parts = build_parts(config.model, seed=config.seed)
-    named = trainable_weights(parts)
+    parts, named = training_parts(config)
     with torch.no_grad():
         for name, tensor in state["ema"].items():
             named[name].copy_(tensor)
@@ -68,6 +67,11 @@ def export(run_dir: Path, weights_dir: Path, command: str = "", threads: int | N
         "config": meta["config"],
         "versions": {"torch": torch.__version__, **_library_versions()},
     }
+    if meta["config"].get("text_from"):
+        from generator.builtin.latent.export import text_lineage
+
+        info["text_encoder"] = {"from": meta["config"]["text_from"], "layers": parts.text_encoder.config.num_layers,
+                                **(text_lineage(meta["config"]["text_from"]) or {})}
     write_json(tmp / "training.json", info)
     (tmp / "README.md").write_text(_readme(info))
     if weights_dir.exists():
@@ -90,8 +94,11 @@ def _readme(info: dict[str, Any]) -> str:
     model = info["config"]["model"]
     encoder = {"clip": "a causal CLIP", "t5": "a bidirectional T5"}[model.get("text_encoder", "clip")]
     first_stage, origin = "", info.get("started_from")
+    unet_only = bool(info.get("text_encoder"))  # the latest run's text encoder came from --text, not its origin
     while origin:  # the chain of runs this one grew from, latest first
-        kept = "its text encoder too" if origin.get("text_encoder") else "the text encoder started fresh"
+        kept = ("its UNet only" if unet_only else
+                "its text encoder too" if origin.get("text_encoder") else "the text encoder started fresh")
+        unet_only = False
         first_stage += (f"- Started from the EMA weights of an earlier run at step {origin['step']} "
                         f"({origin['wall_seconds'] / 3600:.2f} h), made by `{origin['command']}`; {kept}\n")
         origin = origin.get("started_from")
@@ -99,11 +106,11 @@ def _readme(info: dict[str, Any]) -> str:
         "# embedded:shapes weights\n\n"
         "Text-to-image model of the procedural shapes world (`generator/builtin/shapes/world.py`), trained from\n"
         f"scratch by this project: {encoder} text encoder "
-        f"({model['text_layers']} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
+        f"({info.get('text_encoder', {}).get('layers', model['text_layers'])} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
         f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8"
         f"{', x and y input channels' if model.get('coordinates') else ''}), {model['resolution']}x{model['resolution']}, "
         "EMA weights stored in fp16.\n\n"
-        f"{first_stage}"
+        f"{first_stage}{_taught_text(info)}"
         f"- Command: `{info['command']}`\n"
         f"- Optimizer steps: {info['steps']} (batch {info['config']['batch']}, {info['samples_seen']} samples)\n"
         f"- Training time: {hours:.2f} h wall clock\n"
@@ -114,6 +121,15 @@ def _readme(info: dict[str, Any]) -> str:
         "Continue training with the same command (with `--resume`; the run folder holds the checkpoint), then\n"
         "`diffatlas train shapes --export-only --out RUN --ship-to generator/weights/shapes`.\n"
     )
+
+
+def _taught_text(info: dict[str, Any]) -> str:
+    """The README line for a text encoder taught apart and kept frozen while the UNet trained (``--text``)."""
+    text = info.get("text_encoder")
+    if not text:
+        return ""
+    return (f"- Text encoder: taught word order and layout on its own (`{text.get('command', text['from'])}`, "
+            f"{text.get('steps', '?')} steps), then frozen from `{text['from']}` while the UNet trained\n")
 
 
 def _library_versions() -> dict[str, str]:

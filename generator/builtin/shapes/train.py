@@ -71,6 +71,8 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 50
     init_from: str | None = None  # a run folder (or exported weights) whose EMA UNet starts this run (None: random)
+    text_from: str | None = None  # a taught text encoder (``diffatlas train shapes-latent --stage text`` run, or a
+    # folder with one), used frozen; None: the text encoder is trained with the UNet
     layout_weights: dict[str, float] | None = None  # how often each scene layout is drawn (None: the world's own)
     model: ShapesModelConfig = field(default_factory=ShapesModelConfig)
 
@@ -207,6 +209,23 @@ def _exported_state(folder: Path) -> dict[str, Any]:
             "started_from": record.get("started_from"), "command": record.get("command")}
 
 
+def training_parts(config: TrainConfig) -> tuple[ShapesParts, dict[str, torch.Tensor]]:
+    """The run's model and the weights it trains: both networks, or only the UNet when ``text_from`` names a taught
+    text encoder (loaded frozen, with its tokenizer, in place of the random one)."""
+    parts = build_parts(config.model, seed=config.seed)
+    named = trainable_weights(parts)
+    if config.text_from is None:
+        return parts, named
+    from generator.builtin.latent.text import text_parts_of
+
+    parts.tokenizer, parts.text_encoder = text_parts_of(config.text_from)
+    width = parts.text_encoder.config.d_model
+    if config.model.text_encoder != "t5" or width != config.model.text_hidden:
+        raise UserError(f"--text: {config.text_from} holds a T5 encoder of width {width}; this run needs "
+                        f"{config.model.text_encoder} of width {config.model.text_hidden}")
+    return parts, {name: weight for name, weight in named.items() if name.startswith("unet.")}
+
+
 def _lr_at(step: int, config: TrainConfig) -> float:
     return config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
 
@@ -219,10 +238,9 @@ def train(config: TrainConfig, run_dir: Path, device: str = "cpu", resume: bool 
     if checkpoint_path.exists() and not resume:
         raise UserError(f"{checkpoint_path} exists; pass --resume to continue it or choose another --out")
     torch_device = torch.device(device)
-    parts = build_parts(config.model, seed=config.seed)
+    parts, named = training_parts(config)
     parts.unet.to(torch_device).train()
-    parts.text_encoder.to(torch_device).train()
-    named = trainable_weights(parts)
+    parts.text_encoder.to(torch_device).train(config.text_from is None)
     started_from = None
     if config.init_from is not None and not checkpoint_path.exists():
         started_from = _start_from(named, Path(config.init_from))
