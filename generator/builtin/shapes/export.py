@@ -94,6 +94,7 @@ def _readme(info: dict[str, Any]) -> str:
     model = info["config"]["model"]
     encoder = {"clip": "a causal CLIP", "t5": "a bidirectional T5"}[model.get("text_encoder", "clip")]
     first_stage, origin = "", info.get("started_from")
+    layers = info.get("text_encoder", {}).get("layers", model["text_layers"])  # a taught encoder may have grown
     unet_only = bool(info.get("text_encoder"))  # the latest run's text encoder came from --text, not its origin
     while origin:  # the chain of runs this one grew from, latest first
         kept = ("its UNet only" if unet_only else
@@ -106,7 +107,7 @@ def _readme(info: dict[str, Any]) -> str:
         "# embedded:shapes weights\n\n"
         "Text-to-image model of the procedural shapes world (`generator/builtin/shapes/world.py`), trained from\n"
         f"scratch by this project: {encoder} text encoder "
-        f"({info.get('text_encoder', {}).get('layers', model['text_layers'])} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
+        f"({layers} layers, width {model['text_hidden']}) and a pixel-space diffusers UNet\n"
         f"(channels {model['unet_channels']}, cross-attention at 16x16 and 8x8"
         f"{', x and y input channels' if model.get('coordinates') else ''}), {model['resolution']}x{model['resolution']}, "
         "EMA weights stored in fp16.\n\n"
