@@ -1,5 +1,5 @@
-"""The latent model's text stage: the shapes encoder's order blindness, the positional block, the layout readout,
-and a UNet run that learns on (and ships) the taught encoder."""
+"""The latent model's text stage: the shipped encoder that tells word order, the positional block, the layout
+readout, and a UNet run that learns on (and ships) the taught encoder."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from generator.builtin.latent.text import (
     train_text,
 )
 from generator.builtin.shapes.world import COLOURS, SHAPES, ShapesStream, render
+from generator.builtin.shipped import shipped_weights
 
 SWAPPED = ("a red circle above a blue square", "a blue square above a red circle")
 
@@ -39,10 +40,14 @@ def _red_cosine(tokenizer, encoder) -> float:
     return torch.cosine_similarity(vectors[0, 1], vectors[1, 5], dim=0).item()
 
 
-def test_the_shapes_models_encoder_cannot_tell_which_object_comes_first() -> None:
+def test_the_pixel_model_ships_the_encoder_the_text_stage_taught_for_the_latent_model() -> None:
+    """The pixel UNet was fine-tuned on the latent model's taught encoder, kept frozen (``train shapes --text``).
+    Before that, "red" had the same vector whether its object came first or second (cosine 1.00000)."""
     tokenizer, encoder = load_text_parts(text_source(None))
+    _, latent = load_text_parts(shipped_weights("shapes-latent"))
+    assert encoder.config.num_layers == latent.config.num_layers == 3
+    assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), latent.state_dict().values()))
     assert tokenizer.convert_ids_to_tokens(tokenize(tokenizer, list(SWAPPED)).input_ids[:, 1])[0] == "red"
-    assert _red_cosine(tokenizer, encoder) > 0.99999  # the defect the text stage fixes
 
 
 def test_a_grown_encoder_starts_close_to_the_old_one_and_its_positional_block_reads_by_position() -> None:
@@ -95,11 +100,13 @@ def test_the_text_stage_resumes_bit_for_bit_and_leaves_the_positional_queries_un
 
 
 def test_the_text_stage_teaches_order_to_a_fixed_batch() -> None:
-    """Trained on relation captions only, the readout's loss falls and "red" first and "red" second part ways."""
+    """Trained on relation captions only, the readout's loss falls and "red" first and "red" second part further."""
     from generator.builtin.latent.text import LayoutReadout
 
     tokenizer, encoder = load_text_parts(text_source(None))
-    encoder = grow_encoder(encoder, 1).train()
+    encoder = grow_encoder(encoder, 1)
+    apart = 1 - _red_cosine(tokenizer, encoder)  # the shipped encoder was taught order once: 0.019 here
+    encoder.train()
     torch.manual_seed(0)
     readout = LayoutReadout(ReadoutConfig(grid=4, heads=2), encoder.config.d_model)
     stream = ShapesStream(seed=3, layouts={"relation": 1.0})
@@ -121,7 +128,7 @@ def test_the_text_stage_teaches_order_to_a_fixed_batch() -> None:
         value.backward()
         optimizer.step()
     assert loss().item() < 0.5 * first
-    assert _red_cosine(tokenizer, encoder.eval()) < 0.9999
+    assert 1 - _red_cosine(tokenizer, encoder.eval()) > 1.25 * apart  # measured: 0.027 after 60 steps
 
 
 def test_a_unet_run_learns_on_a_text_run_and_ships_its_encoder(tmp_path: Path) -> None:
@@ -142,14 +149,15 @@ def test_a_unet_run_learns_on_a_text_run_and_ships_its_encoder(tmp_path: Path) -
     record = export(tmp_path / "vae", tmp_path / "unet", tmp_path / "folder")
     assert record["text_encoder"]["steps"] == 1
     pipeline = StableDiffusionPipeline.from_pretrained(tmp_path / "folder", local_files_only=True)
-    assert pipeline.text_encoder.config.num_layers == 3 and pipeline.text_encoder.config.use_attention_mask
+    layers = load_text_parts(text_source(None))[1].config.num_layers + 1  # the run grew one positional block
+    assert pipeline.text_encoder.config.num_layers == layers and pipeline.text_encoder.config.use_attention_mask
     taught, _ = run_weights(tmp_path / "text", "text_encoder.")
     shipped = pipeline.text_encoder.state_dict()
     for name, tensor in taught.items():
         assert torch.equal(shipped[name], tensor.to(torch.float16).to(shipped[name].dtype)), name
     # the folder's encoder is what a UNet continued from it learns on
     tokenizer, encoder = text_parts_of(str(tmp_path / "folder"))
-    assert encoder.config.num_layers == 3 and not any(p.requires_grad for p in encoder.parameters())
+    assert encoder.config.num_layers == layers and not any(p.requires_grad for p in encoder.parameters())
 
 
 def test_the_order_report_compares_a_colour_word_with_itself_in_the_swapped_caption(tmp_path: Path) -> None:
@@ -162,8 +170,8 @@ def test_the_order_report_compares_a_colour_word_with_itself_in_the_swapped_capt
         tokens = tokenizer.convert_ids_to_tokens(tokenize(tokenizer, [caption, swapped]).input_ids.tolist()[0])
         swapped_tokens = tokenizer.convert_ids_to_tokens(tokenize(tokenizer, [swapped]).input_ids.tolist()[0])
         assert tokens[before] == swapped_tokens[after] == scene.objects[0].colour
-    blind = measure_order(None, n=8)
-    assert blind.swap_cosine > 0.99999 and blind.readout_direction is None
+    shipped = measure_order(None, n=8)  # the pixel model's encoder
+    assert shipped.swap_cosine < 0.999 and shipped.readout_direction is None
     train_text(_text_config(1), tmp_path / "text")
     report = measure_order(str(tmp_path / "text"), n=8)
     assert 0.0 <= report.readout_direction <= 1.0 and report.n == 8

@@ -31,6 +31,7 @@ from torch import nn
 from generator.builtin.latent.loop import LoopResult, StageConfig, note_start, run_loop, run_weights
 from generator.builtin.shapes.world import COLOURS, LAYOUT_WEIGHTS, SHAPES, ShapesStream, render
 from generator.builtin.shipped import shipped_weights
+from generator.errors import UserError
 from generator.progress import ProgressCallback, no_progress
 
 CLASSES = 1 + len(COLOURS) * len(SHAPES)  # background, then every (colour, shape)
@@ -220,8 +221,13 @@ def text_run_encoder(run_dir: Path, dtype: torch.dtype = torch.float32):
     """The tokenizer and EMA encoder of a text run (frozen, eval mode), and the run's record."""
     weights, record = run_weights(run_dir, "text_encoder.")
     tokenizer, encoder = load_text_parts(text_source(record["config"].get("init_from")), dtype)
-    encoder = grow_encoder(encoder, record["config"].get("add_layers", 0))
-    encoder.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=False)
+    add_layers = record["config"].get("add_layers", 0)
+    encoder = grow_encoder(encoder, add_layers)
+    loaded = encoder.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=False)
+    untrained = {*frozen_names(encoder, add_layers), "encoder.embed_tokens.weight"}  # the latter is shared.weight
+    if loaded.unexpected_keys or set(loaded.missing_keys) - untrained:
+        raise UserError(f"{run_dir}: its text encoder no longer fits the one it grew from "
+                         f"({text_source(record['config'].get('init_from'))}, changed since); train the text stage again")
     return tokenizer, encoder.requires_grad_(False).eval(), record
 
 
