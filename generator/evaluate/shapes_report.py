@@ -286,8 +286,9 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int | None
     report = summarize_fidelity(results)
     report["daam"] = summarize_daam(results) if daam else None
     measured = read_defaults(weights)
-    report["sweep"] = None if measured is None or "sweep" not in measured else {  # unmeasured defaults: no table"chosen": {k: measured[k] for k in ("scheduler", "steps", "guidance")},
-                                                    "measured": measured["measured"], "rows": measured["sweep"]}
+    report["sweep"] = None if measured is None or "sweep" not in measured else {  # unmeasured defaults: no table
+        "chosen": {k: measured[k] for k in ("scheduler", "steps", "guidance")},
+        "measured": measured["measured"], "rows": measured["sweep"]}
     training = weights / "training.json"
     trained = json.loads(training.read_text()) if training.exists() else {}
     trained = trained.get("unet", trained)  # a latent model's record has one entry per trained part

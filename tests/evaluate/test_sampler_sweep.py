@@ -82,3 +82,9 @@ def test_the_sweep_measures_the_latent_model_and_its_defaults_reach_its_adapter(
     adapter = load_model(str(folder), device="cpu", dtype="fp32")
     assert (adapter.default_scheduler, adapter.default_steps, adapter.default_guidance) == (
         written["scheduler"], written["steps"], written["guidance"])
+    # the eval report carries the table and the chosen cell (the faithfulness page marks it)
+    from generator.evaluate.shapes_report import evaluate
+
+    report = evaluate(folder, n=2, daam=False, steps=2)
+    assert report["sweep"]["chosen"] == {k: written[k] for k in ("scheduler", "steps", "guidance")}
+    assert report["sweep"]["rows"] == written["sweep"]

@@ -14,15 +14,15 @@ from generator.bake.chapters.course_views import Attempt, pick
 from generator.evaluate.shapes_judge import judge_prompt
 from generator.spec.prompt_set import load_prompt_set
 
-# On the shipped shapes model at its defaults, seed 0 fails both entries and a later seed passes (measured:
-# the anagram passes at seed 6 only of 0-7, the hybrid at seeds 1, 2, 5 and 7), so showing seed 0 fails this test.
+# On the shipped shapes model at its defaults the anagram passes at seed 0 and the hybrid fails at seed 0 and
+# passes at seed 1 (measured with these entries), so a pick that always showed seed 0 fails this test.
 SECTION = """\
 model: embedded:shapes
 experiments:
   anagrams:
     - id: left-of
       prompts: [a red circle to the left of a blue square, a blue square to the left of a red circle]
-      seeds: [0, 1, 2, 3, 4, 5, 6]
+      seeds: [0, 1]
   hybrids:
     - id: circle-square
       prompts: [a red circle, a red square]
@@ -81,7 +81,7 @@ def test_every_seed_is_recorded_with_its_judgement_and_the_shown_one_passed(tmp_
                             lambda: adapter)
     manifest = json.loads(path.read_text())
     entries = {e["id"]: (section, e) for section in ("anagrams", "hybrids") for e in manifest[section]}
-    for ident, seeds in (("left-of", list(range(7))), ("circle-square", [0, 1]), ("two-colours", [0, 1])):
+    for ident, seeds in (("left-of", [0, 1]), ("circle-square", [0, 1]), ("two-colours", [0, 1])):
         section, entry = entries[ident]
         pick_ = entry["pick"]
         assert [s["seed"] for s in pick_["seeds"]] == seeds and pick_["tried"] == len(seeds)
@@ -99,7 +99,7 @@ def test_every_seed_is_recorded_with_its_judgement_and_the_shown_one_passed(tmp_
             assert all(v["image"]["verdict"]["agrees"] for v in entry["views"])
         else:
             assert pick_["rule"] == "best" and shown["score"] == max(s["score"] for s in pick_["seeds"])
-    assert entries["left-of"][1]["seed"] == 6 and entries["circle-square"][1]["seed"] == 1  # not simply seed 0
+    assert entries["left-of"][1]["seed"] == 0 and entries["circle-square"][1]["seed"] == 1  # not simply seed 0
     # the shown views' verdicts are the judge's reading of the stored result
     section, entry = entries["circle-square"]
     up_close = entry["views"][1]

@@ -65,7 +65,8 @@ def test_page_quotes_the_reports_numbers_with_their_commands(rendered):
     assert f"**{summed['mean']:.3f}** [{summed['low']:.3f}, {summed['high']:.3f}] (n {summed['n']})" in page
     end = report["analyses"]["special_tokens"]["overall"]["end"]
     assert f"**{end['mean']:.3f}**" in page
-    assert "On this model that pattern is\nabsent" in page or "**On this model that pattern is absent**" in page
+    colour = report["analyses"]["head_dependent"]["by_modifier"]["colour"]["own_minus_other"]
+    assert ("**On this model that pattern is absent**" if colour["low"] <= 0 else "**On this model it holds**") in page
     assert report["settings"]["command"] in page and edits["command"] in page
     assert "--value-norm" in page  # the better-map chart names the value-norm command
 
@@ -83,7 +84,9 @@ def test_every_chart_is_drawn_from_its_table_and_has_an_embed(rendered):
     assert [v for k, v in bins.items() if k.startswith("bin ")] == by_bin
     assert bins["most faithful range: bins 0-3"] == report["faithfulness"]["most_faithful"]["step_range"]["test"]["mean"]
     layers = _rows(_chart(page, "layers"))
-    assert layers["8×8 layers"] == 0.4267 and layers["16×16 layers"] == 0.109 and layers["mid block"] == 0.3798
+    selected = {(s["kind"], s["name"]): s["test"]["mean"] for s in report["faithfulness"]["selections"]}
+    assert (layers["8×8 layers"], layers["16×16 layers"], layers["mid block"]) == (
+        selected["resolution", "8x8"], selected["resolution", "16x16"], selected["location", "mid"])
     better = _rows(_chart(page, "better"))
     assert better["value-norm weighted, summed"] == value_norm["faithfulness"]["summed"]["test"]["mean"]
     end = _rows(_chart(page, "end-layers"))
