@@ -33,6 +33,15 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class VariantExpectation:
+    """A guidance x seed variant expected to fail (``variants_expect:``): its guidance, its seed (None: every seed)."""
+
+    guidance: float
+    seed: int | None
+    expect: Expectation
+
+
+@dataclass(frozen=True)
 class SourceFile:
     """A file or folder a section names: what it is, as written, resolved, and the line naming it."""
 

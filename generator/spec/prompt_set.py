@@ -18,10 +18,19 @@ from typing import Any, Callable
 
 from generator.errors import UserError
 from generator.spec.bounded_yaml import SpecError, compose_bounded
-from generator.spec.experiments import ExperimentsSpec, parse_experiments
 from generator.spec.daam_findings import DaamFindingsSpec, parse_daam_findings
+from generator.spec.experiments import ExperimentsSpec, parse_experiments
 from generator.spec.faithfulness import FaithfulnessSpec, parse_faithfulness
-from generator.spec.fields import Check, Expectation, Fields, SourceFile, at_least, between, int_list
+from generator.spec.fields import (
+    Check,
+    Expectation,
+    Fields,
+    SourceFile,
+    VariantExpectation,
+    at_least,
+    between,
+    int_list,
+)
 from generator.spec.training import TrainingSpec, parse_training
 
 
@@ -64,6 +73,14 @@ class PromptSpec:
     expect: Expectation | None = None  # the judge is expected to disagree with this prompt's image
     compare_expect: Expectation | None = None  # ... with the pair's second image (``compare: {text, expect, reason}``)
     alongside: str | None = None  # the id of the same prompt on another model: shown on that prompt's page
+    variants_expect: tuple[VariantExpectation, ...] = ()  # variants (guidance, seed) expected to fail, with reasons
+
+    def variant_expect(self, seed: int, guidance: float) -> Expectation | None:
+        """The expectation of one guidance x seed variant: its own ``variants_expect`` entry, else the prompt's."""
+        for cell in self.variants_expect:
+            if cell.guidance == guidance and cell.seed in (None, seed):
+                return cell.expect
+        return self.expect
 
     def spec_hash(self, model: str) -> str:
         """Hash of everything that determines this prompt's assets (the bake cache key)."""
@@ -76,6 +93,8 @@ class PromptSpec:
             payload["compare_expect"] = asdict(self.compare_expect)
         if self.alongside is not None:
             payload["alongside"] = self.alongside
+        if self.variants_expect:
+            payload["variants_expect"] = [asdict(cell) for cell in self.variants_expect]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_model_defaults(self, adapter: Any) -> PromptSpec:
@@ -197,7 +216,7 @@ SETTINGS: dict[str, tuple[tuple[type, ...], Check | None]] = {
 }
 TOP_LEVEL = {"model", "defaults", "prompts", "title", "description", "experiments", "training", "faithfulness",
              "daam_findings"}
-PROMPT_FIELDS = {"id", "text", "compare", "expect", "reason", "alongside"} | set(SETTINGS)
+PROMPT_FIELDS = {"id", "text", "compare", "expect", "reason", "alongside", "variants_expect"} | set(SETTINGS)
 
 
 def load_prompt_set(path: str | Path, model_override: str | None = None) -> PromptSet:
@@ -257,8 +276,9 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
         alongside = f.slug(key + ("alongside",), entry["alongside"]) if "alongside" in entry else None
         if alongside == prompt_id:
             raise f.error(key + ("alongside",), f"prompt {prompt_id!r}: 'alongside' names the prompt itself")
+        variants_expect = _variants_expect(f, key, prompt_id, settings, entry.get("variants_expect"))
         prompts.append(PromptSpec(prompt_id, text.strip(), settings, f.lines[key], compare and compare.strip(),
-                                  f.expectation(key, entry), compare_expect, alongside))
+                                  f.expectation(key, entry), compare_expect, alongside, variants_expect))
     title = data.get("title") or path.stem.replace("-", " ").title()
     if not isinstance(title, str):
         raise f.error(("title",), "'title' must be a string")
@@ -267,6 +287,38 @@ def load_prompt_set(path: str | Path, model_override: str | None = None) -> Prom
 
 
 COMPARE_KEYS = {"text", "expect", "reason"}
+VARIANT_EXPECT_KEYS = {"guidance", "seed", "expect", "reason"}
+
+
+def _variants_expect(f: Fields, key: tuple, prompt_id: str, settings: Settings,
+                     value: Any) -> tuple[VariantExpectation, ...]:
+    """A prompt's ``variants_expect:``: grid cells (a guidance, optionally one seed) expected to fail, each with
+    ``expect: fail`` and its ``reason``; the cell must be in the prompt's guidance x seed grid."""
+    if value is None:
+        return ()
+    where = key + ("variants_expect",)
+    if not isinstance(value, list) or not value:
+        raise f.error(where, f"prompt {prompt_id!r}: variants_expect must be a non-empty list of "
+                             "{guidance, seed, expect, reason}")
+    guidances, seeds = set(settings.guidances), {settings.seed, *settings.seeds}
+    cells = []
+    for index, cell in enumerate(value):
+        at = where + (index,)
+        if not isinstance(cell, dict):
+            raise f.error(at, "each variants_expect entry must be a mapping with guidance, expect and reason")
+        f.keys(at, cell, VARIANT_EXPECT_KEYS, "variants_expect")
+        guidance, seed = cell.get("guidance"), cell.get("seed")
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance not in guidances:
+            raise f.error(at + ("guidance",) if "guidance" in cell else at,
+                          f"prompt {prompt_id!r}: variants_expect needs a guidance of its guidances "
+                          f"({', '.join(f'{g:g}' for g in sorted(guidances)) or 'none'})")
+        if seed is not None and (isinstance(seed, bool) or seed not in seeds):
+            raise f.error(at + ("seed",), f"prompt {prompt_id!r}: variants_expect seed {seed!r} is not one of its seeds")
+        expect = f.expectation(at, cell)
+        if expect is None:
+            raise f.error(at, "a variants_expect entry needs expect: fail and a reason")
+        cells.append(VariantExpectation(float(guidance), seed, expect))
+    return tuple(cells)
 
 
 def _compare(f: Fields, key: tuple, prompt_id: str, value: Any) -> tuple[str | None, Expectation | None]:

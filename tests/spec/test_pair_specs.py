@@ -52,16 +52,16 @@ def test_pair_mistakes_are_one_line_with_file_and_line(tmp_path, compare, line, 
     assert_one_line_error(write(tmp_path, compare), line, message)
 
 
-def test_the_shipped_pairs_keep_their_expected_failures():
+def test_the_shipped_pairs_all_pass_since_the_encoder_was_taught_word_order():
+    """Relations, binding and entanglement pairs were expected failures on the order-blind encoder (relations
+    51.5%, binding 67.5%); on the shipped model (98.5%, 99.5%) every pair's two images agree with their prompts."""
     from pathlib import Path
 
     shapes = load_prompt_set(Path(__file__).resolve().parents[2] / "prompts" / "shapes.yaml")
     pairs = {p.id: p for p in shapes.prompts if p.compare}
     assert len(pairs) == 7  # counting, two relations, binding, entanglement, size, position: one page each
     marked = {p.id for p in pairs.values() if p.expect} | {p.id for p in pairs.values() if p.compare_expect}
-    assert marked == {"red-circle-above-blue-square", "yellow-triangle-left-of-purple-circle",
-                      "red-circle-and-blue-square", "red-circle-and-red-square"}
-    assert all(e.reason for p in pairs.values() for e in (p.expect, p.compare_expect) if e)
+    assert marked == set()
     with_variants = [p for p in shapes.prompts if p.settings.guidances]
     assert with_variants and all({0, 1} <= set(p.settings.guidances) and len(p.settings.guidances) >= 4
                                  and len({p.settings.seed, *p.settings.seeds}) >= 3 for p in with_variants)

@@ -7,7 +7,7 @@ per-step difference of its two predicted-x0 strips as stored (a grayscale heat m
 variant but the own one also store what guidance did at each of their steps (``guidance_block``, from the
 branches their one run recorded: no second run). Every final image is
 judged: the pair's against its own text and ``compare_expect``, variants at guidance 0 as expected failures (the
-unconditional branch never reads the prompt). The map projects the predicted x0 of every path (main, pair,
+unconditional branch never reads the prompt), others with their ``variants_expect`` cell or the prompt's ``expect``. The map projects the predicted x0 of every path (main, pair,
 variants) onto their first two principal axes.
 """
 
@@ -99,7 +99,7 @@ def bake_extra_trajectories(
         items = []
         for seed, guidance in grid:
             variant = trajectory if (seed, guidance) == own else next(sampled)
-            expect = UNCONDITIONAL if guidance == 0 else prompt.expect
+            expect = UNCONDITIONAL if guidance == 0 else prompt.variant_expect(seed, guidance)
             items.append({"seed": seed, "guidance": guidance,
                           **strips(variant, store, frame_size, adapter, prompt.text, expect)})
             if (seed, guidance) != own:  # the own variant's guidance parts are the page's "guidance" section
