@@ -7,6 +7,7 @@ the commands so ``diffatlas --help`` stays fast.
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Optional
@@ -62,6 +63,8 @@ def train_shapes_command(
 
     if threads:
         torch.set_num_threads(threads)
+    if text is None and init_from is not None and _taught_text_encoder(init_from):
+        text = init_from  # continuing exported weights whose UNet learned on a frozen taught encoder: keep that encoder
     # The canonical command of this run (what reproduces it), not sys.argv: entry points and test runners differ.
     command = (f"diffatlas train shapes --steps {steps} --batch {batch} --seed {seed} --device {device}"
                f"{f' --threads {threads}' if threads else ''}{'' if bf16 else ' --no-bf16'} --out {shlex.quote(str(out))}"
@@ -105,6 +108,12 @@ def train_shapes_command(
     if ship_to is not None:
         info = export(out, ship_to, command=command, threads=threads)
         console.print(f"exported step {info['steps']} to {ship_to}")
+
+
+def _taught_text_encoder(folder: Path) -> bool:
+    """Whether exported weights (``--ship-to``) were trained on a frozen taught text encoder (``--text``)."""
+    record = folder / "training.json"
+    return (folder / "text_encoder").is_dir() and record.is_file() and "text_encoder" in json.loads(record.read_text())
 
 
 def _layouts(text: str) -> dict[str, float]:

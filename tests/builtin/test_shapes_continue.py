@@ -35,9 +35,14 @@ def test_a_run_starts_from_exported_weights_and_keeps_their_history(tmp_path, on
     for name, tensor in shipped.unet.named_parameters():
         assert torch.allclose(state["model"][f"unet.{name}"], tensor, atol=1e-4), name
     trained = json.loads((shipped_weights_dir() / "training.json").read_text())
-    assert state["started_from"]["step"] == trained["steps"] and state["started_from"]["text_encoder"] is True
+    assert state["started_from"]["step"] == trained["steps"]
     assert state["started_from"]["command"] == trained["command"]  # the weights README can name the run it grew from
-    assert json.loads((run / "config.json").read_text())["layout_weights"] == {"pair": 1.0, "relation": 1.0}
+    config = json.loads((run / "config.json").read_text())
+    assert config["layout_weights"] == {"pair": 1.0, "relation": 1.0}
+    # the shipped UNet learned on a frozen taught encoder: the continued run keeps it (--text), trains the UNet only
+    assert "text_encoder" in trained and config["text_from"] == str(shipped_weights_dir())
+    assert state["started_from"]["text_encoder"] is False and not any(k.startswith("text_encoder.") for k in state["model"])
+    assert "--text " in (run / "command.txt").read_text()
 
 
 def test_bad_layout_weights_are_one_line(tmp_path):
