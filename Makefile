@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PROMPTS ?=
+# test processes (pytest-xdist); each test file stays on one process, so its fixtures are built once
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: install site test test-fast bench serve clean
@@ -23,7 +25,7 @@ site: install
 	$(VENV)/bin/diffatlas build $(PROMPTS)
 
 test: install
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
 	$(PY) -m pytest -q -m "not browser and not slow"
