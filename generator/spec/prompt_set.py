@@ -313,7 +313,8 @@ def _variants_expect(f: Fields, key: tuple, prompt_id: str, settings: Settings,
                           f"prompt {prompt_id!r}: variants_expect needs a guidance of its guidances "
                           f"({', '.join(f'{g:g}' for g in sorted(guidances)) or 'none'})")
         if seed is not None and (isinstance(seed, bool) or seed not in seeds):
-            raise f.error(at + ("seed",), f"prompt {prompt_id!r}: variants_expect seed {seed!r} is not one of its seeds")
+            raise f.error(at + ("seed",),
+                          f"prompt {prompt_id!r}: variants_expect seed {seed!r} is not one of its seeds")
         expect = f.expectation(at, cell)
         if expect is None:
             raise f.error(at, "a variants_expect entry needs expect: fail and a reason")

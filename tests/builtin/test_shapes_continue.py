@@ -41,7 +41,8 @@ def test_a_run_starts_from_exported_weights_and_keeps_their_history(tmp_path, on
     assert config["layout_weights"] == {"pair": 1.0, "relation": 1.0}
     # the shipped UNet learned on a frozen taught encoder: the continued run keeps it (--text), trains the UNet only
     assert "text_encoder" in trained and config["text_from"] == str(shipped_weights_dir())
-    assert state["started_from"]["text_encoder"] is False and not any(k.startswith("text_encoder.") for k in state["model"])
+    assert state["started_from"]["text_encoder"] is False
+    assert not any(name.startswith("text_encoder.") for name in state["model"])
     assert "--text " in (run / "command.txt").read_text()
 
 

@@ -7,8 +7,9 @@ per-step difference of its two predicted-x0 strips as stored (a grayscale heat m
 variant but the own one also store what guidance did at each of their steps (``guidance_block``, from the
 branches their one run recorded: no second run). Every final image is
 judged: the pair's against its own text and ``compare_expect``, variants at guidance 0 as expected failures (the
-unconditional branch never reads the prompt), others with their ``variants_expect`` cell or the prompt's ``expect``. The map projects the predicted x0 of every path (main, pair,
-variants) onto their first two principal axes.
+unconditional branch never reads the prompt), others with their ``variants_expect`` cell or the prompt's
+``expect``. The map projects the predicted x0 of every path (main, pair, variants) onto their first two principal
+axes.
 """
 
 from __future__ import annotations

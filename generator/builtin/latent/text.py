@@ -226,8 +226,9 @@ def text_run_encoder(run_dir: Path, dtype: torch.dtype = torch.float32):
     loaded = encoder.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=False)
     untrained = {*frozen_names(encoder, add_layers), "encoder.embed_tokens.weight"}  # the latter is shared.weight
     if loaded.unexpected_keys or set(loaded.missing_keys) - untrained:
-        raise UserError(f"{run_dir}: its text encoder no longer fits the one it grew from "
-                         f"({text_source(record['config'].get('init_from'))}, changed since); train the text stage again")
+        source = text_source(record["config"].get("init_from"))
+        raise UserError(f"{run_dir}: its text encoder no longer fits the one it grew from ({source}, changed "
+                        "since); train the text stage again")
     return tokenizer, encoder.requires_grad_(False).eval(), record
 
 
