@@ -40,6 +40,9 @@ def train_latent_command(
                                              "without --text, its text encoder; text stage: its text_encoder/."),
     text: Optional[Path] = typer.Option(None, help="unet stage: the text encoder to learn on, a text-stage run or a "
                                         "folder (default: --init-from's, else the shapes model's)."),
+    grounding: float = typer.Option(0.0, help="unet stage: weight of the attention grounding loss, which teaches each "
+                                    "word's cross-attention the mask of the object it describes (TokenCompose; "
+                                    "0: the diffusion loss alone)."),
     unet: Path = typer.Option(Path("build/train/shapes-latent-unet"),
                               help="--ship-to from the vae or decoder stage: the UNet run to export with it."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt (identical to an uninterrupted run)."),
@@ -57,6 +60,8 @@ def train_latent_command(
         raise UserError("--steps and --batch must be positive")
     if not 0 <= cooldown <= steps:
         raise UserError("--cooldown must be between 0 and --steps")
+    if grounding < 0 or (grounding and stage != "unet"):
+        raise UserError("--grounding is a non-negative weight of the unet stage")
     if threads:
         torch.set_num_threads(threads)
     out = out or Path(f"build/train/shapes-latent-{stage}")
@@ -65,7 +70,8 @@ def train_latent_command(
                f" --device {device}{f' --threads {threads}' if threads else ''} --out {shlex.quote(str(out))}"
                f"{f' --vae {shlex.quote(str(vae))}' if stage not in ('vae', 'text') else ''}"
                f"{f' --init-from {shlex.quote(str(init_from))}' if init_from else ''}"
-               f"{f' --text {shlex.quote(str(text))}' if text else ''}")
+               f"{f' --text {shlex.quote(str(text))}' if text else ''}"
+               f"{f' --grounding {grounding:g}' if grounding else ''}")
     if stage == "text" and ship_to is not None:
         raise UserError("a text run ships with the UNet trained on it: --ship-to from --stage unet --text RUN")
     if export_only:
@@ -98,7 +104,7 @@ def train_latent_command(
 
             config = UnetTrainConfig(steps=steps, batch=batch, seed=seed, cooldown_steps=cooldown, vae=str(vae),
                                      init_from=str(init_from) if init_from else None,
-                                     text_encoder=str(text) if text else None)
+                                     text_encoder=str(text) if text else None, grounding=grounding)
             result = train_unet(config, out, torch_device, resume, report)
     console.print(f"step {result.step}, loss {result.final_loss}, {result.wall_seconds:.0f} s; checkpoint in {out}")
     if ship_to is not None:

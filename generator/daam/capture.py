@@ -65,6 +65,31 @@ def location_of(name: str) -> str:
     return {"down_blocks": "down", "mid_block": "mid", "up_blocks": "up"}.get(head, "other")
 
 
+def attention_scores(attn, queries_in: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """softmax's input QK^T / sqrt(d) of an attention layer, per head, in fp32: (images, heads, queries, keys),
+    and the head dimension. ``queries_in`` (images, queries, channels) and ``context`` are the layer's inputs after
+    its own norms. Differentiable: the latent model's grounding loss trains through it (builtin/latent/grounding.py).
+    """
+    query = attn.to_q(queries_in)
+    if attn.added_kv_proj_dim is not None:
+        # DeepFloyd IF's blocks: text keys from add_k_proj, followed (unless cross-only) by the image's own
+        # keys; the softmax runs over both, and the text tokens are the first positions
+        key = attn.add_k_proj(context)
+        if not attn.only_cross_attention:
+            key = torch.cat([key, attn.to_k(queries_in)], dim=1)
+    else:
+        key = attn.to_k(context)
+    images, heads = query.shape[0], attn.heads
+    head_dim = key.shape[-1] // heads
+    query = query.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, h*w, d)
+    key = key.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, keys, d)
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    return torch.matmul(query.float(), key.float().transpose(-1, -2)) * attn.scale, head_dim
+
+
 class RecordingProcessor:
     """Delegates to the original processor and records the conditional cross-attention probabilities."""
 
@@ -101,24 +126,8 @@ class RecordingProcessor:
         context = context[rows]
         if attn.norm_cross:
             context = attn.norm_encoder_hidden_states(context)
-        query = attn.to_q(queries_in)
-        if attn.added_kv_proj_dim is not None:
-            # DeepFloyd IF's blocks: text keys from add_k_proj, followed (unless cross-only) by the image's own
-            # keys; the softmax runs over both, and the text tokens are the first positions
-            key = attn.add_k_proj(context)
-            if not attn.only_cross_attention:
-                key = torch.cat([key, attn.to_k(queries_in)], dim=1)
-        else:
-            key = attn.to_k(context)
-        images, heads = query.shape[0], attn.heads
-        head_dim = key.shape[-1] // heads
-        query = query.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, h*w, d)
-        key = key.view(images, -1, heads, head_dim).transpose(1, 2)  # (images, heads, keys, d)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) * attn.scale  # (images, heads, h*w, keys)
+        scores, head_dim = attention_scores(attn, queries_in, context)
+        images, heads = scores.shape[:2]
         if attention_mask is not None:
             target = queries_in.shape[1] if attn.added_kv_proj_dim is not None else context.shape[1]
             mask = attn.prepare_attention_mask(attention_mask, target, hidden_states.shape[0], out_dim=4)

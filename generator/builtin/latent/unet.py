@@ -18,10 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.builtin.latent.loop import LoopResult, StageConfig, note_start, run_loop, run_weights
+from generator.builtin.latent.grounding import (
+    batch_targets,
+    grounding_kl,
+    recorded_attention,
+)
+from generator.builtin.latent.loop import (
+    LoopResult,
+    StageConfig,
+    note_start,
+    run_loop,
+    run_weights,
+)
 from generator.builtin.latent.vae import (
     VaeConfig,
     build_vae,
@@ -31,7 +43,7 @@ from generator.builtin.latent.vae import (
     latent_std,
     vae_run_weights,
 )
-from generator.builtin.shapes.world import ShapesStream
+from generator.builtin.shapes.world import ShapesStream, to_model_range
 from generator.progress import ProgressCallback, no_progress
 
 SCALING_SCENES = 256  # held-out scenes the latent scaling factor is measured on
@@ -72,6 +84,7 @@ class UnetTrainConfig(StageConfig):
     seed: int = 0
     init_from: str | None = None  # an exported folder whose unet/ starts this run (None: random)
     text_encoder: str | None = None  # a text run or folder (None: init_from's, else the shapes model's)
+    grounding: float = 0.0  # weight of the attention grounding loss (grounding.py; 0: the diffusion loss alone)
     checkpoint_every: int = 250
     log_every: int = 50
     model: UnetConfig = field(default_factory=UnetConfig)
@@ -182,15 +195,21 @@ def train_unet(config: UnetTrainConfig, run_dir: Path, device: str = "cpu", resu
     vae, text_encoder, unet = vae.to(device), text_encoder.to(device), unet.to(device)
 
     def batch_loss(position: int, generator: torch.Generator) -> torch.Tensor:
-        images, captions = stream.batch(position, config.batch)
+        samples = stream.samples(position, config.batch)
+        images = to_model_range(np.stack([s.image for s in samples]))
         drop = torch.rand(config.batch, generator=generator) < config.cfg_dropout
-        captions = ["" if d else c for c, d in zip(captions, drop.tolist())]
+        captions = ["" if d else s.scene.caption for s, d in zip(samples, drop.tolist())]
         with torch.no_grad():
             posterior = vae.encode(torch.from_numpy(images).to(device)).latent_dist
             sample = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(device)
             latents = sample * vae.config.scaling_factor
         states = caption_states(tokenizer, text_encoder, captions).to(device)
-        return diffusion_loss(unet, scheduler, latents, states, generator)
+        if not config.grounding:
+            return diffusion_loss(unet, scheduler, latents, states, generator)
+        with recorded_attention(unet) as maps:
+            loss = diffusion_loss(unet, scheduler, latents, states, generator)
+        targets = batch_targets(tokenizer, samples, drop.tolist())
+        return loss + config.grounding * grounding_kl(maps, targets, tuple(latents.shape[-2:]))
 
     named = {f"unet.{n}": p for n, p in unet.named_parameters()}
     note_start(run_dir, config.init_from, "unet")

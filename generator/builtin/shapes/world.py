@@ -337,9 +337,13 @@ class ShapesStream:
         """The rendered sample at ``index``."""
         return render(self.scene(index), self.resolution)
 
+    def samples(self, start: int, size: int) -> list[Sample]:
+        """The rendered samples ``start .. start+size-1``."""
+        return [self.sample(i) for i in range(start, start + size)]
+
     def batch(self, start: int, size: int) -> tuple[np.ndarray, list[str]]:
         """Samples ``start .. start+size-1`` as (B, 3, H, W) float32 in [-1, 1] and their captions."""
-        samples = [self.sample(i) for i in range(start, start + size)]
+        samples = self.samples(start, size)
         images = to_model_range(np.stack([s.image for s in samples]))
         return images, [s.scene.caption for s in samples]
 
