@@ -8,6 +8,7 @@ weight hash, the folder and whether it denoises pixels or VAE latents. ``slug`` 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,21 @@ def shipped_id(weights: Path) -> str | None:
     return None
 
 
+def trained_grounding(weights: Path) -> float:
+    """The weight of the attention grounding loss the folder's denoiser last trained with (0: none, or no record).
+
+    A model whose cross-attention was taught the objects' masks (``--grounding``) has faithful DAAM maps by
+    construction; every report on it says so."""
+    training = weights / "training.json"
+    record = json.loads(training.read_text()) if training.exists() else {}
+    record = record.get("unet", record)  # a latent model's record has one entry per trained part
+    return float(record.get("config", {}).get("grounding") or 0.0)
+
+
 def model_identity(adapter: Any, weights: Path) -> dict[str, Any]:
-    """``model`` (registry id or folder), ``slug``, ``space`` ('pixel' / 'latent'), ``weights`` and ``weight_hash``."""
+    """``model`` (registry id or folder), ``slug``, ``space`` ('pixel' / 'latent'), ``weights``, ``weight_hash``
+    and ``grounding`` (``trained_grounding``)."""
     model = shipped_id(weights) or str(weights)
     return {"model": model, "slug": model_slug(model), "space": "latent" if (weights / "vae").is_dir() else "pixel",
-            "weights": shown_path(str(weights)), "weight_hash": adapter.weight_hash}
+            "weights": shown_path(str(weights)), "weight_hash": adapter.weight_hash,
+            "grounding": trained_grounding(weights)}

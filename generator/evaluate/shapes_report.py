@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from generator.builtin.shapes.world import PLURALS, Scene, ShapesStream
+from generator.evaluate.daam_identity import trained_grounding
 from generator.evaluate.rates import claim_rates
 from generator.evaluate.shapes_checker import SceneScore, score_scene
 from generator.evaluate.shapes_judge import Claim, judge_scene
@@ -301,7 +302,8 @@ def evaluate(weights: Path, n: int = 200, device: str = "cpu", steps: int | None
                           "p2_gamma": trained.get("config", {}).get("p2_gamma"),
                           "prediction": adapter.prediction_type,  # "epsilon" or "v_prediction"
                           "noisy_share": trained.get("config", {}).get("noisy_share") or None,
-                          "started_from_step": _earlier_steps(trained.get("started_from"))}
+                          "started_from_step": _earlier_steps(trained.get("started_from")),
+                          "grounding": trained_grounding(weights)}
     return report
 
 

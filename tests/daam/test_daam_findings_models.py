@@ -118,3 +118,34 @@ def test_page_lists_every_model_with_its_number_or_command(tmp_path):
     assert f"| `embedded:shapes` | {space} | {summed['mean']:.3f} [{summed['low']:.3f}, {summed['high']:.3f}] (n {summed['n']}) |" in page
     latent = "| `embedded:shapes-latent` | – | not measured yet | – | `diffatlas eval daam --weights generator/weights/shapes-latent"
     assert latent in page
+
+
+def test_trained_grounding_reads_the_folders_record(tmp_path):
+    from generator.evaluate.daam_identity import trained_grounding
+
+    assert trained_grounding(tmp_path) == 0.0  # no record
+    (tmp_path / "training.json").write_text(json.dumps({"vae": {}, "unet": {"config": {"grounding": 0.03}}}))
+    assert trained_grounding(tmp_path) == 0.03
+    (tmp_path / "training.json").write_text(json.dumps({"config": {"steps": 3}}))  # the pixel model's, none
+    assert trained_grounding(tmp_path) == 0.0
+
+
+def test_page_says_which_model_was_taught_where_its_words_are(tmp_path):
+    import shutil
+
+    from generator.bake.runner import bake
+    from generator.render.site import render_site
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "daam-shapes.json").write_text(json.dumps(PIXEL))
+    grounded = latent_report()
+    grounded["settings"]["grounding"] = 0.03
+    (reports / "daam-shapes-latent.json").write_text(json.dumps(grounded))
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "site" / "assets", site / "assets")
+    bake(load(tmp_path, "  title: T\n"), site / "generated")
+    render_site(site / "generated", site)
+    page = (site / "generated" / "daam-findings.md").read_text()
+    assert page.count("was trained with a grounding loss") == 1
+    assert "`embedded:shapes-latent` was trained with a grounding loss on its cross-attention (weight 0.03" in page

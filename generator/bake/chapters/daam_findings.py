@@ -27,7 +27,7 @@ from generator.errors import UserError
 from generator.spec.daam_findings import MODELS, REPORTS, DaamFindingsSpec, ModelReports, model_slug, shown_path
 
 SETTINGS_KEYS = ("model", "slug", "space", "weights", "sampler", "steps", "guidance", "bins", "n_per_set", "calibration_seed", "test_seed",
-                 "weight_hash", "bin_timesteps", "command")
+                 "weight_hash", "bin_timesteps", "command", "grounding")
 NEEDS = {"report": ("faithfulness", "analyses", "settings"), "value_norm": ("faithfulness", "settings"),
          "edits": ("by_edit",)}
 

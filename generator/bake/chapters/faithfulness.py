@@ -33,7 +33,7 @@ from generator.errors import UserError
 from generator.spec.faithfulness import FaithfulnessSpec
 
 SETTINGS_KEYS = ("n", "sampler", "steps", "guidance", "seed", "trained_steps", "weight_hash", "text_encoder", "coordinates",
-                 "p2_gamma", "prediction", "noisy_share", "started_from_step")
+                 "p2_gamma", "prediction", "noisy_share", "started_from_step", "grounding")
 ENCODERS = {"clip_text_model": "causal CLIP text encoder", "t5": "bidirectional T5 text encoder"}
 DAAM_KEYS = ("nouns", "images", "miou", "best_tau", "best_miou", "baselines")
 DEFAULT_N = 200  # images of the measurement the page asks for when the report is missing
@@ -140,6 +140,8 @@ def describe_model(settings: dict) -> str:
         parts.append("v-prediction")
     if settings.get("noisy_share"):
         parts.append(f"{settings['noisy_share']:.0%} of timesteps from the noisiest 30%")
+    if settings.get("grounding"):
+        parts.append(f"cross-attention trained on the objects' masks (grounding loss {settings['grounding']:g})")
     steps, before = settings.get("trained_steps"), settings.get("started_from_step")
     if steps is not None:
         parts.append(f"{before} + {steps} steps" if before else f"{steps} steps")
