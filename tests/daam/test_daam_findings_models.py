@@ -99,20 +99,26 @@ def test_report_identity_names_the_shipped_model_and_its_space():
     assert latent["weights"].endswith("generator/weights/shapes-latent") and latent["weight_hash"] == "abc"
 
 
-def test_page_lists_every_model_with_its_number_or_command(tmp_path):
+def rendered_page(tmp_path: Path, reports: dict[str, dict]) -> str:
+    """The findings page baked and rendered from the given reports (file name -> report)."""
     import shutil
 
     from generator.bake.runner import bake
     from generator.render.site import render_site
 
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "daam-shapes.json").write_text(json.dumps(PIXEL))
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for name, report in reports.items():
+        (folder / name).write_text(json.dumps(report))
     site = tmp_path / "site"
     shutil.copytree(REPO / "site" / "assets", site / "assets")
     bake(load(tmp_path, "  title: T\n"), site / "generated")
     render_site(site / "generated", site)
-    page = (site / "generated" / "daam-findings.md").read_text()
+    return (site / "generated" / "daam-findings.md").read_text()
+
+
+def test_page_lists_every_model_with_its_number_or_command(tmp_path):
+    page = rendered_page(tmp_path, {"daam-shapes.json": PIXEL})
     summed = PIXEL["faithfulness"]["summed"]["test"]
     space = PIXEL["settings"].get("space", "–")  # the shipped report predates the field
     assert f"| `embedded:shapes` | {space} | {summed['mean']:.3f} [{summed['low']:.3f}, {summed['high']:.3f}] (n {summed['n']}) |" in page
@@ -131,21 +137,8 @@ def test_trained_grounding_reads_the_folders_record(tmp_path):
 
 
 def test_page_says_which_model_was_taught_where_its_words_are(tmp_path):
-    import shutil
-
-    from generator.bake.runner import bake
-    from generator.render.site import render_site
-
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "daam-shapes.json").write_text(json.dumps(PIXEL))
     grounded = latent_report()
     grounded["settings"]["grounding"] = 0.03
-    (reports / "daam-shapes-latent.json").write_text(json.dumps(grounded))
-    site = tmp_path / "site"
-    shutil.copytree(REPO / "site" / "assets", site / "assets")
-    bake(load(tmp_path, "  title: T\n"), site / "generated")
-    render_site(site / "generated", site)
-    page = (site / "generated" / "daam-findings.md").read_text()
+    page = rendered_page(tmp_path, {"daam-shapes.json": PIXEL, "daam-shapes-latent.json": grounded})
     assert page.count("was trained with a grounding loss") == 1
     assert "`embedded:shapes-latent` was trained with a grounding loss on its cross-attention (weight 0.03" in page
