@@ -137,3 +137,16 @@ def test_a_unet_run_trains_on_the_grounding_loss_only_when_asked(tmp_path: Path)
     assert all(torch.equal(plain[n], zero[n]) for n in plain)
     assert any(not torch.equal(plain[n], grounded[n]) for n in plain)
     assert record["config"]["grounding"] == 1.0 and plain_record["config"]["grounding"] == 0.0
+
+
+@pytest.mark.parametrize("arguments", [["--stage", "vae", "--grounding", "0.1"],
+                                       ["--stage", "unet", "--grounding", "-1"]])
+def test_grounding_is_a_non_negative_weight_of_the_unet_stage(tmp_path: Path, arguments: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+    from generator.errors import UserError
+
+    result = CliRunner().invoke(app, ["train", "shapes-latent", *arguments, "--out", str(tmp_path / "run")])
+    assert isinstance(result.exception, UserError) and "--grounding" in str(result.exception)
+    assert not (tmp_path / "run").exists()
