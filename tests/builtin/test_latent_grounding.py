@@ -150,3 +150,12 @@ def test_grounding_is_a_non_negative_weight_of_the_unet_stage(tmp_path: Path, ar
     result = CliRunner().invoke(app, ["train", "shapes-latent", *arguments, "--out", str(tmp_path / "run")])
     assert isinstance(result.exception, UserError) and "--grounding" in str(result.exception)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_from_before_the_grounding_field_resumes_when_grounding_stays_off() -> None:
+    from generator.builtin.latent.loop import _same_run
+
+    before = UnetTrainConfig(steps=10).to_json()
+    del before["grounding"]
+    assert _same_run(before, UnetTrainConfig(steps=20).to_json())
+    assert not _same_run(before, UnetTrainConfig(steps=20, grounding=0.03).to_json())

@@ -85,7 +85,10 @@ def learning_rate(settings: LoopSettings, step: int) -> float:
 
 
 def _same_run(saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    strip = lambda config: {k: v for k, v in config.items() if k not in FREE_FIELDS}  # noqa: E731
+    """Whether ``wanted`` continues the run ``saved`` describes: equal but for ``FREE_FIELDS``, and but for fields
+    added to the config since the run started, left off (0, None, False: e.g. ``grounding``), which change nothing."""
+    added = {k for k, v in wanted.items() if k not in saved and not v}
+    strip = lambda config: {k: v for k, v in config.items() if k not in FREE_FIELDS and k not in added}  # noqa: E731
     return strip(saved) == strip(wanted)
 
 
