@@ -220,7 +220,11 @@ def _sweep_defaults(weights: Path, device: str, n: int, threads: Optional[int]) 
     with training_progress("sweep samplers") as report:
         result = staged_sweep(list(SCHEDULERS), SWEEP_STEPS, SWEEP_GUIDANCES, adapter.default_guidance,
                               shapes_measure(adapter, n), progress=report)
-    command = f"diffatlas eval shapes --sweep --sweep-n {n}" + (f" --threads {threads}" if threads else "")
+    from generator.builtin.shipped import shipped_weights
+    from generator.spec.daam_findings import shown_path
+
+    shown = "" if weights.resolve() == shipped_weights("shapes").resolve() else f" --weights {shown_path(str(weights))}"
+    command = f"diffatlas eval shapes{shown} --sweep --sweep-n {n}" + (f" --threads {threads}" if threads else "")
     scored = [f"{group}.{rate}" for group, rate in CLAIM_TARGETS]
     chosen = write_defaults(weights, result, command, {"n": n, "seed": SWEEP_SEED, "scored": scored})
     console.print(f"measured defaults: {chosen['scheduler']}, {chosen['steps']} steps, guidance {chosen['guidance']:g} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from generator.builtin.defaults import read_defaults, write_defaults
 from generator.evaluate.sampler_sweep import SweepCell, choose, staged_sweep
@@ -78,7 +79,8 @@ def test_the_sweep_measures_the_latent_model_and_its_defaults_reach_its_adapter(
     # every scheduler at 2 steps, then the best at each other guidance of the grid
     assert [row["guidance"] for row in written["sweep"][len(SCHEDULERS):]] == [
         g for g in (1.0, 3.0) if g != shipped_guidance]
-    assert written["measured"]["command"] == "diffatlas eval shapes --sweep --sweep-n 2 --threads 1"
+    assert written["measured"]["command"] == (  # names the folder it measured: not the eval's default one
+        f"diffatlas eval shapes --weights {os.path.relpath(folder)} --sweep --sweep-n 2 --threads 1")
     adapter = load_model(str(folder), device="cpu", dtype="fp32")
     assert (adapter.default_scheduler, adapter.default_steps, adapter.default_guidance) == (
         written["scheduler"], written["steps"], written["guidance"])
