@@ -28,14 +28,20 @@ def shipped_id(weights: Path) -> str | None:
 
 
 def trained_grounding(weights: Path) -> float:
-    """The weight of the attention grounding loss the folder's denoiser last trained with (0: none, or no record).
+    """The weight of the attention grounding loss the folder's denoiser was trained with, in its last run that had
+    one along its recorded lineage (0: none, or no record).
 
     A model whose cross-attention was taught the objects' masks (``--grounding``) has faithful DAAM maps by
     construction; every report on it says so."""
     training = weights / "training.json"
     record = json.loads(training.read_text()) if training.exists() else {}
     record = record.get("unet", record)  # a latent model's record has one entry per trained part
-    return float(record.get("config", {}).get("grounding") or 0.0)
+    while record:
+        weight = record.get("grounding") or record.get("config", {}).get("grounding")
+        if weight:
+            return float(weight)
+        record = record.get("started_from") or {}
+    return 0.0
 
 
 def model_identity(adapter: Any, weights: Path) -> dict[str, Any]:

@@ -137,6 +137,14 @@ def test_a_unet_run_trains_on_the_grounding_loss_only_when_asked(tmp_path: Path)
     assert all(torch.equal(plain[n], zero[n]) for n in plain)
     assert any(not torch.equal(plain[n], grounded[n]) for n in plain)
     assert record["config"]["grounding"] == 1.0 and plain_record["config"]["grounding"] == 0.0
+    # the exported folder says so, and the reports measured on it read it from there
+    from generator.builtin.latent.export import export
+    from generator.evaluate.daam_identity import trained_grounding
+
+    assert export(tmp_path / "vae", tmp_path / "grounded", tmp_path / "folder")["unet"]["grounding"] == 1.0
+    assert trained_grounding(tmp_path / "folder") == 1.0
+    assert "grounding" not in export(tmp_path / "vae", tmp_path / "plain", tmp_path / "other")["unet"]
+    assert trained_grounding(tmp_path / "other") == 0.0
 
 
 @pytest.mark.parametrize("arguments", [["--stage", "vae", "--grounding", "0.1"],

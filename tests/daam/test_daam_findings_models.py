@@ -134,6 +134,10 @@ def test_trained_grounding_reads_the_folders_record(tmp_path):
     assert trained_grounding(tmp_path) == 0.03
     (tmp_path / "training.json").write_text(json.dumps({"config": {"steps": 3}}))  # the pixel model's, none
     assert trained_grounding(tmp_path) == 0.0
+    # an exported latent folder records it per run; a later run without it still has the earlier one's attention
+    later = {"unet": {"steps": 9, "started_from": {"steps": 3, "grounding": 0.05, "started_from": {"steps": 1}}}}
+    (tmp_path / "training.json").write_text(json.dumps(later))
+    assert trained_grounding(tmp_path) == 0.05
 
 
 def test_page_says_which_model_was_taught_where_its_words_are(tmp_path):

@@ -85,6 +85,8 @@ def _lineage(run: Path, prefix: str) -> dict[str, Any]:
         return json.loads((run / "training.json").read_text())[prefix.rstrip(".")]
     _, record = run_weights(run, prefix)
     entry = {**{k: v for k, v in record.items() if k != "config"}, "command": _command(run)}
+    if record["config"].get("grounding"):  # what a reader of the folder needs to know about its attention
+        entry["grounding"] = record["config"]["grounding"]
     kept = run / STARTED_FROM  # the exported folder's record as it was when the run started from it
     if kept.exists():
         return {**entry, "started_from": json.loads(kept.read_text())}
