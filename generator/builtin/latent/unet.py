@@ -18,22 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.builtin.latent.grounding import (
-    batch_targets,
-    grounding_kl,
-    recorded_attention,
-)
-from generator.builtin.latent.loop import (
-    LoopResult,
-    StageConfig,
-    note_start,
-    run_loop,
-    run_weights,
-)
+from generator.builtin.latent.grounding import batch_targets, grounding_kl, recorded_attention
+from generator.builtin.latent.loop import LoopResult, StageConfig, note_start, run_loop, run_weights
 from generator.builtin.latent.vae import (
     VaeConfig,
     build_vae,
@@ -43,7 +32,7 @@ from generator.builtin.latent.vae import (
     latent_std,
     vae_run_weights,
 )
-from generator.builtin.shapes.world import ShapesStream, to_model_range
+from generator.builtin.shapes.world import ShapesStream, model_images
 from generator.progress import ProgressCallback, no_progress
 
 SCALING_SCENES = 256  # held-out scenes the latent scaling factor is measured on
@@ -196,7 +185,7 @@ def train_unet(config: UnetTrainConfig, run_dir: Path, device: str = "cpu", resu
 
     def batch_loss(position: int, generator: torch.Generator) -> torch.Tensor:
         samples = stream.samples(position, config.batch)
-        images = to_model_range(np.stack([s.image for s in samples]))
+        images = model_images(samples)
         drop = torch.rand(config.batch, generator=generator) < config.cfg_dropout
         captions = ["" if d else s.scene.caption for s, d in zip(samples, drop.tolist())]
         with torch.no_grad():

@@ -316,6 +316,11 @@ def render(scene: Scene, resolution: int = 32) -> Sample:
     return Sample(scene, image, masks)
 
 
+def model_images(samples: Sequence[Sample]) -> np.ndarray:
+    """Rendered samples' images as one (B, 3, H, W) float32 batch in [-1, 1], the model's pixel range."""
+    return to_model_range(np.stack([s.image for s in samples]))
+
+
 def to_model_range(images: np.ndarray) -> np.ndarray:
     """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 in [-1, 1], the model's pixel range."""
     return images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
@@ -344,8 +349,7 @@ class ShapesStream:
     def batch(self, start: int, size: int) -> tuple[np.ndarray, list[str]]:
         """Samples ``start .. start+size-1`` as (B, 3, H, W) float32 in [-1, 1] and their captions."""
         samples = self.samples(start, size)
-        images = to_model_range(np.stack([s.image for s in samples]))
-        return images, [s.scene.caption for s in samples]
+        return model_images(samples), [s.scene.caption for s in samples]
 
     def __iter__(self) -> Iterator[Sample]:
         index = 0
